@@ -1,0 +1,265 @@
+"""The ``probscope`` command: the window by default, subcommands for headless work.
+
+Thin by design: parse arguments, call :mod:`app.core`, print. Exit codes: 0 success,
+1 a user error (one line on stderr), 2 a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from app import __version__
+
+SUBCOMMANDS = ("gui", "classify", "preprocess", "info", "calibrate", "ood", "diagnose", "card")
+
+
+class UserError(Exception):
+    """A one-line problem to report with exit code 1."""
+
+
+def _default_model() -> str:
+    from app.core.resources import bundled_model_path
+
+    return str(bundled_model_path())
+
+
+def _add_model_args(p: argparse.ArgumentParser, json_flag: bool = True) -> None:
+    p.add_argument("--model", metavar="PATH", default=None,
+                   help="model file (.keras, .h5) or SavedModel folder (default: bundled digits)")
+    p.add_argument("--trust-model", action="store_true",
+                   help="allow a model that can run code (Lambda, custom layers, SavedModel)")
+    if json_flag:
+        p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _open(args: argparse.Namespace) -> Any:
+    from app.core.model_session import open_model
+
+    return open_model(args.model or _default_model(), trust=args.trust_model)
+
+
+def _progress(done: int, total: int) -> None:
+    if total >= 50 and sys.stderr.isatty():
+        end = "\n" if done >= total else ""
+        bar = "#" * int(30 * done / total)
+        print(f"\r[{bar:<30}] {done}/{total}", end=end, file=sys.stderr, flush=True)
+
+
+# -- classify ------------------------------------------------------------------------------
+def cmd_classify(args: argparse.Namespace) -> int:
+    from app.core.image_files import collect_image_files
+
+    files = collect_image_files(args.paths)
+    session = _open(args)
+    failed = 0
+    done = 0
+    if not args.json:
+        print(f"{'label':<12} {'prob':>6}  {'check':<10} path")
+    for batch in session.iter_classify(files, batch_size=args.batch_size):
+        for r in batch:
+            failed += r.error is not None
+            if args.json:
+                print(json.dumps(r.to_json()), flush=False)
+            else:
+                print(_human_row(r, session, args.top))
+        done += len(batch)
+        sys.stdout.flush()
+        _progress(done, len(files))
+    session.close()
+    if failed:
+        print(f"probscope: {failed} of {len(files)} image(s) could not be classified", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _human_row(r: Any, session: Any, top: int) -> str:
+    if r.error:
+        return f"{'ERROR':<12} {'':>6}  {'':<10} {r.path}: {r.error}"
+    check = "ok" if r.ood.in_distribution else session.ood.label
+    line = f"{r.label:<12} {r.confidence:6.1%}  {check:<10} {r.path}"
+    if top > 1:
+        order = r.probabilities.argsort()[::-1][:top]
+        line += "  [" + ", ".join(f"{session.classes[i]} {r.probabilities[i]:.1%}" for i in order) + "]"
+    return line
+
+
+# -- preprocess ----------------------------------------------------------------------------
+def cmd_preprocess(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from app.core.errors import ImageError
+    from app.core.image_files import collect_image_files
+    from app.core.model_card import read_card
+    from app.core.model_session import open_model
+    from app.core.preprocessing import prepare_batch
+
+    files = collect_image_files(args.paths)
+    card = read_card(args.card) if args.card else None
+    session = open_model(args.model or _default_model(), trust=args.trust_model, card=card)
+    batch = prepare_batch(files, session.spec, session.executor)
+    session.close()
+    bad = [(f, e) for f, e in zip(files, batch.errors, strict=True) if e]
+    if bad:
+        raise ImageError(bad[0][1] + (f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""))
+    np.save(args.out, batch.inputs.astype(np.float32))
+    info = {"out": str(args.out), "shape": list(batch.inputs.shape), "dtype": "float32",
+            "files": [str(f) for f in files], "preprocessing": session.spec.to_dict()}
+    print(json.dumps(info) if args.json else
+          f"wrote {args.out}: float32 {tuple(batch.inputs.shape)} ({session.spec.summary()})")
+    return 0
+
+
+# -- info ----------------------------------------------------------------------------------
+def cmd_info(args: argparse.Namespace) -> int:
+    from app.core.errors import UnsafeModelError
+    from app.core.model_inspection import inspect_model
+
+    path = args.model or _default_model()
+    inspection = inspect_model(path)
+    info: dict[str, Any] = {
+        "model": str(path),
+        "format": inspection.format,
+        "risky_layers": inspection.risky,
+        "preprocessing_layers": inspection.preprocessing_layers,
+        "layer_classes": inspection.layer_classes,
+    }
+    try:
+        session = _open(args)
+    except UnsafeModelError as exc:
+        info.update({"loaded": False, "refused": str(exc)})
+    else:
+        info.update({
+            "loaded": True,
+            "input_shape": list(session.loaded.input_shape),
+            "classes": session.classes,
+            "logits": session.loaded.logits_source,
+            "features": session.loaded.has_features,
+            "card": str(session.card_path) if session.has_card_file else None,
+            "preprocessing": session.spec.to_dict(),
+            "preprocessing_recorded": session.spec.recorded,
+            "temperature": session.temperature,
+            "ood": session.card.ood,
+            "warnings": session.warnings,
+        })
+        session.close()
+    if args.json:
+        print(json.dumps(info))
+        return 0
+    _print_info(info)
+    return 0
+
+
+def _print_info(info: dict[str, Any]) -> None:
+    print(f"model:          {info['model']} ({info['format']})")
+    if info["loaded"]:
+        h, w, c = info["input_shape"]
+        print(f"input:          {h}x{w}x{c}")
+        classes = info["classes"]
+        shown = ", ".join(classes[:12]) + (f", … ({len(classes)} in all)" if len(classes) > 12 else "")
+        print(f"classes:        {shown}")
+        print(f"logits:         {info['logits']}; penultimate features: {'yes' if info['features'] else 'no'}")
+        print(f"card:           {info['card'] or 'none (preprocessing inferred)'}")
+        from app.core.preprocessing_spec import PreprocessingSpec
+
+        spec = PreprocessingSpec.from_dict(info["preprocessing"])
+        print(f"preprocessing:  {spec.summary()}")
+        if spec.source:
+            print(f"                source: {spec.source}")
+        print(f"temperature:    {info['temperature']:g}")
+        ood = info["ood"]
+        print(f"none-of-classes check: score {ood.get('score')}, threshold {ood.get('threshold'):g}")
+    else:
+        print(f"not loaded:     {info['refused']}")
+    layers = info["preprocessing_layers"]
+    print("in-model preprocessing: " + (", ".join(
+        f"{p['class_name']} '{p.get('name')}'" for p in layers) if layers else "none"))
+    risky = info["risky_layers"]
+    print("risky parts:    " + ("; ".join(risky) if risky else "none"))
+    for w in info.get("warnings", []):
+        print(f"warning:        {w}")
+
+
+# -- gui -----------------------------------------------------------------------------------
+def cmd_gui(args: argparse.Namespace) -> int:
+    from app.ui.launch import run_gui
+
+    return run_gui(
+        model=args.model_path or args.model,
+        images=args.images,
+        trust=args.trust_model,
+        screenshot=args.screenshot,
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="probscope",
+        description="See whether a Keras image classifier can be trusted.",
+        epilog="Run 'probscope' alone to open the window.",
+    )
+    parser.add_argument("--version", action="version", version=f"probscope {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("gui", help="open the window (default)")
+    p.add_argument("model_path", nargs="?", metavar="MODEL", help="model to open")
+    p.add_argument("images", nargs="*", metavar="IMAGE", help="images to classify at start")
+    p.add_argument("--screenshot", metavar="PNG", help="save the window after classifying, then exit")
+    _add_model_args(p, json_flag=False)
+    p.set_defaults(func=cmd_gui)
+
+    p = sub.add_parser("classify", help="classify image files and folders")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--top", type=int, default=1, metavar="K", help="also list the top K classes")
+    p.add_argument("--batch-size", type=int, default=64, help=argparse.SUPPRESS)
+    _add_model_args(p)
+    p.set_defaults(func=cmd_classify)
+
+    p = sub.add_parser("preprocess", help="write the exact float32 batch the model receives")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--out", required=True, metavar="FILE.npy")
+    p.add_argument("--card", metavar="JSON", help="use this model card instead of the model's own")
+    _add_model_args(p)
+    p.set_defaults(func=cmd_preprocess)
+
+    p = sub.add_parser("info", help="what the model is and how its inputs are prepared")
+    _add_model_args(p)
+    p.set_defaults(func=cmd_info)
+    return parser
+
+
+def _normalise_argv(argv: Sequence[str]) -> list[str]:
+    argv = list(argv)
+    if not argv or (argv[0] not in SUBCOMMANDS and argv[0] not in ("-h", "--help", "--version")):
+        return ["gui", *argv]
+    return argv
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``probscope`` command; returns the exit code."""
+    from app.core.errors import ProbscopeError
+
+    parser = build_parser()
+    args = parser.parse_args(_normalise_argv(sys.argv[1:] if argv is None else argv))
+    try:
+        return int(args.func(args) or 0)
+    except ProbscopeError as exc:
+        print(f"probscope: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("probscope: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # never a traceback for the user; keep it for bug reports
+        if os.environ.get("PROBSCOPE_DEBUG"):
+            raise
+        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+        print(f"probscope: error: {type(exc).__name__}: {first} "
+              "(set PROBSCOPE_DEBUG=1 for details)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,207 @@
+"""Look inside a saved model *before* loading it: which layers, and which can run code.
+
+Loading a Lambda layer, a custom class or a SavedModel graph can execute arbitrary code,
+so this module reads only the saved configuration (JSON inside the ``.keras`` zip or the
+``.h5`` attributes) and never deserialises anything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from app.core.errors import ModelError
+
+MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
+PREPROCESSING_LAYERS = frozenset(
+    {"Rescaling", "Normalization", "Resizing", "CenterCrop"}
+)
+# Keras 2 functional models record raw TensorFlow calls as these pseudo-layers.
+_CODE_LAYERS = frozenset({"Lambda", "TFOpLambda", "SlicingOpLambda"})
+# Serialization markers Keras itself writes for plain values.
+_VALUE_MARKERS = frozenset(
+    {"__tuple__", "__numpy__", "__bytes__", "__keras_tensor__", "__typespec__", "__tensor__",
+     "__ellipsis__", "__slice__", "__complex__"}
+)
+
+
+@dataclass
+class ModelInspection:
+    """What a saved model contains, read without loading it."""
+
+    path: Path
+    format: str  # "keras", "h5" or "savedmodel"
+    layer_classes: list[str] = field(default_factory=list)
+    risky: list[str] = field(default_factory=list)
+    preprocessing_layers: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def is_safe(self) -> bool:
+        return not self.risky
+
+
+def looks_like_model(path: str | os.PathLike[str]) -> bool:
+    """Tell whether ``path`` is a model file or a SavedModel folder (cheap, no loading)."""
+    p = Path(path)
+    if p.is_dir():
+        return (p / "saved_model.pb").exists() or (p / "saved_model.pbtxt").exists()
+    return p.suffix.lower() in MODEL_SUFFIXES
+
+
+def _walk(node: Any) -> Iterator[dict[str, Any]]:
+    """Yield every serialized object ({"class_name": ..., "config": ...}) in a config tree."""
+    if isinstance(node, dict):
+        if "class_name" in node:
+            yield node
+        for value in node.values():
+            yield from _walk(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _walk(value)
+
+
+def _object_name(obj: dict[str, Any]) -> str:
+    cfg = obj.get("config")
+    if isinstance(cfg, dict) and isinstance(cfg.get("name"), str):
+        return f"'{cfg['name']}'"
+    return ""
+
+
+def _risk_of(obj: dict[str, Any], known_class: Any) -> str | None:
+    cls = str(obj.get("class_name"))
+    if cls in _VALUE_MARKERS:
+        return None
+    label = f"{cls} {_object_name(obj)}".strip()
+    if cls in _CODE_LAYERS:
+        return f"{label} (runs Python code)"
+    if cls == "__lambda__":
+        return "a Python lambda function (runs Python code)"
+    module = obj.get("module")
+    registered = obj.get("registered_name")
+    if module is not None and not (module == "keras" or str(module).startswith("keras.")):
+        if module == "builtins" and cls == "function":
+            return f"custom function {obj.get('config')!r} (runs Python code)"
+        return f"{label} from module '{module}' (custom code)"
+    if registered and isinstance(registered, str) and ">" in registered and not registered.startswith(
+        "keras"
+    ):
+        return f"{label} registered as '{registered}' (custom code)"
+    if module is None and known_class is not None and not known_class(cls):
+        return f"{label} (unknown layer class, custom code)"
+    return None
+
+
+def _inspect_config(config: Any, inspection: ModelInspection, known_class: Any) -> None:
+    seen_classes: list[str] = []
+    for obj in _walk(config):
+        cls = str(obj.get("class_name"))
+        if cls in _VALUE_MARKERS:
+            continue
+        seen_classes.append(cls)
+        risk = _risk_of(obj, known_class)
+        if risk and risk not in inspection.risky:
+            inspection.risky.append(risk)
+        if cls in PREPROCESSING_LAYERS and isinstance(obj.get("config"), dict):
+            cfg = obj["config"]
+            entry: dict[str, Any] = {"class_name": cls, "name": cfg.get("name")}
+            for key in ("scale", "offset", "mean", "variance", "axis", "height", "width",
+                        "interpolation", "crop_to_aspect_ratio", "pad_to_aspect_ratio"):
+                if key in cfg:
+                    entry[key] = cfg[key]
+            inspection.preprocessing_layers.append(entry)
+    inspection.layer_classes = sorted(set(seen_classes))
+
+
+def _keras2_known_class(name: str) -> bool:
+    # Keras 2 .h5 configs carry no module, so an unknown class name means custom code.
+    from app.core.tf_runtime import import_keras
+
+    keras = import_keras()
+    if name in {"Functional", "Sequential", "Model", "InputLayer"}:
+        return True
+    for namespace in (keras.layers, keras.initializers, keras.regularizers, keras.constraints,
+                      keras.activations, keras.optimizers, keras.losses, keras.metrics,
+                      keras.mixed_precision):
+        if hasattr(namespace, name):
+            return True
+    # Keras 2 names that Keras 3 renamed but still reads.
+    return name in {"DTypePolicy", "Policy", "VarianceScaling", "TruncatedNormal"}
+
+
+def _read_keras_zip(p: Path) -> dict[str, Any]:
+    try:
+        with zipfile.ZipFile(p) as zf:
+            return json.loads(zf.read("config.json"))
+    except zipfile.BadZipFile:
+        raise ModelError(f"{p.name}: not a Keras model file (not a .keras zip archive)") from None
+    except KeyError:
+        raise ModelError(f"{p.name}: the .keras archive has no config.json") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError, EOFError) as exc:
+        raise ModelError(f"{p.name}: the .keras archive is corrupt ({exc})") from None
+
+
+def _read_h5_config(p: Path) -> dict[str, Any]:
+    import h5py
+
+    try:
+        with h5py.File(p, "r") as f:
+            raw = f.attrs.get("model_config")
+            if raw is None:
+                raise ModelError(
+                    f"{p.name}: holds weights only, no model; save the whole model with model.save()"
+                )
+            text = raw.decode("utf-8") if isinstance(raw, bytes) else str(raw)
+            return json.loads(text)
+    except ModelError:
+        raise
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{p.name}: not a readable HDF5 model file ({exc})") from None
+
+
+def inspect_model(path: str | os.PathLike[str]) -> ModelInspection:
+    """Read a saved model's configuration and list risky and preprocessing layers.
+
+    Parameters
+    ----------
+    path : path-like
+        A ``.keras`` file, a legacy ``.h5``/``.hdf5`` file or a SavedModel folder.
+
+    Returns
+    -------
+    ModelInspection
+        ``risky`` names every Lambda layer, custom class or module outside Keras, and a
+        SavedModel graph (it can run arbitrary TensorFlow ops and Python-defined functions).
+
+    Raises
+    ------
+    ModelError
+        The path is missing, not a model, or corrupt.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise ModelError(f"{p.name or p}: no such model file or folder")
+    if p.is_dir():
+        if not looks_like_model(p):
+            raise ModelError(f"{p.name}: folder is not a SavedModel (no saved_model.pb)")
+        inspection = ModelInspection(p, "savedmodel")
+        inspection.risky.append("a TensorFlow SavedModel graph (can run arbitrary operations)")
+        return inspection
+    suffix = p.suffix.lower()
+    if p.stat().st_size == 0:
+        raise ModelError(f"{p.name}: the model file is empty (0 bytes)")
+    if suffix == ".keras":
+        inspection = ModelInspection(p, "keras")
+        _inspect_config(_read_keras_zip(p), inspection, None)
+    elif suffix in (".h5", ".hdf5"):
+        inspection = ModelInspection(p, "h5")
+        _inspect_config(_read_h5_config(p), inspection, _keras2_known_class)
+    else:
+        raise ModelError(
+            f"{p.name}: not a model file (expected .keras, .h5/.hdf5 or a SavedModel folder)"
+        )
+    return inspection

@@ -1,0 +1,64 @@
+"""Small numerically careful helpers shared by calibration, OOD scores and inference."""
+
+import numpy as np
+
+
+def log_softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """Row-wise log-softmax of ``logits / temperature`` in float64.
+
+    Parameters
+    ----------
+    logits : ndarray of shape (n_samples, n_classes)
+        Pre-softmax scores.
+    temperature : float, default=1.0
+        Positive temperature; values above 1 soften the distribution.
+
+    Returns
+    -------
+    ndarray of shape (n_samples, n_classes)
+        Log-probabilities, float64.
+    """
+    z = np.asarray(logits, dtype=np.float64) / float(temperature)
+    z = z - z.max(axis=-1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+
+
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """Row-wise softmax of ``logits / temperature`` in float64.
+
+    Parameters
+    ----------
+    logits : ndarray of shape (n_samples, n_classes)
+        Pre-softmax scores.
+    temperature : float, default=1.0
+        Positive temperature; values above 1 soften the distribution.
+
+    Returns
+    -------
+    ndarray of shape (n_samples, n_classes)
+        Probabilities that sum to one along the last axis, float64.
+    """
+    z = np.asarray(logits, dtype=np.float64) / float(temperature)
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def logsumexp(logits: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Stable ``log(sum(exp(logits)))`` along ``axis`` in float64.
+
+    Parameters
+    ----------
+    logits : ndarray
+        Input values.
+    axis : int, default=-1
+        Axis to reduce.
+
+    Returns
+    -------
+    ndarray
+        The reduced values, float64.
+    """
+    z = np.asarray(logits, dtype=np.float64)
+    m = z.max(axis=axis, keepdims=True)
+    return np.squeeze(m, axis=axis) + np.log(np.exp(z - m).sum(axis=axis))

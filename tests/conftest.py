@@ -1,0 +1,88 @@
+"""Shared fixtures: real images on disk and small real Keras models trained in seconds."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+COLOURS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 220)}
+
+
+def colour_image(rng: np.random.Generator, rgb: tuple[int, int, int], size: tuple[int, int]) -> np.ndarray:
+    """A noisy image dominated by one colour: easy to learn, varied enough to be real data."""
+    h, w = size
+    base = np.array(rgb, dtype=np.float64)
+    img = base + rng.normal(0, 30, size=(h, w, 3))
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def write_png(path: Path, rgb: np.ndarray) -> Path:
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(rgb).save(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def colour_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A labelled folder (Keras convention) of PNG files of three colour classes."""
+    root = tmp_path_factory.mktemp("colours")
+    rng = np.random.default_rng(1)
+    for name, rgb in COLOURS.items():
+        for i in range(12):
+            size = (int(rng.integers(12, 40)), int(rng.integers(12, 40)))
+            write_png(root / name / f"{name}_{i}.png", colour_image(rng, rgb, size))
+    return root
+
+
+@pytest.fixture(scope="session")
+def colour_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small CNN trained for a few seconds to tell red, green and blue images apart.
+
+    Saved as ``colours.keras`` with a card recording its preprocessing (OpenCV, x/255).
+    """
+    from app.core.tf_runtime import import_keras
+
+    keras = import_keras()
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    names = list(COLOURS)
+    x = np.stack([colour_image(rng, COLOURS[names[i % 3]], (16, 16)) for i in range(300)])
+    y = np.array([i % 3 for i in range(300)])
+    model = keras.Sequential(
+        [
+            keras.Input((16, 16, 3)),
+            keras.layers.Conv2D(8, 3, activation="relu"),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(16, activation="relu"),
+            keras.layers.Dense(3, activation="softmax"),
+        ]
+    )
+    model.compile(optimizer=keras.optimizers.Adam(0.02), loss="sparse_categorical_crossentropy")
+    model.fit(x.astype("float32") / 255.0, y, epochs=15, batch_size=32, verbose=0)
+    root = tmp_path_factory.mktemp("colour_model")
+    path = root / "colours.keras"
+    model.save(path)
+    card = {
+        "format": "probscope.model-card",
+        "version": 1,
+        "classes": names,
+        "preprocessing": {
+            "color_mode": "rgb", "target_size": [16, 16], "interpolation": "area",
+            "resize_backend": "opencv", "scale": 1 / 255, "offset": 0.0, "mean": None,
+            "std": None, "per_image_standardization": False, "keras_applications_mode": None,
+            "source": "test: OpenCV area, x/255",
+        },
+        "calibration": {"temperature": 1.0},
+        "ood": {"score": "msp", "threshold": 0.0},
+    }
+    (root / "colours.keras.probscope.json").write_text(json.dumps(card))
+    return path

@@ -1,0 +1,103 @@
+"""`probscope classify` and friends: JSON contract, per-file errors, exit codes, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app.cli import main
+from tests.conftest import COLOURS, colour_image, write_png
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_classify_json_on_labelled_folder_is_accurate(capsys, colour_model: Path, colour_folder: Path) -> None:
+    code, out, err = _run(capsys, "classify", str(colour_folder), "--model", str(colour_model), "--json")
+    assert code == 0, err
+    records = [json.loads(line) for line in out.splitlines()]
+    assert len(records) == 36
+    keys = {"path", "label", "index", "probabilities", "raw_probabilities", "temperature", "ood", "error"}
+    assert all(keys <= set(r) for r in records)
+    assert set(records[0]["ood"]) >= {"score", "threshold", "in_distribution"}
+    correct = sum(Path(r["path"]).parent.name == r["label"] for r in records)
+    assert correct / len(records) >= 0.9
+    assert all(abs(sum(r["probabilities"]) - 1) < 1e-5 for r in records)
+
+
+def test_per_file_errors_are_reported_and_the_run_continues(capsys, colour_model: Path, tmp_path: Path) -> None:
+    good = write_png(tmp_path / "good.png", colour_image(np.random.default_rng(0), COLOURS["red"], (20, 20)))
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "random.png").write_bytes(np.random.default_rng(0).bytes(300))
+    code, out, err = _run(capsys, "classify", str(good), str(tmp_path / "empty.png"),
+                          str(tmp_path / "random.png"), "--model", str(colour_model), "--json")
+    assert code == 1
+    records = [json.loads(line) for line in out.splitlines()]
+    assert [r["error"] is None for r in records] == [True, False, False]
+    assert records[0]["label"] == "red"
+    assert "empty" in records[1]["error"] and "not an image" in records[2]["error"]
+    assert "2 of 3" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("argv_tail", "message"),
+    [(["/nonexistent/x.png"], "no such file"), (["EMPTY_DIR"], "no images")],
+)
+def test_user_errors_exit_1_with_one_line(capsys, colour_model: Path, tmp_path: Path, argv_tail, message) -> None:
+    (tmp_path / "EMPTY_DIR").mkdir()
+    argv = [a.replace("EMPTY_DIR", str(tmp_path / "EMPTY_DIR")) for a in argv_tail]
+    code, out, err = _run(capsys, "classify", *argv, "--model", str(colour_model))
+    assert code == 1
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_usage_error_exits_2(capsys) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["classify"])
+    assert info.value.code == 2
+
+
+def test_preprocess_writes_the_exact_batch(capsys, colour_model: Path, colour_folder: Path, tmp_path: Path) -> None:
+    files = sorted((colour_folder / "green").glob("*.png"))[:3]
+    out_file = tmp_path / "batch.npy"
+    code, _, err = _run(capsys, "preprocess", *map(str, files), "--model", str(colour_model), "--out", str(out_file))
+    assert code == 0, err
+    batch = np.load(out_file)
+    assert batch.shape == (3, 16, 16, 3) and batch.dtype == np.float32
+    assert 0.0 <= batch.min() and batch.max() <= 1.0
+
+
+def test_info_json_names_classes_and_preprocessing(capsys, colour_model: Path) -> None:
+    code, out, _ = _run(capsys, "info", "--model", str(colour_model), "--json")
+    info = json.loads(out)
+    assert code == 0 and info["classes"] == list(COLOURS) and info["input_shape"] == [16, 16, 3]
+    assert info["preprocessing"]["resize_backend"] == "opencv" and info["risky_layers"] == []
+
+
+def test_installed_command_keeps_tracebacks_from_users(tmp_path: Path) -> None:
+    """The real entry point, in a fresh process: a bad model is one line and exit code 1."""
+    bad = tmp_path / "notes.keras"
+    bad.write_text("not a model")
+    img = write_png(tmp_path / "a.png", np.zeros((8, 8, 3), np.uint8))
+    proc = subprocess.run(
+        [sys.executable, "-m", "app.cli", "classify", str(img), "--model", str(bad)],
+        capture_output=True, text=True, timeout=300, env=dict(os.environ, PYTHONWARNINGS="ignore"),
+    )
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("probscope: error: notes.keras")
+
+
+def test_importing_the_cli_does_not_import_tensorflow() -> None:
+    code = "import sys, app.cli; print('tensorflow' in sys.modules)"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.stdout.strip() == "False"
