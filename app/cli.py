@@ -183,6 +183,55 @@ def _print_info(info: dict[str, Any]) -> None:
         print(f"warning:        {w}")
 
 
+# -- calibrate -----------------------------------------------------------------------------
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from app.core.calibration_run import run_calibration, save_calibration
+
+    session = _open(args)
+    result = run_calibration(session, args.data, progress=_progress)
+    saved = save_calibration(session, result) if args.save else None
+    session.close()
+    if args.json:
+        print(json.dumps({**result.to_json(), "saved": saved}))
+        return 0
+    print(f"temperature T = {result.temperature:.4f}  (fitted on {result.n} images of {result.data})")
+    print(f"{'metric':<14}{'before (T=1)':>14}{'after':>12}")
+    for key in ("accuracy", "nll", "brier", "ece", "adaptive_ece", "mce", "classwise_ece"):
+        print(f"{key:<14}{result.before[key]:>14.4f}{result.after[key]:>12.4f}")
+    for w in result.warnings:
+        print(f"warning: {w}")
+    print(f"saved to {saved}" if saved else "not saved (add --save to write T into the model card)")
+    return 0
+
+
+# -- ood -----------------------------------------------------------------------------------
+def cmd_ood(args: argparse.Namespace) -> int:
+    from app.core.ood_fitting import run_ood, save_ood
+
+    session = _open(args)
+    result = run_ood(session, args.data, args.ood_data, args.score, args.tpr, progress=_progress)
+    saved = save_ood(session, result) if args.save else None
+    session.close()
+    if args.json:
+        print(json.dumps({**result.to_json(), "saved": saved}))
+        return 0
+    d = result.detector
+    print(f"score {d.score_name}: threshold {d.threshold:.4g} accepts {d.tpr_target:.0%} of {result.in_data}")
+    if result.table:
+        print(f"{'score':<12}{'AUROC':>8}{'FPR@95':>9}{'AUPR':>8}{'accepted OOD':>14}")
+        for r in result.table:
+            if r["auroc"] is None:
+                print(f"{r['score']:<12}  unavailable: {r['reason']}")
+                continue
+            mark = " <" if r["score"] == d.score_name else ""
+            print(f"{r['score']:<12}{r['auroc']:>8.3f}{r['fpr_at_95_tpr']:>9.3f}{r['aupr']:>8.3f}"
+                  f"{r['fpr_at_threshold']:>14.1%}{mark}")
+    for w in result.warnings:
+        print(f"warning: {w}")
+    print(f"saved to {saved}" if saved else "not saved (add --save to write it into the model card)")
+    return 0
+
+
 # -- gui -----------------------------------------------------------------------------------
 def cmd_gui(args: argparse.Namespace) -> int:
     from app.ui.launch import run_gui
@@ -224,6 +273,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--card", metavar="JSON", help="use this model card instead of the model's own")
     _add_model_args(p)
     p.set_defaults(func=cmd_preprocess)
+
+    p = sub.add_parser("calibrate", help="fit a temperature on labelled held-out data")
+    p.add_argument("--data", required=True, metavar="DIR_OR_NPZ",
+                   help="labelled folder (one sub-folder per class) or .npz with images/logits + labels")
+    p.add_argument("--save", action="store_true", help="write T into the model card")
+    _add_model_args(p)
+    p.set_defaults(func=cmd_calibrate)
+
+    p = sub.add_parser("ood", help="fit and evaluate the 'none of the classes' check")
+    p.add_argument("--data", required=True, metavar="DIR_OR_NPZ", help="labelled in-distribution data")
+    p.add_argument("--ood-data", metavar="DIR_OR_NPZ", help="images that belong to no class")
+    p.add_argument("--score", default="auto",
+                   choices=["auto", "msp", "max_logit", "energy", "mahalanobis", "knn"],
+                   help="score to use (auto: best AUROC on --ood-data, else energy)")
+    p.add_argument("--tpr", type=float, default=0.95, help="share of real images to accept (0.95)")
+    p.add_argument("--save", action="store_true", help="write the check into the model card")
+    _add_model_args(p)
+    p.set_defaults(func=cmd_ood)
 
     p = sub.add_parser("info", help="what the model is and how its inputs are prepared")
     _add_model_args(p)

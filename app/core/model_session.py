@@ -91,7 +91,7 @@ class ModelSession:
         """Turn model outputs into per-image results with the card's T and OOD check."""
         t = self.temperature if temperature is None else float(temperature)
         probs = softmax(outputs.logits, t).astype(np.float32)
-        scores = self.ood.scores(outputs.logits, outputs.features, t)
+        scores = self.ood.scores(outputs.logits, outputs.features)
         results = []
         for i, name in enumerate(names):
             idx = int(np.argmax(probs[i]))
@@ -218,8 +218,8 @@ def open_model(
     if not spec.recorded:
         warnings.insert(0, f"preprocessing is unrecorded: {spec.source}")
     warnings += double_preprocessing_warnings(spec, loaded)
-    predictor = Predictor(loaded)
-    if not loaded.has_features and card.ood.get("score") in ("mahalanobis", "knn"):
-        raise ModelError(f"{loaded.name}: the card's OOD score needs features this model lacks")
     ood = OODRuntime.from_card(card, card_path_for(path))
+    if not loaded.has_features and ood.score_name in ("mahalanobis", "knn"):
+        raise ModelError(f"{loaded.name}: the card's OOD score needs features this model lacks")
+    predictor = Predictor(loaded)
     return ModelSession(loaded, card, spec, predictor, ood, warnings, has_card_file)

@@ -1,0 +1,79 @@
+"""`probscope calibrate` and `probscope ood` end to end on a real model and real image folders."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app.cli import main
+from app.core.model_card import card_path_for
+from tests.conftest import write_png
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict | str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    try:
+        return code, json.loads(out), err
+    except json.JSONDecodeError:
+        return code, out, err
+
+
+@pytest.fixture()
+def model_copy(tmp_path: Path, colour_model: Path) -> Path:
+    """A private copy of the model and card, so --save does not leak into other tests."""
+    dst = tmp_path / colour_model.name
+    shutil.copy(colour_model, dst)
+    shutil.copy(card_path_for(colour_model), card_path_for(dst))
+    return dst
+
+
+def test_calibrate_json_contract_and_save(capsys, model_copy: Path, colour_folder: Path, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("PROBSCOPE_CACHE_DIR", str(tmp_path / "cache"))
+    code, res, err = _run(capsys, "calibrate", "--model", str(model_copy), "--data", str(colour_folder),
+                          "--json", "--save")
+    assert code == 0, err
+    assert res["temperature"] > 0
+    for part in ("before", "after"):
+        assert {"accuracy", "nll", "brier", "ece", "adaptive_ece", "mce"} <= set(res[part])
+    assert res["after"]["nll"] <= res["before"]["nll"] + 1e-12
+    card = json.loads(card_path_for(model_copy).read_text())
+    assert card["calibration"]["temperature"] == pytest.approx(res["temperature"])
+    assert card["calibration"]["fitted"]["n"] == 36
+    assert card["preprocessing"]["source"] == "test: OpenCV area, x/255"  # untouched
+    # classification now uses the card's T
+    code, out, _ = _run(capsys, "classify", str(colour_folder / "red"), "--model", str(model_copy), "--json")
+    first = json.loads(out.splitlines()[0]) if isinstance(out, str) else out
+    assert first["temperature"] == pytest.approx(res["temperature"])
+
+
+def test_calibrate_refuses_mismatched_class_folders(capsys, model_copy: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad"
+    write_png(bad / "purple" / "a.png", np.zeros((8, 8, 3), np.uint8))
+    code, _, err = _run(capsys, "calibrate", "--model", str(model_copy), "--data", str(bad))
+    assert code == 1 and "purple" in err and "not classes" in err
+
+
+def test_ood_fits_threshold_and_reports_auroc(capsys, model_copy: Path, colour_folder: Path, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("PROBSCOPE_CACHE_DIR", str(tmp_path / "cache"))
+    rng = np.random.default_rng(5)
+    noise = tmp_path / "noise"
+    for i in range(20):
+        grey = rng.integers(0, 256, (24, 24, 1), dtype=np.uint8).repeat(3, axis=2)
+        write_png(noise / f"n{i}.png", grey)
+    code, res, err = _run(capsys, "ood", "--model", str(model_copy), "--data", str(colour_folder),
+                          "--ood-data", str(noise), "--score", "mahalanobis", "--json", "--save")
+    assert code == 0, err
+    assert res["score"] == "mahalanobis" and res["tpr"] == 0.95
+    assert {"threshold", "auroc", "fpr_at_95_tpr"} <= set(res)
+    assert res["auroc"] > 0.9  # grey noise is nothing like the colour classes
+    card = json.loads(card_path_for(model_copy).read_text())
+    assert card["ood"]["score"] == "mahalanobis" and (model_copy.parent / card["ood"]["stats"]).exists()
+    code, out, _ = _run(capsys, "classify", str(noise), "--model", str(model_copy), "--json")
+    records = [json.loads(line) for line in out.splitlines()] if isinstance(out, str) else [out]
+    rejected = np.mean([not r["ood"]["in_distribution"] for r in records])
+    assert rejected >= 0.8
