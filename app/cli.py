@@ -232,6 +232,42 @@ def cmd_ood(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- card ----------------------------------------------------------------------------------
+def cmd_card_init(args: argparse.Namespace) -> int:
+    from app.core.card_presets import card_from_args
+    from app.core.preprocessing_recording import save_card_for_model
+
+    path = save_card_for_model(card_from_args(args), args.model_path)
+    print(json.dumps({"card": str(path)}) if args.json else f"wrote {path}")
+    return 0
+
+
+# -- diagnose ------------------------------------------------------------------------------
+def cmd_diagnose(args: argparse.Namespace) -> int:
+    from app.core.diagnostics_run import diagnose_model
+
+    session = _open(args)
+    result = diagnose_model(session, args.data, progress=_progress)
+    session.close()
+    if args.json:
+        print(json.dumps(result.to_json()))
+        return 0
+    state = "COLLAPSED" if result.collapsed else ("near collapse" if result.near_collapse else "ok")
+    print(f"outputs: {state} (spread {result.output_spread.get('mean_tv', 0.0):.3g} over "
+          f"{result.n} inputs of {result.data})")
+    print(f"{'layer':<28}{'activation':<12}{'units':>7}{'dead':>8}{'zeros':>8}  verdict")
+    for r in result.layers:
+        print(f"{r['name'][:27]:<28}{r['activation'][:11]:<12}{r['units']:>7}"
+              f"{r['dead_fraction']:>8.1%}{r['zero_fraction']:>8.1%}  {r['verdict']}")
+    for w in result.warnings:
+        print(f"warning: {w}")
+    for a in result.advice:
+        print(f"try:     {a}")
+    for note in result.notes:
+        print(f"note:    {note}")
+    return 0
+
+
 # -- gui -----------------------------------------------------------------------------------
 def cmd_gui(args: argparse.Namespace) -> int:
     from app.ui.launch import run_gui
@@ -292,6 +328,23 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_args(p)
     p.set_defaults(func=cmd_ood)
 
+    p = sub.add_parser("card", help="write a model card from the command line")
+    card_sub = p.add_subparsers(dest="card_command", metavar="ACTION", required=True)
+    p = card_sub.add_parser("init", help="record how the model was trained (idg, dataset or a "
+                                         "keras.applications name)")
+    p.add_argument("model_path", metavar="MODEL")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    from app.core.card_presets import add_card_init_arguments
+
+    add_card_init_arguments(p)
+    p.set_defaults(func=cmd_card_init)
+
+    p = sub.add_parser("diagnose", help="find collapsed outputs, dead ReLUs and input mismatch")
+    p.add_argument("--data", required=True, metavar="DIR_OR_NPZ",
+                   help="folder of images (labelled by class sub-folders or not) or .npz")
+    _add_model_args(p)
+    p.set_defaults(func=cmd_diagnose)
+
     p = sub.add_parser("info", help="what the model is and how its inputs are prepared")
     _add_model_args(p)
     p.set_defaults(func=cmd_info)
@@ -319,6 +372,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("probscope: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # `probscope classify … | head` closed the pipe: stop quietly, as Unix tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except Exception as exc:  # never a traceback for the user; keep it for bug reports
         if os.environ.get("PROBSCOPE_DEBUG"):
             raise

@@ -49,7 +49,7 @@ def make_logits(n: int, k: int, scale: float = 1.0, seed: int = 0) -> tuple[np.n
 
 def ref_top_label(probs: np.ndarray, labels: np.ndarray) -> tuple[list[float], list[float]]:
     confidences, correct = [], []
-    for row, label in zip(probs.tolist(), labels.tolist()):
+    for row, label in zip(probs.tolist(), labels.tolist(), strict=True):
         best = max(range(len(row)), key=lambda c: row[c])  # first maximum, like argmax
         confidences.append(row[best])
         correct.append(1.0 if best == label else 0.0)
@@ -108,15 +108,14 @@ def ref_classwise_ece(probs: np.ndarray, labels: np.ndarray) -> float:
 
 def ref_brier(probs: np.ndarray, labels: np.ndarray) -> float:
     total = 0.0
-    for row, label in zip(probs.tolist(), labels.tolist()):
+    for row, label in zip(probs.tolist(), labels.tolist(), strict=True):
         total += sum((p - (1.0 if c == label else 0.0)) ** 2 for c, p in enumerate(row))
     return total / len(labels)
 
 
 def ref_nll(probs: np.ndarray, labels: np.ndarray) -> float:
-    return -sum(math.log(row[label]) for row, label in zip(probs.tolist(), labels.tolist())) / len(
-        labels
-    )
+    rows = zip(probs.tolist(), labels.tolist(), strict=True)
+    return -sum(math.log(row[label]) for row, label in rows) / len(labels)
 
 
 def ref_accuracy(probs: np.ndarray, labels: np.ndarray) -> float:
@@ -138,6 +137,13 @@ def one_class_case() -> tuple[np.ndarray, np.ndarray]:
     return logits, np.full(400, 2)
 
 
+def tied_confidence_case() -> tuple[np.ndarray, np.ndarray]:
+    # Three distinct rows: equal-mass bins must break the many ties by sample order.
+    rng = np.random.default_rng(21)
+    prototypes = np.array([[2.0, 0.0, 0.0], [1.0, 0.5, 0.0], [0.0, 0.0, 0.4]])
+    return prototypes[rng.integers(0, 3, size=300)], rng.integers(0, 3, size=300)
+
+
 CASES = {
     "overconfident": lambda: make_logits(600, 10, scale=5.0, seed=1),
     "underconfident": lambda: make_logits(600, 10, scale=0.2, seed=2),
@@ -146,6 +152,7 @@ CASES = {
     "one_class_present": one_class_case,
     "constant_predictions": constant_case,
     "fewer_samples_than_bins": lambda: make_logits(11, 3, scale=3.0, seed=7),
+    "tied_confidences": tied_confidence_case,
 }
 
 
@@ -154,9 +161,7 @@ def test_metrics_match_reference_loops(case: str) -> None:
     logits, labels = CASES[case]()
     probs = scipy_softmax(logits, axis=1)
     assert accuracy(probs, labels) == pytest.approx(ref_accuracy(probs, labels), abs=1e-12)
-    assert negative_log_likelihood(probs, labels) == pytest.approx(
-        ref_nll(probs, labels), abs=1e-6
-    )
+    assert negative_log_likelihood(probs, labels) == pytest.approx(ref_nll(probs, labels), abs=1e-6)
     assert brier_score(probs, labels) == pytest.approx(ref_brier(probs, labels), abs=1e-6)
     assert expected_calibration_error(probs, labels) == pytest.approx(
         ref_ece(probs, labels), abs=1e-6
@@ -179,7 +184,9 @@ def test_report_matches_reference_on_scaled_softmax(case: str, temperature: floa
     probs = scipy_softmax(logits / temperature, axis=1)
     report = calibration_report(logits, labels, temperature)
     assert set(report) == REPORT_KEYS
-    exact_nll = -np.mean(scipy_log_softmax(logits / temperature, axis=1)[np.arange(len(labels)), labels])
+    exact_nll = -np.mean(
+        scipy_log_softmax(logits / temperature, axis=1)[np.arange(len(labels)), labels]
+    )
     assert report["nll"] == pytest.approx(exact_nll, rel=1e-12)
     assert report["accuracy"] == pytest.approx(ref_accuracy(probs, labels), abs=1e-12)
     assert report["brier"] == pytest.approx(ref_brier(probs, labels), abs=1e-6)
@@ -223,8 +230,12 @@ def test_perfect_predictions() -> None:
     confidence = probs.max(axis=1)
     assert accuracy(probs, labels) == 1.0
     # Every prediction is right, so each bin's gap is 1 - its mean confidence.
-    assert expected_calibration_error(probs, labels) == pytest.approx(1 - confidence.mean(), rel=1e-9)
-    assert adaptive_calibration_error(probs, labels) == pytest.approx(1 - confidence.mean(), rel=1e-9)
+    assert expected_calibration_error(probs, labels) == pytest.approx(
+        1 - confidence.mean(), rel=1e-9
+    )
+    assert adaptive_calibration_error(probs, labels) == pytest.approx(
+        1 - confidence.mean(), rel=1e-9
+    )
     expected_brier = np.mean((1 - confidence) ** 2 + (probs**2).sum(axis=1) - confidence**2)
     assert brier_score(probs, labels) == pytest.approx(expected_brier, rel=1e-9)
 
@@ -244,17 +255,22 @@ def test_constant_predictions_have_one_bin() -> None:
     probs = scipy_softmax(logits, axis=1)
     top = probs[0].max()
     hit_rate = np.mean(labels == 0)
-    assert expected_calibration_error(probs, labels) == pytest.approx(abs(hit_rate - top), rel=1e-12)
+    assert expected_calibration_error(probs, labels) == pytest.approx(
+        abs(hit_rate - top), rel=1e-12
+    )
     assert maximum_calibration_error(probs, labels) == pytest.approx(abs(hit_rate - top), rel=1e-12)
     bins = reliability_diagram(probs, labels)
     assert np.count_nonzero(bins.counts) == 1
 
 
 def test_zero_probability_counts_in_first_class_bin() -> None:
-    # p = 0 for the true class is the worst possible class-wise miss; it must not be dropped.
-    probs = np.array([[1.0, 0.0]] * 10)
-    labels = np.array([1] * 10)
-    assert classwise_calibration_error(probs, labels) == pytest.approx(1.0)
+    # p = 0 for the true class is the worst possible class-wise miss; it must not be dropped
+    # (Guo's strict lo < p would drop it) nor land in another bin.
+    probs = np.array([[1.0, 0.0]] * 10 + [[0.97, 0.03]] * 10)
+    labels = np.array([1] * 10 + [0] * 10)
+    # Class 0: one bin (14) holding p = 1 and 0.97 with half the targets hit: |0.5 - 0.985|.
+    # Class 1: one bin (0) holding p = 0 and 0.03 with half the targets hit: |0.5 - 0.015|.
+    assert classwise_calibration_error(probs, labels) == pytest.approx(0.485, abs=1e-12)
 
 
 def test_bin_edges_are_open_left_closed_right() -> None:
@@ -283,7 +299,9 @@ def test_uniform_reliability_bins() -> None:
     assert np.isnan(bins.accuracy[empty]).all() and np.isnan(bins.mean_confidence[empty]).all()
     assert not np.isnan(bins.accuracy[~empty]).any()
     filled = ~empty
-    ece = np.sum(bins.counts[filled] / 800 * np.abs(bins.accuracy[filled] - bins.mean_confidence[filled]))
+    ece = np.sum(
+        bins.counts[filled] / 800 * np.abs(bins.accuracy[filled] - bins.mean_confidence[filled])
+    )
     assert ece == pytest.approx(expected_calibration_error(probs, labels), abs=1e-12)
     lo, hi = bins.edges[:-1][filled], bins.edges[1:][filled]
     assert np.all(bins.mean_confidence[filled] > lo) and np.all(bins.mean_confidence[filled] <= hi)
@@ -294,8 +312,12 @@ def test_quantile_reliability_bins(n: int) -> None:
     logits, labels = make_logits(n, 5, scale=2.0, seed=13)
     probs = scipy_softmax(logits, axis=1)
     bins = reliability_diagram(probs, labels, strategy="quantile")
-    expected_sizes = [len(chunk) for chunk in np.array_split(np.arange(n), N_BINS)]
-    np.testing.assert_array_equal(bins.counts, expected_sizes)
+    chunks = [c for c in np.array_split(np.sort(probs.max(axis=1)), N_BINS) if c.size]
+    np.testing.assert_array_equal(bins.counts[: len(chunks)], [c.size for c in chunks])
+    # Interior edges sit halfway between neighbouring bins' extreme confidences.
+    midpoints = [0.5 * (a[-1] + b[0]) for a, b in zip(chunks[:-1], chunks[1:], strict=True)]
+    np.testing.assert_allclose(bins.edges[1 : len(chunks)], midpoints, rtol=1e-15)
+    assert np.all(bins.edges[len(chunks) :] == 1.0)
     assert bins.edges[0] == 0.0 and bins.edges[-1] == 1.0
     assert np.all(np.diff(bins.edges) >= 0)
     filled = bins.counts > 0
@@ -384,7 +406,9 @@ def test_ece_bootstrap_rejects_bad_alpha() -> None:
 
 def test_float_labels_that_are_whole_numbers_are_accepted() -> None:
     logits, labels = make_logits(100, 4, scale=2.0, seed=19)
-    assert calibration_report(logits, labels.astype(np.float64)) == calibration_report(logits, labels)
+    assert calibration_report(logits, labels.astype(np.float64)) == calibration_report(
+        logits, labels
+    )
 
 
 GOOD_PROBS = np.full((12, 3), 1 / 3)

@@ -192,6 +192,7 @@ def test_stats_round_trip(tmp_path: Path, task: Task, fitted: OODDetector) -> No
     assert (loaded.score_name, loaded.threshold) == (fitted.score_name, fitted.threshold)
     assert (loaded.temperature, loaded.tpr_target, loaded.label) == (1.5, 0.95, "no digit")
     assert loaded.mahalanobis_.shrinkage_ == fitted.mahalanobis_.shrinkage_
+    assert loaded.fit_info_ == fitted.fit_info_ and loaded.unavailable_ == fitted.unavailable_
     for name, scores in fitted.calibration_scores_.items():
         np.testing.assert_array_equal(loaded.calibration_scores_[name], scores)
 

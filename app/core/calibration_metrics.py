@@ -33,6 +33,10 @@ DEFAULT_N_BINS = 15
 # probability vector (most often logits passed where probabilities were expected).
 _ROW_SUM_TOLERANCE = 1e-3
 
+# Model outputs fit in float32; bounding logits there also keeps differences of logits, and the
+# powers of them that temperature scaling takes, finite in float64.
+_LOGIT_LIMIT = float(np.finfo(np.float32).max)
+
 BinStrategy = Literal["uniform", "quantile"]
 
 
@@ -94,17 +98,26 @@ def validate_logits(logits: np.ndarray) -> np.ndarray:
     ------
     DataError
         One-line message for: non-2-D or non-numeric logits, no samples, fewer than 2 classes,
-        NaN or inf values.
+        NaN or inf values, values beyond the float32 range.
     """
     z = _as_float_matrix(logits, "logits")
-    finite = np.isfinite(z)
-    if not finite.all():
-        bad = z[~finite]
-        message = f"logits contain {bad.size} NaN or inf value(s); calibration needs finite logits"
-        if np.all(bad == -np.inf):
-            # -inf is what log(p) gives for a probability that underflowed to 0.
-            message += " (log of a zero probability? clip probabilities, e.g. to 1e-12, first)"
-        raise DataError(message)
+    low, high = z.min(), z.max()
+    # Two reductions instead of an isfinite pass; NaN fails both comparisons.
+    if not (low >= -_LOGIT_LIMIT and high <= _LOGIT_LIMIT):
+        finite = np.isfinite(z)
+        if not finite.all():
+            bad = z[~finite]
+            message = (
+                f"logits contain {bad.size} NaN or inf value(s); calibration needs finite logits"
+            )
+            if np.all(bad == -np.inf):
+                # -inf is what log(p) gives for a probability that underflowed to 0.
+                message += " (log of a zero probability? clip probabilities, e.g. to 1e-12, first)"
+            raise DataError(message)
+        raise DataError(
+            f"logits reach {max(-low, high):.3g}, beyond the float32 range; "
+            "expected a model's pre-softmax scores"
+        )
     return z
 
 

@@ -30,8 +30,10 @@ from app.core.images import decode_image_bytes, probe_image
 from app.core.opencv import cv2
 from app.core.preprocessing_spec import PreprocessingSpec
 
+# INTER_NEAREST_EXACT samples pixel centres like Pillow and TF; INTER_NEAREST is off by half
+# a pixel and picks different pixels on every downscale.
 _CV2_INTERPOLATION = {
-    "nearest": cv2.INTER_NEAREST,
+    "nearest": cv2.INTER_NEAREST_EXACT,
     "bilinear": cv2.INTER_LINEAR,
     "bicubic": cv2.INTER_CUBIC,
     "area": cv2.INTER_AREA,
@@ -116,8 +118,10 @@ def array_to_input_range(rgb: np.ndarray, spec: PreprocessingSpec) -> np.ndarray
         rgb = np.repeat(rgb, 3, axis=2)
     elif spec.color_mode == "bgr":
         rgb = rgb[:, :, ::-1]
-    resized = _resize_opencv(np.ascontiguousarray(rgb), spec)
-    return resized.astype(np.float32).reshape(resized.shape[:2] + (spec.channels,))
+    # Resizing in float32 avoids OpenCV's 8-bit fixed-point rounding (up to 0.7 grey levels
+    # off tf.image.resize's bilinear); nearest stays exact either way.
+    resized = _resize_opencv(np.ascontiguousarray(rgb, dtype=np.float32), spec)
+    return resized.reshape(resized.shape[:2] + (spec.channels,))
 
 
 def decode_resize_pil(data: bytes, spec: PreprocessingSpec, name: str = "image") -> np.ndarray:

@@ -10,6 +10,7 @@ the k-NN bank, a threshold for every score), written by :meth:`OODDetector.save_
 """
 
 import contextlib
+import json
 import os
 import tempfile
 import zipfile
@@ -391,8 +392,8 @@ class OODDetector:
             "threshold_values": np.array([self.thresholds_[n] for n in names], dtype=np.float64),
             "unavailable_names": np.array(list(self.unavailable_), dtype=str),
             "unavailable_reasons": np.array(list(self.unavailable_.values()), dtype=str),
-            "fit_n": np.array(int(self.fit_info_.get("n") or 0)),
-            "fit_date": np.array(str(self.fit_info_.get("date") or "")),
+            # JSON text keeps the fit record complete without pickling a dict.
+            "fit_info": np.array(json.dumps(self.fit_info_)),
         }
         for name, scores in self.calibration_scores_.items():
             arrays[f"calibration_{name}"] = np.asarray(scores, dtype=np.float64)
@@ -485,13 +486,7 @@ class OODDetector:
             knn = KNNScorer(detector.knn_k)
             knn.bank_ = as_matrix(data["knn_bank"], "k-NN bank", np.float32)
             detector.knn_ = knn
-        detector.fit_info_ = {
-            "n": int(_scalar(data, "fit_n")),
-            "date": str(_scalar(data, "fit_date")) or None,
-            "feature_dim": (
-                int(detector.knn_.bank_.shape[1]) if detector.knn_ is not None else None
-            ),
-        }
+        detector.fit_info_ = json.loads(str(_scalar(data, "fit_info")))
         return detector
 
     def to_card_dict(self) -> dict:

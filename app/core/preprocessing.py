@@ -2,8 +2,10 @@
 
 ``x = (resize(decode(img)) * scale + offset - mean) / std``, with the optional
 normalisations of :class:`~app.core.preprocessing_spec.PreprocessingSpec` applied in the
-order Keras' own pipelines apply them: rescale, Keras applications mode, sample-wise
-centring and scaling, per-image standardisation, then feature-wise mean/std.
+order tf_keras ``ImageDataGenerator.standardize`` applies them: ``preprocessing_function``
+(a Keras applications mode), rescale, sample-wise centring then scaling (over the whole
+image), per-image standardisation, then feature-wise mean and std. Every step runs in
+float32 with the same operations as Keras, so the results agree to the last bit or two.
 """
 
 from __future__ import annotations
@@ -29,23 +31,21 @@ _CAFFE_MEAN_BGR = np.array([103.939, 116.779, 123.68], dtype=np.float32)
 
 
 def _keras_applications(x: np.ndarray, mode: str, spec: PreprocessingSpec) -> np.ndarray:
-    # keras.applications.imagenet_utils.preprocess_input on RGB input in 0-255.
+    # keras.applications.imagenet_utils.preprocess_input on 0-255 input, float32 throughout.
     if mode == "tf":
-        return x / 127.5 - 1.0
+        return x / np.float32(127.5) - np.float32(1.0)
     if mode == "torch":
-        x = x / 255.0
+        x = x / np.float32(255.0)
         if x.shape[-1] == 3:
             mean, std = _IMAGENET_MEAN_RGB, _IMAGENET_STD_RGB
             if spec.color_mode == "bgr":
                 mean, std = mean[::-1], std[::-1]
             x = (x - mean) / std
         return x
-    if mode == "caffe":
-        if x.shape[-1] == 3:
-            if spec.color_mode != "bgr":
-                x = x[..., ::-1]  # caffe models were trained on BGR
-            x = x - _CAFFE_MEAN_BGR
-        return x
+    if mode == "caffe" and x.shape[-1] == 3:
+        if spec.color_mode != "bgr":
+            x = x[..., ::-1]  # caffe models were trained on BGR
+        return x - _CAFFE_MEAN_BGR
     return x
 
 
@@ -61,22 +61,26 @@ def normalize(x: np.ndarray, spec: PreprocessingSpec) -> np.ndarray:
 
     Returns
     -------
-    ndarray of shape (height, width, channels'), float32
+    ndarray of shape (height, width, channels), float32
         The model input for this image.
     """
     x = np.asarray(x, dtype=np.float32)
-    if spec.scale != 1.0 or spec.offset != 0.0:
-        x = x * np.float32(spec.scale) + np.float32(spec.offset)
     if spec.keras_applications_mode:
         x = _keras_applications(x, spec.keras_applications_mode, spec)
+    if spec.scale != 1.0:
+        x = x * np.float32(spec.scale)
+    if spec.offset != 0.0:
+        x = x + np.float32(spec.offset)
+    # IDG: np.mean/np.std over the whole image (all pixels and channels), float32.
     if spec.samplewise_center:
-        x = x - x.mean(axis=-1, keepdims=True)
+        x = x - np.mean(x, keepdims=True)
     if spec.samplewise_std_normalization:
-        x = x / (x.std(axis=-1, keepdims=True) + 1e-6)
+        x = x / (np.std(x, keepdims=True) + np.float32(1e-6))
     if spec.per_image_standardization:
         # tf.image.per_image_standardization: std floored at 1/sqrt(N) so flat images stay finite.
-        n = x.size
-        x = (x - x.mean()) / max(float(x.std()), 1.0 / np.sqrt(n))
+        mean = np.mean(x, dtype=np.float64)
+        std = max(float(np.std(x, dtype=np.float64)), 1.0 / np.sqrt(x.size))
+        x = ((x - np.float32(mean)) / np.float32(std)).astype(np.float32)
     if spec.mean is not None:
         x = x - np.asarray(spec.mean, dtype=np.float32)
     if spec.std is not None:
@@ -144,10 +148,15 @@ def prepare_batch(
 def input_to_display(x: np.ndarray, spec: PreprocessingSpec) -> np.ndarray:
     """Undo the value transforms of one model input for display: RGB uint8 (H, W, 3).
 
-    Affine steps are inverted exactly; data-dependent ones (per-image or sample-wise
-    standardisation) are shown min–max stretched, which is what the model "sees" anyway.
+    Affine steps are inverted exactly (in reverse order of :func:`normalize`);
+    data-dependent ones (per-image or sample-wise standardisation) cannot be, so the
+    image is shown min–max stretched, which is what the model "sees" anyway.
     """
     y = np.asarray(x, dtype=np.float32)
+    if spec.std is not None:
+        y = y * (np.asarray(spec.std, dtype=np.float32) + np.float32(spec.std_epsilon))
+    if spec.mean is not None:
+        y = y + np.asarray(spec.mean, dtype=np.float32)
     data_dependent = spec.per_image_standardization or spec.samplewise_center or (
         spec.samplewise_std_normalization
     )
@@ -155,25 +164,22 @@ def input_to_display(x: np.ndarray, spec: PreprocessingSpec) -> np.ndarray:
         lo, hi = float(y.min()), float(y.max())
         y = (y - lo) / (hi - lo) * 255.0 if hi > lo else np.zeros_like(y)
     else:
-        if spec.std is not None:
-            y = y * (np.asarray(spec.std, dtype=np.float32) + np.float32(spec.std_epsilon))
-        if spec.mean is not None:
-            y = y + np.asarray(spec.mean, dtype=np.float32)
+        y = (y - np.float32(spec.offset)) / np.float32(spec.scale)
         mode = spec.keras_applications_mode
         if mode == "tf":
             y = (y + 1.0) * 127.5
-        elif mode == "torch" and y.shape[-1] == 3:
-            mean, std = _IMAGENET_MEAN_RGB, _IMAGENET_STD_RGB
-            if spec.color_mode == "bgr":
-                mean, std = mean[::-1], std[::-1]
-            y = (y * std + mean) * 255.0
+        elif mode == "torch":
+            if y.shape[-1] == 3:
+                mean, std = _IMAGENET_MEAN_RGB, _IMAGENET_STD_RGB
+                if spec.color_mode == "bgr":
+                    mean, std = mean[::-1], std[::-1]
+                y = y * std + mean
+            y = y * 255.0
         elif mode == "caffe" and y.shape[-1] == 3:
             y = y + _CAFFE_MEAN_BGR
             if spec.color_mode != "bgr":
                 y = y[..., ::-1]
-        if spec.scale not in (0.0, 1.0) or spec.offset:
-            y = (y - spec.offset) / spec.scale
-    y = np.clip(y, 0, 255).astype(np.uint8)
+    y = np.clip(np.rint(y), 0, 255).astype(np.uint8)
     if y.shape[-1] == 1:
         y = np.repeat(y, 3, axis=-1)
     elif spec.color_mode == "bgr":

@@ -112,30 +112,26 @@ class _NllOfInverseTemperature:
     so no second (n, k) array is held.
     """
 
-    def __init__(
-        self, z: np.ndarray, row_max: np.ndarray, margins: np.ndarray, d_floor: float | None
-    ) -> None:
+    def __init__(self, z: np.ndarray, row_max: np.ndarray, margins: np.ndarray) -> None:
         self._z = z
         self._row_max = row_max[:, None]
         self._margins = margins
         self._mean_margin = float(margins.mean())
-        self._d_floor = d_floor
         n_classes = z.shape[1]
         self._chunk_rows = max(1, _CHUNK_VALUES // n_classes)
         self._ones = np.ones(n_classes)
         self.n_evaluations = 0
 
     @classmethod
-    def from_logits(
-        cls, z: np.ndarray, y: np.ndarray, smallest_beta: float
-    ) -> _NllOfInverseTemperature:
+    def from_logits(cls, z: np.ndarray, y: np.ndarray) -> _NllOfInverseTemperature:
         row_max = _row_max(z)
         margins = row_max - z[np.arange(z.shape[0]), y]
-        # exp(beta * d) is exactly 0 below d = -800 / beta for every beta evaluated, so clipping
-        # there changes no result; it keeps d**3 finite for absurdly large logits.
-        floor = -800.0 / smallest_beta
-        d_floor = floor if z.min() - z.max() < floor else None
-        return cls(z, row_max, margins, d_floor)
+        return cls(z, row_max, margins)
+
+    @property
+    def labels_are_row_maxima(self) -> bool:
+        """True when every label's logit is its row's maximum (all predictions right or tied)."""
+        return self._mean_margin == 0.0
 
     def subsample(self, n_rows: int) -> _NllOfInverseTemperature:
         # An even stride keeps every class represented even when the data are sorted by class.
@@ -144,7 +140,6 @@ class _NllOfInverseTemperature:
             np.ascontiguousarray(self._z[::stride]),
             self._row_max[::stride, 0],
             self._margins[::stride],
-            self._d_floor,
         )
 
     def _chunks(self, d_buffer: np.ndarray) -> Iterator[np.ndarray]:
@@ -152,10 +147,7 @@ class _NllOfInverseTemperature:
         for start in range(0, self._z.shape[0], self._chunk_rows):
             stop = start + self._chunk_rows
             z = self._z[start:stop]
-            d = np.subtract(z, self._row_max[start:stop], out=d_buffer[: z.shape[0]])
-            if self._d_floor is not None:
-                np.maximum(d, self._d_floor, out=d)
-            yield d
+            yield np.subtract(z, self._row_max[start:stop], out=d_buffer[: z.shape[0]])
 
     def _buffers(self, count: int) -> list[np.ndarray]:
         return [np.empty((self._chunk_rows, self._z.shape[1])) for _ in range(count)]
@@ -180,6 +172,8 @@ class _NllOfInverseTemperature:
             e = np.multiply(d, beta, out=e_buffer[: d.shape[0]])
             np.exp(e, out=e)
             # Row sums as matrix-vector products: much faster than .sum(axis=1) on narrow rows.
+            # Powers of d only ever meet d through e: where exp underflows to 0 they stay 0, and
+            # elsewhere |d| < 745 * beta_max, so nothing overflows.
             s0 = e @ self._ones
             power = np.multiply(e, d, out=power_buffer[: d.shape[0]])
             m1 = (power @ self._ones) / s0
@@ -241,6 +235,7 @@ def _minimise_over_beta(
     low_seen = high_seen = False
     beta = min(max(beta_start, beta_low), beta_high)
     value = first = math.nan
+    previous_step = math.inf
     for _ in range(_MAX_EVALUATIONS):
         value, gradient, curvature, third = nll.derivatives(beta)
         if math.isnan(first):
@@ -261,21 +256,44 @@ def _minimise_over_beta(
             low = beta
         step, is_halley = _step(gradient, curvature, third)
         target = beta + step
-        if low < target < high:
-            tolerance = step_rtol if is_halley else step_rtol * step_rtol
-            if abs(step) <= tolerance * beta:
-                taylor = step * (gradient + step * (0.5 * curvature + step * third / 6.0))
-                return target, value + taylor, first
-        elif target >= high and high == beta_high and not high_seen:
-            target = beta_high
-        elif target <= low and low == beta_low and not low_seen:
-            target = beta_low
-        else:
-            target = math.sqrt(low * high)  # bisection in log space
+        inside = low < target < high
+        if inside and abs(step) <= (step_rtol if is_halley else step_rtol**2) * beta:
+            taylor = step * (gradient + step * (0.5 * curvature + step * third / 6.0))
+            return target, value + taylor, first
+        # Outside the bracket, or not at least halving the step: Newton crawls by nearly
+        # constant steps along the exponential tail of a (nearly) separable set. Try the
+        # unvisited bound in that direction, else bisect the bracket in log space.
+        if not inside or abs(step) > 0.5 * abs(previous_step):
+            if step > 0.0 and high == beta_high and not high_seen:
+                target = beta_high
+            elif step < 0.0 and low == beta_low and not low_seen:
+                target = beta_low
+            else:
+                target = math.sqrt(low * high)
         if high - low <= 1e-12 * low:
             return beta, value, first
+        previous_step = target - beta
         beta = target
     return beta, value, first
+
+
+def _search(
+    nll: _NllOfInverseTemperature, n_samples: int, beta_low: float, beta_high: float
+) -> tuple[float, float, float]:
+    """Fitted beta, NLL at beta = 1 and NLL at the fitted beta."""
+    beta_start = 1.0
+    for subsample_rows in _SUBSAMPLE_ROWS:
+        if n_samples > 2 * subsample_rows:
+            # Each full-data evaluation costs an exp over all logits: walk to a close starting
+            # point on ever larger subsamples so that the full data need about one step.
+            beta_start, _, _ = _minimise_over_beta(
+                nll.subsample(subsample_rows), beta_low, beta_high, beta_start, _STEP_RTOL
+            )
+    beta, nll_after, nll_at_start = _minimise_over_beta(
+        nll, beta_low, beta_high, beta_start, _STEP_RTOL
+    )
+    nll_before = nll_at_start if beta_start == 1.0 else nll.value(1.0)
+    return beta, nll_before, nll_after
 
 
 class TemperatureScaler:
@@ -337,19 +355,15 @@ class TemperatureScaler:
                 f"got {n_samples}"
             )
         beta_low, beta_high = 1.0 / t_max, 1.0 / t_min
-        nll = _NllOfInverseTemperature.from_logits(z, y, min(beta_low, 1.0))
-        beta_start = 1.0
-        for subsample_rows in _SUBSAMPLE_ROWS:
-            if n_samples > 2 * subsample_rows:
-                # Each full-data evaluation costs an exp over all logits: walk to a close
-                # starting point on ever larger subsamples so the full data need about one step.
-                beta_start, _, _ = _minimise_over_beta(
-                    nll.subsample(subsample_rows), beta_low, beta_high, beta_start, _STEP_RTOL
-                )
-        beta, nll_after, nll_at_start = _minimise_over_beta(
-            nll, beta_low, beta_high, beta_start, _STEP_RTOL
-        )
-        nll_before = nll_at_start if beta_start == 1.0 else nll.value(1.0)
+        nll = _NllOfInverseTemperature.from_logits(z, y)
+        if nll.labels_are_row_maxima:
+            # NLL'(beta) = mean(E[d]) <= 0 here: NLL never rises as T shrinks, so T_min is
+            # optimal, and any T is when every row is constant (the NLL is then flat).
+            constant = np.array_equal(_row_max(z), -_row_max(-z))
+            beta = min(max(1.0, beta_low), beta_high) if constant else beta_high
+            nll_before, nll_after = nll.value(1.0), nll.value(beta)
+        else:
+            beta, nll_before, nll_after = _search(nll, n_samples, beta_low, beta_high)
 
         if beta == beta_high:
             temperature = t_min

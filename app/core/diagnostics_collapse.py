@@ -1,0 +1,223 @@
+"""Does the model's answer depend on its input? Collapse checks on outputs over a data set.
+
+Pure numpy on a (n, k) array of probabilities, so the window can run it on the images
+classified so far as well as on a folder, the calibration set or an ``.npz``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+# Mean total-variation distance of each output from the mean output below which outputs are
+# "the same": 1e-3 is four orders of magnitude above float32 softmax rounding (~1e-7 per
+# class) and means the answer moves by less than 0.1 percentage point across inputs.
+COLLAPSE_TOLERANCE = 1e-3
+NEAR_COLLAPSE_SHARE = 0.95  # share of predictions in one class that suggests near-collapse
+MIN_IMAGES = 8  # fewer inputs say nothing about spread
+
+
+def mean_tv_spread(probabilities: np.ndarray) -> float:
+    """Mean total-variation distance of each output from the mean output.
+
+    Parameters
+    ----------
+    probabilities : ndarray of shape (n_samples, n_classes)
+        Class probabilities (rows sum to 1).
+
+    Returns
+    -------
+    float
+        ``mean_i 0.5 * sum_k |p_ik - mean_j p_jk|``, in [0, 1); 0 when every row is equal.
+        Computed in float64 so float32 rounding of the inputs does not dominate.
+    """
+    p = np.asarray(probabilities, dtype=np.float64)
+    if p.ndim != 2 or len(p) == 0:
+        return 0.0
+    return float(np.mean(0.5 * np.abs(p - p.mean(axis=0)).sum(axis=1)))
+
+
+def max_class_std(probabilities: np.ndarray) -> float:
+    """Largest, over classes, standard deviation of a class's probability across inputs.
+
+    Parameters
+    ----------
+    probabilities : ndarray of shape (n_samples, n_classes)
+
+    Returns
+    -------
+    float
+    """
+    p = np.asarray(probabilities, dtype=np.float64)
+    if p.ndim != 2 or len(p) == 0:
+        return 0.0
+    return float(p.std(axis=0).max())
+
+
+def prediction_histogram(predictions: np.ndarray, n_classes: int) -> np.ndarray:
+    """How many inputs were predicted as each class.
+
+    Parameters
+    ----------
+    predictions : ndarray of shape (n_samples,)
+        Predicted class indices.
+    n_classes : int
+
+    Returns
+    -------
+    ndarray of shape (n_classes,), int64
+    """
+    return np.bincount(np.asarray(predictions, dtype=np.int64), minlength=n_classes)[:n_classes]
+
+
+@dataclass
+class CollapseReport:
+    """Whether outputs vary across inputs, with the numbers that say so."""
+
+    collapsed: bool
+    near_collapse: bool
+    judged: bool  # False when the data cannot tell (too few inputs, one labelled class)
+    spread: dict[str, Any]
+    histogram: list[int]
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _name(classes: list[str] | None, i: int) -> str:
+    return classes[i] if classes is not None and i < len(classes) else str(i)
+
+
+def check_collapse(
+    probabilities: np.ndarray,
+    labels: np.ndarray | None = None,
+    classes: list[str] | None = None,
+    tolerance: float = COLLAPSE_TOLERANCE,
+) -> CollapseReport:
+    """Tell a collapsed model (same output for every input) from a working one.
+
+    ``collapsed`` when the mean total-variation distance of each output from the mean
+    output is below ``tolerance`` **and** every input gets the same predicted class. TV
+    distance, unlike a per-class std, is 0 for a model that outputs the same one-hot for
+    every input (saturated softmax), and it is bounded, so one threshold fits every class
+    count. A healthy but very confident model looks the same on data of a single class,
+    so when labels show only one class the check is not judged.
+
+    ``near_collapse`` when at least 95 % of predictions are one class while the labels say
+    that class is at most half as common as predicted (it needs labels; without them a
+    95 % majority is reported as a warning only).
+
+    Parameters
+    ----------
+    probabilities : ndarray of shape (n_samples, n_classes)
+    labels : ndarray of shape (n_samples,), optional
+        True class indices, when known.
+    classes : list of str, optional
+        Class names for messages.
+    tolerance : float, default=1e-3
+
+    Returns
+    -------
+    CollapseReport
+    """
+    p = np.asarray(probabilities, dtype=np.float64)
+    n, k = p.shape if p.ndim == 2 else (0, 0)
+    preds = p.argmax(axis=1) if n else np.zeros(0, dtype=np.int64)
+    hist = prediction_histogram(preds, k) if n else np.zeros(k, dtype=np.int64)
+    top = int(hist.argmax()) if n else 0
+    share = float(hist[top] / n) if n else 0.0
+    spread = {
+        "mean_tv": mean_tv_spread(p),
+        "max_class_std": max_class_std(p),
+        "predicted_classes": int((hist > 0).sum()),
+        "top_class": _name(classes, top) if n else None,
+        "top_share": share,
+        "tolerance": tolerance,
+    }
+    report = CollapseReport(False, False, False, spread, [int(c) for c in hist])
+    if n < MIN_IMAGES:
+        report.notes.append(f"only {n} input(s): at least {MIN_IMAGES} are needed to judge collapse")
+        return report
+    label_share = None
+    if labels is not None and len(labels) == n:
+        lab = np.asarray(labels, dtype=np.int64)
+        if len(np.unique(lab)) < 2:
+            report.notes.append(
+                "the data holds one class only, so a confident model and a collapsed one look "
+                "alike: use data of several classes"
+            )
+            return report
+        label_share = float(np.mean(lab == top))
+    report.judged = True
+    if spread["mean_tv"] < tolerance and spread["predicted_classes"] == 1:
+        report.collapsed = True
+        report.warnings.append(
+            f"the model is collapsed: it gives the same output for all {n} inputs (mean "
+            f"total-variation spread {spread['mean_tv']:.2g} < {tolerance:g}; every input "
+            f"predicted '{spread['top_class']}' with probability "
+            f"{p[:, top].mean():.3f}). Its answer does not depend on the image."
+        )
+        return report
+    if share >= NEAR_COLLAPSE_SHARE:
+        name = spread["top_class"]
+        if label_share is not None and label_share <= share / 2:
+            report.near_collapse = True
+            report.warnings.append(
+                f"near-collapse: {share:.0%} of {n} inputs are predicted '{name}' but only "
+                f"{label_share:.0%} of them are labelled '{name}'"
+            )
+        elif label_share is None:
+            report.warnings.append(
+                f"{share:.0%} of {n} inputs are predicted '{name}': if the data holds several "
+                "classes, the model is close to collapse (give labelled data to check)"
+            )
+    return report
+
+
+def collapse_advice(
+    collapsed: bool, near_collapse: bool, dead_layers: list[str], input_problem: bool
+) -> list[str]:
+    """Plain-words likely causes of a (near-)collapsed model and what to try, most likely first.
+
+    Parameters
+    ----------
+    collapsed, near_collapse : bool
+        From :func:`check_collapse`.
+    dead_layers : list of str
+        Names of layers where most ReLU units never fire.
+    input_problem : bool
+        Whether inference inputs look unlike the training inputs.
+
+    Returns
+    -------
+    list of str
+        Empty when the model is neither collapsed nor near collapse.
+    """
+    if not (collapsed or near_collapse):
+        return []
+    advice = []
+    if input_problem:
+        advice.append(
+            "Unnormalised or mis-scaled input: the images reach the network on a different "
+            "scale or channel order than in training (see the input warnings). Fix the "
+            "preprocessing in the model card before anything else."
+        )
+    if dead_layers:
+        advice.append(
+            f"Dying ReLUs in {', '.join(dead_layers[:4])}: those units output zero for every "
+            "image, so nothing after them can tell images apart. Usual causes are a too high "
+            "learning rate or huge unnormalised inputs; retrain with a 10x lower learning "
+            "rate, He initialisation, BatchNormalization, or LeakyReLU."
+        )
+    if near_collapse and not collapsed:
+        advice.append(
+            "Class imbalance: a model trained on data dominated by one class learns to "
+            "predict it always. Use class weights, resample the training data, and check "
+            "per-class accuracy rather than overall accuracy."
+        )
+    advice.append(
+        "Too high a learning rate can also blow training up into a constant answer: check "
+        "that the training loss went down, and retrain with a smaller learning rate."
+    )
+    return advice

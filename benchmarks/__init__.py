@@ -1,0 +1,1 @@
+"""Measured speed of probscope against the naive Keras path (``make bench``)."""

@@ -1,0 +1,129 @@
+"""Each benchmark figure, measured side by side with its baseline in the same run."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.timing import fresh_process_json, median_ms
+
+
+def tf_import_s() -> float:
+    code = ("import time; t=time.perf_counter(); import tensorflow; "
+            "import json; print(json.dumps({'s': time.perf_counter()-t}))")
+    return statistics.median(r["s"] for r in fresh_process_json(code, env={"TF_CPP_MIN_LOG_LEVEL": "3"}))
+
+
+def gui_startup(images: list[Path]) -> dict[str, float]:
+    """Fresh offscreen GUI processes: time to a visible window and to the first result."""
+    code = (
+        "import sys, time; t0 = time.perf_counter(); "
+        "from app.ui.launch import measure_startup; "
+        f"measure_startup({[str(p) for p in images]!r}, t0)"
+    )
+    runs = fresh_process_json(code, env={"QT_QPA_PLATFORM": "offscreen"})
+    return {k: statistics.median(r[k] for r in runs) for k in ("window_visible_s", "first_result_s")}
+
+
+def single_image_ms(session: Any, image: Path) -> dict[str, float]:
+    """probscope's whole path for one file vs Keras' own ways to run one image."""
+    from app.core.opencv import cv2
+
+    model = session.loaded.model
+    x = session.prepare([image]).inputs
+    probscope = median_ms(lambda: session.classify([image]), repeats=50)
+    keras_predict = median_ms(lambda: model.predict(x, verbose=0), repeats=20)
+    keras_call = median_ms(lambda: model(x, training=False), repeats=50)
+    naive = median_ms(
+        lambda: model.predict(cv2.resize(cv2.imread(str(image)), (32, 32))[None] / 255.0, verbose=0),
+        repeats=20,
+    )
+    return {"probscope": probscope, "keras_predict": keras_predict, "keras_call": keras_call,
+            "naive_imread_predict": naive}
+
+
+def folder_images_per_s(session: Any, folder: Path, files: list[Path]) -> dict[str, float]:
+    """End-to-end folder classification vs the compiled model alone, a naive loop and Keras' dataset."""
+    from app.core.opencv import cv2
+    from app.core.tf_runtime import import_keras
+
+    keras = import_keras()
+    model = session.loaded.model
+
+    start = time.perf_counter()
+    n = sum(len(batch) for batch in session.iter_classify(files, batch_size=128))
+    probscope = n / (time.perf_counter() - start)
+
+    inputs = session.prepare(files).inputs
+    session.infer(inputs[:128])
+    start = time.perf_counter()
+    for i in range(0, len(inputs), 128):
+        session.infer(inputs[i : i + 128])
+    raw_model = len(inputs) / (time.perf_counter() - start)
+
+    subset = files[:150]
+    start = time.perf_counter()
+    for f in subset:
+        img = cv2.cvtColor(cv2.imread(str(f)), cv2.COLOR_BGR2RGB)
+        model.predict(cv2.resize(img, (32, 32), interpolation=cv2.INTER_AREA)[None] / 255.0, verbose=0)
+    naive_loop = len(subset) / (time.perf_counter() - start)
+
+    start = time.perf_counter()
+    ds = keras.utils.image_dataset_from_directory(
+        folder, labels=None, image_size=(32, 32), batch_size=128, shuffle=False, verbose=False
+    ).map(lambda t: t / 255.0)
+    n_ds = len(model.predict(ds, verbose=0))
+    keras_dataset = n_ds / (time.perf_counter() - start)
+    return {"probscope": probscope, "raw_model": raw_model, "naive_loop": naive_loop,
+            "keras_dataset": keras_dataset}
+
+
+def calibration_ms() -> dict[str, float]:
+    from app.core.calibration_metrics import calibration_report_and_bins
+    from app.core.temperature_scaling import fit_temperature
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 10, 100_000)
+    logits = rng.normal(0, 1, (100_000, 10))
+    logits[np.arange(100_000), labels] += 3.0
+    logits *= 2.5  # overconfident, as real networks are
+    fit = median_ms(lambda: fit_temperature(logits, labels), repeats=7, warmup=1)
+    small, small_labels = logits[:10_000], labels[:10_000]
+    slider = median_ms(lambda: calibration_report_and_bins(small, small_labels, 1.7), repeats=30)
+    return {"temperature_fit_ms_100k": fit, "slider_update_ms_10k": slider}
+
+
+def ood_score_ms(session: Any, n: int = 256) -> dict[str, float]:
+    """Per-image cost of each score, with the model's stored statistics (or fitted on the fly)."""
+    from app.core.ood_detector import OODDetector
+    from app.core.ood_scores import compute_scores
+
+    rng = np.random.default_rng(1)
+    x = rng.uniform(0, 1, (n,) + tuple(session.loaded.input_shape)).astype(np.float32)
+    out = session.infer(x)
+    detector = session.ood.detector
+    if detector.knn_ is None:
+        bank = session.infer(rng.uniform(0, 1, (512,) + tuple(session.loaded.input_shape)).astype(np.float32))
+        detector = OODDetector().fit(bank.logits, bank.features, bank.logits.argmax(1))
+    stats = {"mahalanobis": detector.mahalanobis_, "knn": detector.knn_}
+    res = {}
+    for name in ("msp", "max_logit", "energy", "mahalanobis", "knn"):
+        res[name] = median_ms(
+            lambda name=name: compute_scores(name, out.logits[:1], out.features[:1], 1.0, stats),
+            repeats=50,
+        )
+    return res
+
+
+def peak_rss_mb(folder: Path) -> float:
+    """Peak memory of the GUI process after classifying the whole folder (offscreen)."""
+    code = (
+        "import json, resource, sys; from app.cli import main; import tempfile, os; "
+        f"main(['gui', '--screenshot', os.path.join(tempfile.mkdtemp(), 's.png'), {str(folder)!r}]); "
+        "print(json.dumps({'mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))"
+    )
+    return fresh_process_json(code, repeats=1, env={"QT_QPA_PLATFORM": "offscreen"})[0]["mb"]
