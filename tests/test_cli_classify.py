@@ -73,7 +73,7 @@ def test_preprocess_writes_the_exact_batch(capsys, colour_model: Path, colour_fo
     assert code == 0, err
     batch = np.load(out_file)
     assert batch.shape == (3, 16, 16, 3) and batch.dtype == np.float32
-    assert 0.0 <= batch.min() and batch.max() <= 1.0
+    assert batch.min() >= 0.0 and batch.max() <= 1.0
 
 
 def test_info_json_names_classes_and_preprocessing(capsys, colour_model: Path) -> None:

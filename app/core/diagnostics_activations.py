@@ -59,8 +59,10 @@ def _activation_of(layer: Any, keras: Any) -> tuple[str | None, bool]:
         if layer.max_value is not None:
             return ("relu6" if float(layer.max_value) == 6.0 else f"relu(max={layer.max_value:g})"), True
         return "relu", True
-    if isinstance(layer, (keras.layers.LeakyReLU, keras.layers.PReLU, keras.layers.ELU)):
-        return type(layer).__name__.lower(), False
+    for cls, name in ((keras.layers.LeakyReLU, "leaky_relu"), (keras.layers.PReLU, "prelu"),
+                      (keras.layers.ELU, "elu")):
+        if isinstance(layer, cls):
+            return name, False
     act = getattr(layer, "activation", None)
     if act is None or not callable(act):
         return None, False
@@ -80,11 +82,14 @@ def _nested_tensors(sub: Any, keras: Any, prefix: str) -> tuple[list[ActivationL
     entries, notes = _find_layers(sub, keras, prefix + sub.name + "/", outer_output=None)
     if not entries:
         return [], notes
-    nodes = list(getattr(sub, "_inbound_nodes", []))
-    if len(nodes) != 1 and not (len(nodes) == 2 and isinstance(sub, keras.Sequential)):
+    # A loaded model may record the same call several times; distinct inputs mean sharing.
+    nodes = [n for n in getattr(sub, "_inbound_nodes", []) if n.input_tensors]
+    if len({id(n.input_tensors[0]) for n in nodes}) != 1:
         return [], notes + [f"layers inside '{sub.name}' skipped: the sub-model is called "
                             f"{len(nodes)} times"]
-    probe = keras.Model(sub.inputs, [e.tensor for e in entries])
+    if len(sub.inputs) != 1:
+        return [], notes + [f"layers inside '{sub.name}' skipped: it takes several inputs"]
+    probe = keras.Model(sub.inputs[0], [e.tensor for e in entries])
     try:
         # The node that connects the sub-model to the outer graph is the last one made.
         outer = probe(nodes[-1].input_tensors[0])
@@ -133,7 +138,20 @@ def find_activation_layers(model: Any) -> tuple[list[ActivationLayer], list[str]
     the like are listed as not applicable (they are never exactly zero).
     """
     keras = import_keras()
-    return _find_layers(model, keras, "", outer_output=model.outputs[0])
+    entries, notes = _find_layers(model, keras, "", outer_output=model.outputs[0])
+    try:
+        keras.Model(model.inputs[0], [e.tensor for e in entries])
+    except ValueError:
+        # Some nested output is not reachable from the model's input: keep those that are.
+        kept = []
+        for e in entries:
+            try:
+                keras.Model(model.inputs[0], e.tensor)
+                kept.append(e)
+            except ValueError:
+                notes.append(f"layer '{e.name}' skipped: not connected to the model's input")
+        entries = kept
+    return entries, notes
 
 
 @dataclass

@@ -90,8 +90,8 @@ def _dead_warning(row: dict[str, Any], n: int) -> str:
         f"layer '{row['name']}' ({row['class_name']}, {row['activation']}, {row['units']} units) "
         f"is dead: {row['dead_fraction']:.0%} of its units are zero for every one of the {n} "
         f"inputs ({row['zero_fraction']:.0%} of its values are zero). Unlike a sparse layer, "
-        "whose units each fire for some inputs, dead units pass nothing on and never recover "
-        "in training"
+        "whose units each fire for some inputs, dead units pass nothing on and get no "
+        "gradient, so training cannot revive them"
     )
 
 

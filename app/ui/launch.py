@@ -1,0 +1,68 @@
+"""Start the window: ``probscope gui [MODEL] [IMAGE...] [--screenshot PNG]``."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from PySide6.QtCore import QCoreApplication, Qt, QTimer
+from PySide6.QtGui import QGuiApplication, QIcon
+from PySide6.QtWidgets import QApplication
+
+import app as app_package
+
+
+def _application() -> QApplication:
+    existing = QApplication.instance()
+    if isinstance(existing, QApplication):
+        return existing
+    QGuiApplication.setHighDpiScaleFactorRoundingPolicy(
+        Qt.HighDpiScaleFactorRoundingPolicy.PassThrough  # crisp text at 125 % / 150 % scaling
+    )
+    QCoreApplication.setApplicationName("probscope")
+    QCoreApplication.setOrganizationName("probscope")
+    QCoreApplication.setApplicationVersion(app_package.__version__)
+    qapp = QApplication(sys.argv[:1])
+    QGuiApplication.setDesktopFileName("probscope")
+    return qapp
+
+
+def run_gui(
+    model: str | None = None,
+    images: Sequence[str] | None = None,
+    trust: bool = False,
+    screenshot: str | None = None,
+) -> int:
+    """Show the window, load the model in the background and classify ``images``.
+
+    With ``screenshot``, save the window as PNG once every result is shown and return
+    0 (1 if the model could not be loaded). Otherwise run until the window closes.
+    """
+    qapp = _application()
+    # Imported after QApplication exists; still free of TensorFlow (checked by a test).
+    from app.ui.excepthook import install_excepthook
+    from app.ui.main_window import MainWindow, icon_path
+
+    qapp.setWindowIcon(QIcon(str(icon_path())))
+    window = MainWindow(interactive=screenshot is None)
+    previous_hook = install_excepthook(lambda text: window.show_message(text, "error"))
+    window.show()
+    images = list(images or [])
+
+    def begin() -> None:
+        # After the first paint: the window is visible while TensorFlow imports.
+        window.start(model, trust=trust)
+        if images:
+            window.classify_paths(images)
+
+    QTimer.singleShot(0, begin)
+    if screenshot:
+        from app.ui.screenshot import screenshot_when_done
+
+        screenshot_when_done(qapp, window, screenshot)
+    try:
+        code = qapp.exec()
+    finally:
+        sys.excepthook = previous_hook
+    window.save_settings() if screenshot is None else None
+    return int(code)

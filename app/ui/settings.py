@@ -1,0 +1,95 @@
+"""Persistent window settings: an ini file under the user's config dir (or $PROBSCOPE_CONFIG_DIR)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QSettings
+
+MAX_RECENT_MODELS = 8
+DEFAULT_TOP_K = 10
+
+
+def config_dir() -> Path:
+    """Where probscope keeps its settings; tests point ``PROBSCOPE_CONFIG_DIR`` at a temp dir."""
+    override = os.environ.get("PROBSCOPE_CONFIG_DIR")
+    if override:
+        return Path(override)
+    from platformdirs import user_config_dir
+
+    return Path(user_config_dir("probscope", appauthor=False))
+
+
+class AppSettings:
+    """Typed access to the few things probscope remembers between sessions."""
+
+    def __init__(self, directory: str | os.PathLike[str] | None = None) -> None:
+        folder = Path(directory) if directory is not None else config_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        self.path = folder / "probscope.ini"
+        self._qs = QSettings(str(self.path), QSettings.Format.IniFormat)
+
+    # -- models ------------------------------------------------------------------------
+    @property
+    def recent_models(self) -> list[str]:
+        # Stored as JSON: QSettings' ini lists turn a one-element list into a plain string.
+        raw = self._qs.value("models/recent", "[]")
+        try:
+            items = json.loads(str(raw))
+        except json.JSONDecodeError:
+            return []
+        return [str(p) for p in items if isinstance(p, str)][:MAX_RECENT_MODELS]
+
+    def add_recent_model(self, path: str | os.PathLike[str]) -> None:
+        p = str(Path(path).resolve())
+        items = [p] + [q for q in self.recent_models if q != p]
+        self._qs.setValue("models/recent", json.dumps(items[:MAX_RECENT_MODELS]))
+        self._qs.setValue("models/last", p)
+
+    def clear_recent_models(self) -> None:
+        self._qs.setValue("models/recent", "[]")
+
+    @property
+    def last_model(self) -> str | None:
+        value = self._qs.value("models/last", "")
+        return str(value) if value else None
+
+    # -- probability plot ------------------------------------------------------------------
+    @property
+    def top_k(self) -> int:
+        try:
+            return max(1, int(self._qs.value("plot/top_k", DEFAULT_TOP_K)))
+        except (TypeError, ValueError):
+            return DEFAULT_TOP_K
+
+    @top_k.setter
+    def top_k(self, value: int) -> None:
+        self._qs.setValue("plot/top_k", int(value))
+
+    @property
+    def sort_by_probability(self) -> bool:
+        return str(self._qs.value("plot/sorted", "true")).lower() in ("true", "1")
+
+    @sort_by_probability.setter
+    def sort_by_probability(self, value: bool) -> None:
+        self._qs.setValue("plot/sorted", "true" if value else "false")
+
+    # -- window ------------------------------------------------------------------------
+    def window_state(self) -> tuple[QByteArray | None, QByteArray | None, QByteArray | None]:
+        """Saved (geometry, dock/toolbar state, splitter state), each None if never saved."""
+
+        def get(key: str) -> QByteArray | None:
+            v = self._qs.value(key)
+            return v if isinstance(v, QByteArray) and not v.isEmpty() else None
+
+        return get("window/geometry"), get("window/state"), get("window/splitter")
+
+    def save_window_state(self, geometry: QByteArray, state: QByteArray, splitter: QByteArray) -> None:
+        self._qs.setValue("window/geometry", geometry)
+        self._qs.setValue("window/state", state)
+        self._qs.setValue("window/splitter", splitter)
+
+    def sync(self) -> None:
+        self._qs.sync()

@@ -1,0 +1,150 @@
+"""Printed glyphs: every usable font on the machine, Pillow's own font and OpenCV's Hershey fonts.
+
+A glyph is returned as an ink mask: float32 in 0..1, one row of characters, with the box of the
+character of interest so the composer can centre that one and let its neighbours be cut off.
+Font families in ``HELD_OUT_FAMILIES`` are never used for training; ``evaluate.py`` uses them to
+measure how the model does on typefaces it never saw.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+Rng = np.random.Generator
+
+FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts", "~/.fonts", "~/.local/share/fonts",
+             "/Library/Fonts", "/System/Library/Fonts", "C:/Windows/Fonts")
+# Symbol/dingbat/maths fonts map digits to pictures or add nothing new.
+SKIP_FONT_WORDS = ("symbol", "dingbat", "d050000l", "math", "emoji", "z003")
+HELD_OUT_FAMILIES = ("lato", "carlito", "cantarell", "linbiolinum")
+
+HERSHEY_PRINT = (cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_PLAIN, cv2.FONT_HERSHEY_DUPLEX,
+                 cv2.FONT_HERSHEY_COMPLEX, cv2.FONT_HERSHEY_TRIPLEX,
+                 cv2.FONT_HERSHEY_COMPLEX_SMALL)
+HERSHEY_SCRIPT = (cv2.FONT_HERSHEY_SCRIPT_SIMPLEX, cv2.FONT_HERSHEY_SCRIPT_COMPLEX)
+RENDER_SIZES = (36, 48, 60)
+
+
+@dataclass(frozen=True)
+class GlyphRow:
+    mask: np.ndarray  # float32 (h, w) in 0..1
+    box: tuple[int, int, int, int]  # x0, y0, x1, y1 of the centre character's ink
+
+
+@lru_cache(maxsize=1)
+def discover_fonts() -> tuple[str, ...]:
+    """Paths of every TrueType/OpenType font found, sorted, Type-1 duplicates skipped."""
+    found: set[str] = set()
+    for folder in FONT_DIRS:
+        root = Path(os.path.expanduser(folder))
+        if root.is_dir():
+            for path in root.rglob("*"):
+                name = path.name.lower()
+                if path.suffix.lower() in {".ttf", ".otf"} and not any(
+                        w in name for w in SKIP_FONT_WORDS):
+                    found.add(str(path))
+    return tuple(sorted(found))
+
+
+def split_fonts(held_out: bool) -> tuple[str, ...]:
+    """Training fonts (``held_out=False``) or the held-out families (``held_out=True``)."""
+    def is_held(path: str) -> bool:
+        return any(f in Path(path).name.lower() for f in HELD_OUT_FAMILIES)
+
+    return tuple(p for p in discover_fonts() if is_held(p) == held_out)
+
+
+@lru_cache(maxsize=512)
+def _font(path: str | None, size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    if path is None:
+        return ImageFont.load_default(size=size)
+    if path == "<bitmap>":
+        return ImageFont.load_default()
+    return ImageFont.truetype(path, size)
+
+
+def _pil_char(font: ImageFont.ImageFont, ch: str, stroke: int) -> np.ndarray:
+    """One character on a canvas with a shared baseline, so rows of characters line up."""
+    ascent, descent = font.getmetrics() if hasattr(font, "getmetrics") else (12, 3)
+    pad = 4 + stroke
+    width = int(font.getlength(ch)) + 2 * pad + 4
+    img = Image.new("L", (width, ascent + descent + 2 * pad), 0)
+    ImageDraw.Draw(img).text((pad, pad), ch, fill=255, font=font, stroke_width=stroke,
+                             stroke_fill=255)
+    return np.asarray(img, dtype=np.float32) / 255.0
+
+
+def _hershey_char(face: int, ch: str, scale: float, thickness: int) -> np.ndarray:
+    (tw, th), base = cv2.getTextSize(ch, face, scale, thickness)
+    pad = thickness + 4
+    canvas = np.zeros((th + base + 2 * pad, tw + 2 * pad), np.uint8)
+    cv2.putText(canvas, ch, (pad, pad + th), face, scale, 255, thickness, cv2.LINE_AA)
+    return canvas.astype(np.float32) / 255.0
+
+
+def join_row(chars: list[np.ndarray], centre: int, rng: Rng) -> GlyphRow:
+    """Place characters side by side (tight ink columns, random spacing) and box the centre one."""
+    height = max(c.shape[0] for c in chars)
+    parts, x, box = [], 0, (0, 0, 1, 1)
+    ink_h = 0
+    for i, c in enumerate(chars):
+        cols = np.flatnonzero(c.max(axis=0) > 0.05)
+        if cols.size == 0:
+            continue
+        c = c[:, cols[0]:cols[-1] + 1]
+        c = np.pad(c, ((0, height - c.shape[0]), (0, 0)))
+        rows = np.flatnonzero(c.max(axis=1) > 0.05)
+        if i == centre:
+            box = (x, int(rows[0]), x + c.shape[1], int(rows[-1]) + 1)
+        ink_h = max(ink_h, int(rows[-1] - rows[0] + 1))
+        gap = int(round(rng.uniform(0.05, 0.35) * max(ink_h, 8)))
+        parts += [c, np.zeros((height, gap), np.float32)]
+        x += c.shape[1] + gap
+    return GlyphRow(np.concatenate(parts, axis=1), box)
+
+
+@dataclass(frozen=True)
+class PrintStyle:
+    """One typeface choice; ``render`` draws any string in it, so neighbours share the style."""
+    kind: str  # "font" | "pil_default" | "pil_bitmap" | "hershey"
+    path: str | None = None
+    size: int = 48
+    stroke: int = 0
+    face: int = 0
+    scale: float = 1.5
+    thickness: int = 2
+
+    def render(self, ch: str) -> np.ndarray:
+        if self.kind == "hershey":
+            return _hershey_char(self.face, ch, self.scale, self.thickness)
+        path = {"font": self.path, "pil_default": None, "pil_bitmap": "<bitmap>"}[self.kind]
+        return _pil_char(_font(path, self.size), ch, self.stroke)
+
+
+def random_print_style(rng: Rng, fonts: tuple[str, ...], script: bool = False) -> PrintStyle:
+    """A typeface: a font file, Pillow's default, or Hershey (``script`` picks Hershey script)."""
+    if script:
+        face = int(rng.choice(HERSHEY_SCRIPT)) | (cv2.FONT_ITALIC if rng.random() < 0.3 else 0)
+        return PrintStyle("hershey", face=face, scale=float(rng.uniform(1.3, 2.0)),
+                          thickness=int(rng.integers(1, 6)))
+    roll = rng.random()
+    if fonts and roll < 0.78:
+        size = int(rng.choice(RENDER_SIZES))
+        # Synthetic emboldening: Pillow's stroke thickens any font, giving weights it lacks.
+        stroke = int(rng.choice([0, 0, 0, 1, 2])) if size >= 48 else 0
+        return PrintStyle("font", path=str(rng.choice(fonts)), size=size, stroke=stroke)
+    if roll < 0.84:
+        return PrintStyle("pil_default", size=int(rng.choice(RENDER_SIZES)),
+                          stroke=int(rng.choice([0, 0, 1])))
+    if roll < 0.86:
+        return PrintStyle("pil_bitmap")
+    face = int(rng.choice(HERSHEY_PRINT)) | (cv2.FONT_ITALIC if rng.random() < 0.25 else 0)
+    return PrintStyle("hershey", face=face, scale=float(rng.uniform(1.3, 2.0)),
+                      thickness=int(rng.integers(1, 7)))

@@ -1,0 +1,150 @@
+"""Handwritten-style digits: jittered stroke templates and scikit-learn's 8x8 ``load_digits``.
+
+Templates are drawn in a unit box (x right, y down, 0..1). Each digit has several variants so the
+model sees the shapes people actually write (1 with/without flag and base, open/closed 4, 7 with or
+without bar, 9 with straight or curved tail, ...). Points are jittered, the whole figure slanted
+and squeezed, the curve smoothed (Catmull-Rom) and drawn with a pen whose width drifts, then
+elastically distorted.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import cv2
+import numpy as np
+
+Rng = np.random.Generator
+Stroke = list[tuple[float, float]]
+
+
+def _ellipse(cx: float, cy: float, rx: float, ry: float, start: float = -90.0,
+             sweep: float = 360.0, n: int = 10) -> Stroke:
+    angles = np.deg2rad(start + sweep * np.arange(n + 1) / n)
+    return [(cx + rx * np.cos(a), cy + ry * np.sin(a)) for a in angles]
+
+
+TEMPLATES: dict[int, list[list[Stroke]]] = {
+    0: [[_ellipse(0.5, 0.5, 0.3, 0.5)],
+        [_ellipse(0.5, 0.5, 0.22, 0.5, start=-70, sweep=380)],
+        [_ellipse(0.5, 0.5, 0.36, 0.48)]],
+    1: [[[(0.5, 0.0), (0.5, 1.0)]],
+        [[(0.28, 0.22), (0.55, 0.0), (0.52, 1.0)]],
+        [[(0.3, 0.2), (0.55, 0.0), (0.55, 1.0)], [(0.3, 1.0), (0.8, 1.0)]],
+        [[(0.62, 0.0), (0.45, 1.0)]]],
+    2: [[[(0.18, 0.25), (0.35, 0.04), (0.6, 0.0), (0.8, 0.15), (0.76, 0.42), (0.45, 0.72),
+          (0.18, 1.0), (0.85, 0.98)]],
+        [[(0.2, 0.2), (0.5, 0.0), (0.8, 0.2), (0.7, 0.5), (0.2, 1.0), (0.35, 0.88),
+          (0.6, 0.92), (0.85, 1.0)]],
+        [[(0.15, 0.3), (0.3, 0.05), (0.65, 0.02), (0.8, 0.25), (0.2, 0.98), (0.85, 0.98)]]],
+    3: [[[(0.2, 0.12), (0.5, 0.0), (0.8, 0.15), (0.72, 0.38), (0.45, 0.48), (0.78, 0.6),
+          (0.82, 0.85), (0.5, 1.0), (0.15, 0.88)]],
+        [[(0.2, 0.0), (0.8, 0.0), (0.45, 0.4), (0.78, 0.55), (0.82, 0.82), (0.5, 1.0),
+          (0.15, 0.88)]],
+        [[(0.18, 0.18), (0.45, 0.0), (0.75, 0.1), (0.7, 0.35), (0.4, 0.5), (0.7, 0.55),
+          (0.85, 0.8), (0.6, 1.0), (0.2, 0.92)]]],
+    4: [[[(0.62, 0.0), (0.12, 0.65), (0.9, 0.65)], [(0.65, 0.25), (0.65, 1.0)]],
+        [[(0.22, 0.0), (0.15, 0.6), (0.85, 0.6)], [(0.7, 0.0), (0.7, 1.0)]],
+        [[(0.25, 0.0), (0.2, 0.55), (0.6, 0.58), (0.85, 0.5)], [(0.68, 0.1), (0.62, 1.0)]]],
+    5: [[[(0.8, 0.0), (0.3, 0.0), (0.25, 0.45), (0.55, 0.38), (0.8, 0.55), (0.8, 0.85),
+          (0.5, 1.0), (0.15, 0.9)]],
+        [[(0.3, 0.02), (0.25, 0.45), (0.55, 0.38), (0.82, 0.6), (0.75, 0.9), (0.45, 1.0),
+          (0.15, 0.88)], [(0.3, 0.0), (0.85, 0.0)]],
+        [[(0.28, 0.0), (0.22, 0.5), (0.6, 0.42), (0.8, 0.7), (0.55, 1.0), (0.18, 0.92)],
+         [(0.28, 0.0), (0.8, 0.02)]]],
+    6: [[[(0.72, 0.0), (0.38, 0.28), (0.2, 0.65), (0.3, 0.95), (0.55, 1.0), (0.78, 0.85),
+          (0.75, 0.6), (0.5, 0.52), (0.22, 0.68)]],
+        [[(0.6, 0.0), (0.3, 0.35), (0.22, 0.75), (0.45, 1.0), (0.75, 0.85), (0.7, 0.58),
+          (0.4, 0.58), (0.25, 0.75)]]],
+    7: [[[(0.15, 0.0), (0.85, 0.0), (0.4, 1.0)]],
+        [[(0.15, 0.0), (0.85, 0.0), (0.45, 1.0)], [(0.35, 0.5), (0.78, 0.5)]],
+        [[(0.12, 0.08), (0.85, 0.0), (0.6, 0.4), (0.48, 1.0)]],
+        [[(0.15, 0.15), (0.15, 0.0), (0.85, 0.0), (0.4, 1.0)]]],
+    8: [[[(0.5, 0.48), (0.25, 0.3), (0.3, 0.05), (0.5, 0.0), (0.7, 0.05), (0.75, 0.3),
+          (0.5, 0.48), (0.2, 0.7), (0.25, 0.95), (0.5, 1.0), (0.75, 0.95), (0.8, 0.7),
+          (0.5, 0.48)]],
+        [_ellipse(0.5, 0.24, 0.22, 0.24), _ellipse(0.5, 0.73, 0.28, 0.27)]],
+    9: [[[(0.75, 0.3), (0.5, 0.45), (0.25, 0.35), (0.25, 0.1), (0.5, 0.0), (0.75, 0.1),
+          (0.75, 0.3), (0.72, 1.0)]],
+        [[(0.75, 0.3), (0.5, 0.45), (0.25, 0.35), (0.25, 0.1), (0.5, 0.0), (0.75, 0.1),
+          (0.75, 0.3), (0.7, 0.7), (0.5, 1.0), (0.28, 0.95)]],
+        [_ellipse(0.5, 0.25, 0.25, 0.25, start=0), [(0.75, 0.25), (0.68, 1.0)]]],
+}
+
+
+def _catmull_rom(points: np.ndarray, per_seg: int = 8) -> np.ndarray:
+    if len(points) < 3:
+        return np.linspace(points[0], points[-1], per_seg * 2)
+    p = np.vstack([points[0], points, points[-1]])
+    t = np.linspace(0, 1, per_seg, endpoint=False)[:, None]
+    out = []
+    for i in range(1, len(p) - 2):
+        p0, p1, p2, p3 = p[i - 1], p[i], p[i + 1], p[i + 2]
+        out.append(0.5 * (2 * p1 + (-p0 + p2) * t + (2 * p0 - 5 * p1 + 4 * p2 - p3) * t**2
+                          + (-p0 + 3 * p1 - 3 * p2 + p3) * t**3))
+    out.append(points[-1][None])
+    return np.vstack(out)
+
+
+def elastic(mask: np.ndarray, rng: Rng, alpha: float, sigma: float) -> np.ndarray:
+    """Simard-style elastic distortion: smooth random displacement fields."""
+    h, w = mask.shape
+    dx = cv2.GaussianBlur(rng.uniform(-1, 1, (h, w)).astype(np.float32), (0, 0), sigma) * alpha
+    dy = cv2.GaussianBlur(rng.uniform(-1, 1, (h, w)).astype(np.float32), (0, 0), sigma) * alpha
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    return cv2.remap(mask, xx + dx, yy + dy, cv2.INTER_LINEAR, borderValue=0)
+
+
+def stroke_digit(digit: int, rng: Rng, size: int = 56) -> np.ndarray:
+    """A handwritten-looking ``digit`` as an ink mask about ``size`` px tall."""
+    variant = TEMPLATES[digit][int(rng.integers(len(TEMPLATES[digit])))]
+    slant, squeeze = rng.normal(0, 0.18), rng.uniform(0.65, 1.25)
+    rot = np.deg2rad(rng.normal(0, 6))
+    jitter = rng.uniform(0.01, 0.05)
+    pad = 12
+    canvas = np.zeros((size + 2 * pad, int(size * 1.3) + 2 * pad), np.float32)
+    pen = rng.uniform(0.04, 0.13) * size
+    for stroke in variant:
+        pts = np.asarray(stroke, np.float64) + rng.normal(0, jitter, (len(stroke), 2))
+        x = (pts[:, 0] - 0.5) * squeeze + slant * (0.5 - pts[:, 1])
+        y = pts[:, 1] - 0.5
+        x, y = x * np.cos(rot) - y * np.sin(rot), x * np.sin(rot) + y * np.cos(rot)
+        curve = _catmull_rom(np.stack([x, y], axis=1))
+        xy = curve * size + np.array([canvas.shape[1] / 2, canvas.shape[0] / 2])
+        widths = pen * (1 + 0.35 * np.sin(np.linspace(0, rng.uniform(2, 7), len(xy))
+                                          + rng.uniform(0, 6)))
+        for (x0, y0), (x1, y1), wdt in zip(xy[:-1], xy[1:], widths[:-1], strict=True):
+            cv2.line(canvas, (int(x0 * 16), int(y0 * 16)), (int(x1 * 16), int(y1 * 16)), 1.0,
+                     max(1, int(round(wdt))), cv2.LINE_AA, shift=4)
+    if rng.random() < 0.7:
+        canvas = elastic(canvas, rng, alpha=rng.uniform(1.5, 4.5), sigma=rng.uniform(4, 7))
+    return np.clip(canvas, 0, 1)
+
+
+@lru_cache(maxsize=1)
+def sklearn_digits() -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    return data.images.astype(np.float32) / 16.0, data.target.astype(np.int64)
+
+
+def sklearn_indices(held_out: bool) -> np.ndarray:
+    """Every fifth scikit-learn digit is kept out of training for the held-out split."""
+    n = len(sklearn_digits()[1])
+    idx = np.arange(n)
+    return idx[idx % 5 == 0] if held_out else idx[idx % 5 != 0]
+
+
+def sklearn_digit(index: int, rng: Rng, size: int = 48) -> np.ndarray:
+    """An 8x8 scikit-learn digit upsampled to a smooth pen trace about ``size`` px tall."""
+    small = sklearn_digits()[0][index]
+    interp = cv2.INTER_CUBIC if rng.random() < 0.7 else cv2.INTER_LINEAR
+    big = cv2.resize(small, (size, size), interpolation=interp)
+    big = cv2.GaussianBlur(np.clip(big, 0, 1), (0, 0), size / 40)
+    # A soft threshold turns the blurry 8x8 blob into a pen stroke; moving it changes thickness.
+    level, soft = rng.uniform(0.4, 0.65), rng.uniform(0.05, 0.12)
+    mask = np.clip((big - level) / soft + 0.5, 0, 1)
+    if rng.random() < 0.5:
+        mask = elastic(mask, rng, alpha=rng.uniform(1.0, 3.0), sigma=5.0)
+    return np.pad(mask.astype(np.float32), 8)

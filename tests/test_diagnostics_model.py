@@ -1,0 +1,189 @@
+"""Diagnostics on real small Keras models: healthy, collapsed, VGG-style, mis-preprocessed."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app.core.diagnostics_activations import find_activation_layers, layer_activations
+from app.core.diagnostics_run import diagnose_model
+from app.core.diagnostics_whatif import what_if
+from app.core.image_files import collect_image_files
+from app.core.model_card import card_path_for
+from app.core.model_session import open_model
+from app.core.preprocessing_recording import input_statistics
+from tests.conftest import COLOURS, colour_image
+
+
+def _copy(model: Path, dst_dir: Path, card_changes: dict | None = None) -> Path:
+    dst = dst_dir / model.name
+    shutil.copy(model, dst)
+    card = json.loads(card_path_for(model).read_text())
+    for key, value in (card_changes or {}).items():
+        if key == "preprocessing":
+            card["preprocessing"].update(value)
+        else:
+            card[key] = value
+    card_path_for(dst).write_text(json.dumps(card))
+    return dst
+
+
+@pytest.fixture(scope="module")
+def healthy_model(tmp_path_factory: pytest.TempPathFactory, colour_model: Path) -> Path:
+    """A small CNN trained a few epochs at a moderate learning rate on easy colour images."""
+    from app.core.tf_runtime import import_keras
+
+    keras = import_keras()
+    keras.utils.set_random_seed(2)
+    rng = np.random.default_rng(2)
+    names = list(COLOURS)
+    x = np.stack([colour_image(rng, COLOURS[names[i % 3]], (16, 16)) for i in range(240)])
+    L = keras.layers
+    model = keras.Sequential([
+        keras.Input((16, 16, 3)),
+        L.Conv2D(16, 3, activation="relu", name="conv"),
+        L.GlobalAveragePooling2D(),
+        L.Dense(32, activation="relu", name="hidden"),
+        L.Dense(3, activation="softmax", name="predictions"),
+    ])
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy")
+    model.fit(x.astype("float32") / 255.0, np.arange(240) % 3, epochs=6, batch_size=32, verbose=0)
+    path = tmp_path_factory.mktemp("healthy") / "healthy.keras"
+    model.save(path)
+    shutil.copy(card_path_for(colour_model), card_path_for(path))  # same classes and x/255
+    return path
+
+
+def test_healthy_trained_cnn_is_not_collapsed(healthy_model: Path, colour_folder: Path) -> None:
+    session = open_model(healthy_model)
+    result = diagnose_model(session, colour_folder)
+    assert not result.collapsed and not result.near_collapse
+    assert result.n == 36 and result.labelled
+    assert sorted(result.prediction_histogram.values()) == [12, 12, 12]
+    assert [r["name"] for r in result.layers] == ["conv", "hidden"]
+    assert all(r["dead_fraction"] < 0.5 and r["verdict"] != "dead" for r in result.layers)
+    assert all(r["applicable"] and 0.0 < r["zero_fraction"] < 1.0 for r in result.layers)
+    assert not any("dead" in w for w in result.warnings)
+    assert result.input_mismatch["findings"] == [] and result.advice == []
+    assert result.output_spread["mean_tv"] > 0.5
+    session.close()
+
+
+def test_dead_hidden_layer_collapses_the_model(colour_model: Path, colour_folder: Path, tmp_path: Path) -> None:
+    session = open_model(_copy(colour_model, tmp_path))
+    keras_model = session.loaded.model
+    hidden = keras_model.get_layer("dense")
+    hidden.bias.assign(np.full(hidden.bias.shape, -1e4, np.float32))  # no unit can fire
+    result = diagnose_model(session, colour_folder)
+    assert result.collapsed
+    dense = next(r for r in result.layers if r["name"] == "dense")
+    assert dense["dead_fraction"] == 1.0 and dense["zero_fraction"] == 1.0
+    assert dense["verdict"] == "dead"
+    assert any("collapsed" in w for w in result.warnings)
+    assert any("'dense'" in w and "100%" in w for w in result.warnings)
+    assert any("Dying ReLUs in dense" in a for a in result.advice)
+    session.close()
+
+
+def _vgg_style(path: Path, card_source: Path) -> Path:
+    """Conv+ReLU blocks in a nested base model, some channels made dead on purpose."""
+    from app.core.tf_runtime import import_keras
+
+    keras = import_keras()
+    keras.utils.set_random_seed(3)
+    L = keras.layers
+    base = keras.Sequential([
+        keras.Input((16, 16, 3)),
+        L.Conv2D(8, 3, padding="same", activation="relu", name="block1_conv1"),
+        L.Conv2D(8, 3, padding="same", activation="relu", name="block1_conv2"),
+        L.MaxPooling2D(name="block1_pool"),
+        L.Conv2D(16, 3, padding="same", name="block2_conv1"),
+        L.ReLU(name="block2_relu"),
+        L.Conv2D(16, 3, padding="same", activation="relu6", name="block2_conv2"),
+    ], name="base")
+    model = keras.Sequential([
+        keras.Input((16, 16, 3)),
+        base,
+        L.GlobalAveragePooling2D(),
+        L.Dense(16, name="fc"),
+        L.LeakyReLU(name="fc_leaky"),
+        L.Dense(3, activation="softmax", name="predictions"),
+    ])
+    conv = base.get_layer("block1_conv2")
+    bias = np.zeros(8, np.float32)
+    bias[:3] = -1e3  # three of eight channels can never fire
+    conv.bias.assign(bias)
+    model.save(path)
+    shutil.copy(card_path_for(card_source), card_path_for(path))
+    return path
+
+
+def test_vgg_style_report_matches_a_direct_computation(colour_model: Path, colour_folder: Path, tmp_path: Path) -> None:
+    from app.core.tf_runtime import import_keras
+
+    keras = import_keras()
+    session = open_model(_vgg_style(tmp_path / "vgg.keras", colour_model))
+    result = diagnose_model(session, colour_folder)
+    rows = {r["name"]: r for r in result.layers}
+    assert list(rows) == ["base/block1_conv1", "base/block1_conv2", "base/block2_relu",
+                          "base/block2_conv2", "fc_leaky"]
+    assert rows["fc_leaky"]["applicable"] is False
+    assert rows["fc_leaky"]["verdict"] == "not applicable: never exactly zero"
+    assert rows["base/block2_conv2"]["activation"] == "relu6"
+    assert rows["base/block1_conv2"]["dead_fraction"] == pytest.approx(3 / 8)
+
+    files = collect_image_files([colour_folder])
+    x = session.prepare(files).inputs
+    base = session.loaded.model.get_layer("base")
+    for name in ("block1_conv1", "block1_conv2", "block2_relu", "block2_conv2"):
+        acts = keras.Model(base.inputs[0], base.get_layer(name).output)(x).numpy()
+        dead = np.mean(np.all(acts == 0, axis=(0, 1, 2)))  # a channel: every position, input
+        zeros = np.mean(np.mean(acts == 0, axis=(1, 2, 3)))
+        row = rows[f"base/{name}"]
+        assert row["dead_fraction"] == pytest.approx(dead, abs=1e-12), name
+        assert row["zero_fraction"] == pytest.approx(zeros, abs=1e-6), name
+        assert row["units"] == acts.shape[-1]
+        assert sum(row["histogram"]["counts"]) == acts.size
+        assert row["max"] == pytest.approx(float(acts.max()), rel=1e-6)
+        # the layer picker's single-image view agrees with the probe
+        one = layer_activations(session.loaded, x[0], f"base/{name}")
+        np.testing.assert_allclose(one, acts[0], rtol=1e-5, atol=1e-6)
+    names = [e.name for e in find_activation_layers(session.loaded.model)[0]]
+    assert names == list(rows)
+    session.close()
+
+
+def test_raw_pixels_for_a_zero_to_one_model_trigger_the_mismatch_warning(
+    colour_model: Path, colour_folder: Path, tmp_path: Path
+) -> None:
+    rng = np.random.default_rng(4)
+    train = np.stack([colour_image(rng, rgb, (16, 16)) for rgb in COLOURS.values()] * 4) / 255.0
+    stats = input_statistics([train.astype(np.float32)], "test: 0-1 training inputs")
+    # scale 1.0 simulates the mistake: 0-255 pixels reach a model trained on 0-1
+    path = _copy(colour_model, tmp_path, {"input_statistics": stats, "preprocessing": {"scale": 1.0}})
+    session = open_model(path)
+    result = diagnose_model(session, colour_folder)
+    kinds = [f["kind"] for f in result.input_mismatch["findings"]]
+    assert kinds == ["range_too_large"]
+    assert result.input_mismatch["basis"] == "recorded statistics"
+    warning = next(w for w in result.warnings if w.startswith("input:"))
+    assert "too large" in warning and "not rescaled" in warning
+    assert result.input_mismatch["observed"]["max"][0] > 200
+    session.close()
+
+
+def test_what_if_gives_three_predictions(colour_model: Path) -> None:
+    session = open_model(colour_model)
+    red = colour_image(np.random.default_rng(6), COLOURS["red"], (20, 20))
+    preds = what_if(session, red)
+    assert [p.key for p in preds] == ["as_recorded", "no_rescale", "bgr"]
+    assert preds[0].label == "red" and preds[0].probability > 0.5
+    assert preds[2].label == "blue"  # red reversed is blue
+    for p in preds:
+        assert p.probabilities.shape == (3,) and 0.0 <= p.probability <= 1.0
+        assert json.dumps(p.to_json())
+    session.close()
