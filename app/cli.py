@@ -11,6 +11,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from app import __version__
@@ -270,14 +271,25 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
 
 # -- gui -----------------------------------------------------------------------------------
 def cmd_gui(args: argparse.Namespace) -> int:
+    from app.core.model_inspection import looks_like_model
     from app.ui.launch import run_gui
 
-    return run_gui(
-        model=args.model_path or args.model,
-        images=args.images,
+    model, images = args.model_path, list(args.images)
+    # `probscope gui a.png b.png` means images for the default model, not a model named a.png.
+    if model and not args.model and not looks_like_model(model) and Path(model).exists():
+        model, images = None, [model, *images]
+    code = run_gui(
+        model=model or args.model,
+        images=images,
         trust=args.trust_model,
         screenshot=args.screenshot,
     )
+    # The window is closed and its settings saved. Leaving now skips the interpreter's final
+    # garbage collection of Qt wrappers and TensorFlow's thread pools, which can crash
+    # (PySide6 6.12 aborts in bool_dealloc) and would turn a clean exit into a failure.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def build_parser() -> argparse.ArgumentParser:

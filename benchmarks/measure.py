@@ -121,9 +121,16 @@ def ood_score_ms(session: Any, n: int = 256) -> dict[str, float]:
 
 def peak_rss_mb(folder: Path) -> float:
     """Peak memory of the GUI process after classifying the whole folder (offscreen)."""
-    code = (
-        "import json, resource, sys; from app.cli import main; import tempfile, os; "
-        f"main(['gui', '--screenshot', os.path.join(tempfile.mkdtemp(), 's.png'), {str(folder)!r}]); "
-        "print(json.dumps({'mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))"
-    )
-    return fresh_process_json(code, repeats=1, env={"QT_QPA_PLATFORM": "offscreen"})[0]["mb"]
+    import os
+    import resource
+    import subprocess
+    import sys
+    import tempfile
+
+    png = os.path.join(tempfile.mkdtemp(), "s.png")
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen",
+           "PROBSCOPE_CONFIG_DIR": tempfile.mkdtemp(prefix="probscope-bench-")}
+    subprocess.run([sys.executable, "-m", "app.cli", "gui", "--screenshot", png, str(folder)],
+                   env=env, check=True, capture_output=True)
+    # ru_maxrss of the children is the largest of them: only this GUI is that big.
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024

@@ -86,3 +86,27 @@ def colour_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     }
     (root / "colours.keras.probscope.json").write_text(json.dumps(card))
     return path
+
+
+# -- leaving the test process ------------------------------------------------------------------
+_exit_status: list[int] = [0]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    _exit_status[0] = int(exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Leave without the interpreter's final garbage collection once Qt has been used.
+
+    Every test has run and been reported by now. PySide6 6.12 can abort while Python
+    finalizes its Qt wrappers (``bool_dealloc``), which would replace the real exit
+    status with 134; ``probscope gui`` leaves the same way for the same reason.
+    """
+    import sys
+
+    if "PySide6.QtWidgets" in sys.modules:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(_exit_status[0])

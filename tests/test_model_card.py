@@ -72,3 +72,26 @@ def test_failed_write_keeps_the_old_card(tmp_path: Path) -> None:
     with pytest.raises(CardError):
         write_card(card)
     assert json.loads(p.read_text())["calibration"]["temperature"] == 1.5
+
+
+def test_rewriting_a_card_keeps_its_permissions(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import stat
+
+    from app.core.model_card import card_path_for, new_card, read_card, write_card
+    from app.core.preprocessing_spec import PreprocessingSpec
+
+    path = card_path_for(tmp_path / "m.keras")
+    write_card(new_card(["a", "b"], PreprocessingSpec().to_dict()), path)
+    first = stat.S_IMODE(path.stat().st_mode)
+    assert first & 0o044 == 0o044 & ~_umask()  # as readable as any new file, not 0600
+    path.chmod(0o640)
+    write_card(read_card(path), path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
+
+
+def _umask() -> int:
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -9,6 +9,7 @@ is reported and cancellation checked between batches.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from app.core.model_session import ModelSession
 from app.core.numeric import softmax
 from app.core.preprocessing import prepare_batch
 
+DataPath = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
 BATCH_SIZE = 64
 FEW_INPUTS = 50  # below this, a unit may look dead only because no input excited it
 
@@ -44,6 +46,7 @@ class DiagnosisResult:
     layers: list[dict[str, Any]]
     warnings: list[str]
     near_collapse: bool = False
+    judged: bool = True  # False when the data cannot tell (too few inputs, one labelled class)
     prediction_histogram: dict[str, int] = field(default_factory=dict)
     output_spread: dict[str, Any] = field(default_factory=dict)
     input_mismatch: dict[str, Any] = field(default_factory=dict)
@@ -60,6 +63,7 @@ class DiagnosisResult:
             "layers": self.layers,
             "warnings": self.warnings,
             "near_collapse": self.near_collapse,
+            "judged": self.judged,
             "prediction_histogram": self.prediction_histogram,
             "output_spread": self.output_spread,
             "input_mismatch": self.input_mismatch,
@@ -72,8 +76,18 @@ class DiagnosisResult:
         }
 
 
-def load_diagnosis_data(path: str | os.PathLike[str], classes: list[str]) -> DataSet:
-    """A labelled folder when its sub-folders are class names, else any images below it; or an .npz."""
+def load_diagnosis_data(path: DataPath, classes: list[str]) -> DataSet:
+    """The data to diagnose, by what ``path`` is.
+
+    A labelled folder when its sub-folders are class names, else any images below it; an
+    ``.npz``; or a list of image files (unlabelled, e.g. the images classified so far:
+    files that are gone or unreadable are skipped like any unreadable image).
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        files = [Path(f) for f in path]
+        if not files:
+            raise DataError("no images to diagnose")
+        return DataSet(f"{len(files)} image file(s)", files=files)
     p = Path(path)
     if p.is_file() and p.suffix.lower() == ".npz":
         return load_npz(p, len(classes), need_labels=False)
@@ -105,19 +119,20 @@ def _sparse_note(row: dict[str, Any]) -> str:
 
 def diagnose_model(
     session: ModelSession,
-    data_path: str | os.PathLike[str],
+    data_path: DataPath,
     progress: ProgressFn | None = None,
     cancelled: CancelFn | None = None,
 ) -> DiagnosisResult:
-    """Run every diagnostic over a labelled folder, an unlabelled folder or an ``.npz``.
+    """Run every diagnostic over a labelled folder, an unlabelled folder, an ``.npz`` or files.
 
     Parameters
     ----------
     session : ModelSession
-    data_path : path-like
-        Labels (from class sub-folders or an ``.npz`` ``labels`` array) enable the
-        near-collapse check; an ``.npz`` of float32 ``images`` is taken as model inputs
-        as they are, so their scale is checked too.
+    data_path : path-like or sequence of path-like
+        A folder, an ``.npz``, or a list of image files (unlabelled). Labels (from class
+        sub-folders or an ``.npz`` ``labels`` array) enable the near-collapse check; an
+        ``.npz`` of float32 ``images`` is taken as model inputs as they are, so their
+        scale is checked too.
     progress : callable(done, total), optional
     cancelled : callable() -> bool, optional
         Checked between batches; raises DataError("cancelled") when true.
@@ -166,12 +181,13 @@ def diagnose_model(
         layers=layers,
         warnings=warnings,
         near_collapse=report.near_collapse,
+        judged=report.judged,
         prediction_histogram={c: int(k) for c, k in zip(session.classes, report.histogram,
                                                          strict=False)},
         output_spread=report.spread,
         input_mismatch=mismatch,
         n=n,
-        data=str(data_path),
+        data=str(data_path) if isinstance(data_path, (str, os.PathLike)) else data.name,
         labelled=labels is not None,
         advice=collapse_advice(report.collapsed, report.near_collapse, [r["name"] for r in dead],
                                bool(mismatch["findings"])),

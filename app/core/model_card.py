@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from app.core.atomic_files import replace_file
 from app.core.errors import CardError
 
 CARD_FORMAT = "probscope.model-card"
@@ -177,7 +178,7 @@ def write_card(card: ModelCard, path: str | os.PathLike[str] | None = None) -> P
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, target)
+        replace_file(tmp, target)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
         raise CardError(f"{target.name}: cannot be written ({exc.strerror or exc})") from exc

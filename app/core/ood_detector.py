@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from app.core.atomic_files import replace_file
 from app.core.errors import CardError, DataError
 from app.core.model_card import DEFAULT_OOD_LABEL
 from app.core.ood_metrics import acceptance_rate, aupr, auroc, fpr_at_tpr, threshold_for_tpr
@@ -413,7 +414,7 @@ class OODDetector:
             try:
                 with os.fdopen(handle, "wb") as stream:
                     np.savez_compressed(stream, **arrays)
-                os.replace(temporary, path)
+                replace_file(temporary, path)
             except BaseException:
                 with contextlib.suppress(OSError):
                     os.unlink(temporary)

@@ -130,17 +130,20 @@ class JobRunner(QObject):
         def report(done: int, total: int) -> None:
             self._progress_from_worker.emit(generation, done, total)
 
-        def run() -> tuple[str, Any]:
+        def run() -> tuple[int, str, Any]:
             # Errors become values so that nothing is re-raised on the GUI thread.
             try:
-                return "ok", func(*args, report, cancel)
+                return generation, "ok", func(*args, report, cancel)
             except Cancelled:
-                return "cancelled", None
+                return generation, "cancelled", None
             except Exception as exc:  # a bad folder or file must never crash the window
-                return ("cancelled", None) if cancel.is_set() else ("error", one_line(exc))
+                return generation, *(("cancelled", None) if cancel.is_set()
+                                      else ("error", one_line(exc)))
 
         worker = create_worker(run, _start_thread=False)
-        worker.returned.connect(lambda outcome, g=generation: self._done(g, outcome))
+        # A bound method, not a lambda: Qt drops the connection if this runner (and its
+        # panel) is deleted while the job still runs, instead of calling into a dead object.
+        worker.returned.connect(self._done)
         self._worker = worker
         self._set_running(True)
         worker.start()
@@ -159,11 +162,11 @@ class JobRunner(QObject):
         if generation == self._generation:
             self.progress.emit(done, total)
 
-    def _done(self, generation: int, outcome: tuple[str, Any]) -> None:
+    def _done(self, outcome: tuple[int, str, Any]) -> None:
+        generation, kind, value = outcome
         if generation != self._generation:
             return
         self._set_running(False)
-        kind, value = outcome
         if kind == "ok":
             self.finished.emit(value)
         elif kind == "error":

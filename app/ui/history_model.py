@@ -26,6 +26,7 @@ class HistoryEntry:
     original: QImage | None = None  # kept only for pasted/dragged bitmaps that have no file
     key: int = 0
     thumb_requested: bool = False
+    generation: int = 0  # which loaded model produced it: only its own model may re-score it
 
     @property
     def has_file(self) -> bool:
@@ -48,6 +49,7 @@ class HistoryModel(QAbstractTableModel):
         self.entries: list[HistoryEntry] = []
         self._row_of: dict[int, int] = {}
         self.ood_label = "None of the classes"
+        self.generation = 0  # stamped on new entries; the window bumps it per loaded model
 
     # -- Qt model ----------------------------------------------------------------------
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: N802, B008
@@ -118,6 +120,7 @@ class HistoryModel(QAbstractTableModel):
                 thumb=thumbs[i] if thumbs else None,
                 original=originals[i] if originals else None,
                 key=key,
+                generation=self.generation,
             )
             if entry.original is not None and entry.thumb is None:
                 from app.ui.qt_images import THUMBNAIL_SIZE, shrink
@@ -136,6 +139,16 @@ class HistoryModel(QAbstractTableModel):
         self.entries[row].thumb = image
         idx = self.index(row, COL_THUMB)
         self.dataChanged.emit(idx, idx, [Qt.ItemDataRole.DecorationRole])
+
+    def replace_results(self, results: dict[int, Classification]) -> None:
+        """Swap results by key (re-scored verdicts, new temperature); rows keep their place."""
+        rows = [self._row_of[k] for k in results if k in self._row_of]
+        for key, result in results.items():
+            row = self._row_of.get(key)
+            if row is not None:
+                self.entries[row].result = result
+        if rows:
+            self.dataChanged.emit(self.index(min(rows), COL_LABEL), self.index(max(rows), COL_FLAGS))
 
     def row_of(self, key: int) -> int | None:
         return self._row_of.get(key)

@@ -66,3 +66,41 @@ def run_gui(
         sys.excepthook = previous_hook
     window.save_settings() if screenshot is None else None
     return int(code)
+
+
+def measure_startup(images: Sequence[str], t0: float) -> None:
+    """Benchmark hook: print JSON ``window_visible_s`` and ``first_result_s`` since ``t0``.
+
+    Runs the real window on the bundled model with settings in a throw-away folder, so
+    the measurement neither reads nor changes the user's last model.
+    """
+    import json
+    import os
+    import tempfile
+    import time
+
+    os.environ["PROBSCOPE_CONFIG_DIR"] = tempfile.mkdtemp(prefix="probscope-bench-")
+    qapp = _application()
+    from app.core.resources import bundled_model_path
+    from app.ui.main_window import MainWindow
+
+    window = MainWindow()
+    window.show()
+    qapp.processEvents()
+    times = {"window_visible_s": time.perf_counter() - t0}
+
+    def on_result(result: object) -> None:
+        if "first_result_s" not in times and getattr(result, "ok", False):
+            times["first_result_s"] = time.perf_counter() - t0
+            print(json.dumps(times), flush=True)
+            qapp.exit(0)
+
+    window.result_shown.connect(on_result)
+
+    def begin() -> None:
+        window.start(str(bundled_model_path()))
+        window.classify_paths([str(images[0])])
+
+    QTimer.singleShot(0, begin)
+    QTimer.singleShot(120_000, lambda: qapp.exit(1))
+    qapp.exec()

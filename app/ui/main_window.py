@@ -17,7 +17,9 @@ from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QFileDialog,
+    QFrame,
     QMainWindow,
+    QScrollArea,
     QSplitter,
     QTabWidget,
     QWidget,
@@ -35,6 +37,7 @@ from app.ui.result_view import ResultView
 from app.ui.settings import AppSettings
 from app.ui.status_bar import StatusBar
 from app.ui.trust_dialog import TrustDialog
+from app.ui.window_panels import install_panels
 from app.ui.workers import (
     ImageSource,
     LoadOutcome,
@@ -113,6 +116,7 @@ class MainWindow(QMainWindow):
         self.setMinimumSize(800, 520)
         self._build()
         self._build_menus()
+        self.panels = install_panels(self)
         self._restore_settings()
 
     # -- construction ---------------------------------------------------------------------
@@ -152,6 +156,8 @@ class MainWindow(QMainWindow):
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 2)
         self.splitter.setChildrenCollapsible(False)
+        # The current result is what people came for; the tabs get the rest (restored later).
+        self.splitter.setSizes([460, 260])
 
         body = self.drop_area.body
         body.addWidget(self.warnings_banner)
@@ -258,14 +264,24 @@ class MainWindow(QMainWindow):
     def history_results(self) -> list[Classification]:
         return self.history.model.results
 
+    def history_file_paths(self) -> list[str]:
+        """Image files this model classified this session (for diagnosing them together)."""
+        model = self.history.model
+        return [e.result.path for e in model.entries
+                if e.generation == model.generation and e.result.ok and e.original is None]
+
     @property
     def current_result(self) -> Classification | None:
         return self.result_view.result
 
     def add_panel(self, title: str, widget: QWidget) -> int:
         """Add a tab (Calibration, None-of-the-classes check, Diagnostics, …); returns its index."""
-        widget.setParent(self.tabs)
-        return self.tabs.addTab(widget, title)
+        # In a scroll area, so a tall panel cannot squeeze the current result above it.
+        scroll = QScrollArea(self.tabs)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(widget)
+        return self.tabs.addTab(scroll, title)
 
     def set_temperature(self, temperature: float | None) -> None:
         """Re-render the current result at temperature ``t`` (None: the card's own)."""
@@ -370,6 +386,8 @@ class MainWindow(QMainWindow):
         self.status.set_state(STATE_READY)
         self.plot.set_classes(session.classes)
         self.history.model.ood_label = session.ood.label
+        self.history.model.generation = self._generation
+        self._temperature = None
         self.result_view.clear()
         warnings = session.warnings
         if warnings:
@@ -520,20 +538,47 @@ class MainWindow(QMainWindow):
             self.plot.clear()
         self.result_shown.emit(shown)
 
-    def _at_temperature(self, result: Classification, t: float) -> Classification:
+    def _at_temperature(self, result: Classification, t: float | None) -> Classification:
+        return self._recompute([result], t)[0]
+
+    def _recompute(self, results: list[Classification], t: float | None) -> list[Classification]:
+        """Results again from their stored logits: temperature ``t`` and the card's OOD check now."""
         import numpy as np
 
         from app.core.predictor import ModelOutputs
 
         session = self.session
-        assert session is not None and result.logits is not None
-        raw = result.raw_probabilities if result.raw_probabilities is not None else result.probabilities
+        assert session is not None
+        features = [r.features for r in results]
         outputs = ModelOutputs(
-            logits=np.asarray(result.logits)[None],
-            probabilities=np.asarray(raw)[None],
-            features=None if result.features is None else np.asarray(result.features)[None],
+            logits=np.stack([np.asarray(r.logits) for r in results]),
+            probabilities=np.stack([np.asarray(r.raw_probabilities if r.raw_probabilities is not None
+                                               else r.probabilities) for r in results]),
+            features=None if any(f is None for f in features) else np.stack(features),
         )
-        return session.results_from_outputs([result.path], outputs, temperature=t)[0]
+        fresh = session.results_from_outputs([r.path for r in results], outputs, temperature=t)
+        for old, new in zip(results, fresh, strict=True):
+            new.model_input = old.model_input
+        return fresh
+
+    def rescore(self) -> None:
+        """Re-apply the card (after its OOD check or temperature was saved) to this model's results.
+
+        Only the stored logits and features are needed, so nothing is re-run; results of
+        earlier models keep the verdicts their own model gave.
+        """
+        if self.session is None:
+            return
+        entries = [e for e in self.history.model.entries
+                   if e.generation == self._generation and e.result.ok and e.result.logits is not None]
+        if entries:
+            fresh = self._recompute([e.result for e in entries], None)
+            self.history.model.replace_results({e.key: r for e, r in zip(entries, fresh, strict=True)})
+        shown = self.history.model.row_of(self._shown_key) if self._shown_key is not None else None
+        if shown is not None and self.history.model.entries[shown].generation == self._generation:
+            self._render_current(self.history.model.entries[shown].result, keep_pictures=True)
+        elif self.result_view.result is not None:
+            self._render_current(self.result_view.result, keep_pictures=True)
 
     def _on_history_selected(self, entry: HistoryEntry) -> None:
         if self._selecting or entry.key == self._shown_key:

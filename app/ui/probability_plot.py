@@ -165,7 +165,15 @@ class ProbabilityPlot(QWidget):
         for j, i in enumerate(order):
             text = self._text_item(j)
             text.setText(f"{cal[i]:.1%}")
-            text.setPos(min(max(cal[i], raw[j]) + 0.01, 0.9), float(j))
+            end = max(cal[i], raw[j])
+            if end > 0.82:  # no room right of a long bar: write inside its end instead
+                text.setAnchor((1, 0.5))
+                text.setColor(QColor("white"))
+                text.setPos(cal[i] - 0.01, float(j))
+            else:
+                text.setAnchor((0, 0.5))
+                text.setColor(self._text_color)
+                text.setPos(end + 0.01, float(j))
         for t in self._texts[len(order):]:
             t.setText("")
         # A little room left of 0 and right of 100 % so both end labels are drawn.

@@ -33,7 +33,7 @@ class ImagePane(QLabel):
         self._image: QImage | None = None
         self._pixelated = pixelated
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.setMinimumSize(QSize(140, 140))
+        self.setMinimumSize(QSize(96, 96))
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setFrameShape(QFrame.Shape.StyledPanel)
 
@@ -215,21 +215,24 @@ class ResultView(QWidget):
         self.error_label.setText("")
         self.error_label.hide()
         conf = result.confidence or 0.0
-        self.top_label.setText(str(result.label))
+        known = result.ood is None or result.ood.in_distribution
+        # An image of none of the classes is headlined as such; the model's guess stays visible.
+        self.top_label.setText(str(result.label) if known else ood_label)
+        guess = "" if known else f"best guess <b>{result.label}</b>: "
         raw = None
         if result.raw_probabilities is not None and result.index is not None:
             raw = float(result.raw_probabilities[result.index])
         raw_text = f"<br><small>raw model output: {raw:.1%}</small>" if raw is not None else ""
         self.confidence_label.setText(
-            f"<b>{conf:.1%}</b> sure <small>(calibrated, T = {result.temperature:.2f})</small>{raw_text}"
+            f"{guess}<b>{conf:.1%}</b> sure <small>(calibrated, T = {result.temperature:.2f})</small>{raw_text}"
         )
         self.badge.show()
-        if result.ood is None or result.ood.in_distribution:
+        if known:
             self.badge.setText("✓ looks like a known class")
             self.badge.setStyleSheet(_BADGE_OK)
         else:
             self.badge.setText(f"⚠ {ood_label}: this image looks like none of the classes, "
-                               "so the label above is not to be trusted")
+                               "so the model's best guess is not to be trusted")
             self.badge.setStyleSheet(_BADGE_OOD)
         if result.ood is not None:
             op = "≥" if result.ood.in_distribution else "&lt;"

@@ -14,7 +14,7 @@ small CNN. It writes, into ``--out``:
 
 The shipped files were produced with::
 
-    .venv/bin/python resources/digits/train.py --samples 48000 --epochs 6 --seed 20240611
+    .venv/bin/python resources/digits/train.py --samples 48000 --epochs 7 --seed 20240611
 
 on 2 shared CPU cores (TensorFlow 2.21, Keras 3.15.1) with the Debian font packages
 fonts-dejavu, fonts-liberation, fonts-freefont-ttf, fonts-urw-base35, fonts-roboto-unhinted,

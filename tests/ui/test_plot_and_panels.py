@@ -60,8 +60,9 @@ def test_set_temperature_rerenders_current_result(qtbot, window, images):
 
 def test_add_panel_and_session_accessors(qtbot, window):
     panel = QLabel("calibration goes here")
-    index = window.add_panel("Calibration", panel)
-    assert window.tabs.tabText(index) == "Calibration" and window.tabs.widget(index) is panel
+    index = window.add_panel("Extra", panel)
+    # Panels sit in a scroll area so that a tall one cannot squeeze the current result.
+    assert window.tabs.tabText(index) == "Extra" and window.tabs.widget(index).widget() is panel
     assert window.session is not None
     assert window.history_results() == []
 

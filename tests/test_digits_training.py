@@ -1,0 +1,103 @@
+"""The bundled digit model: its training script runs end to end, and the shipped model works."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+DIGITS_DIR = Path(__file__).resolve().parents[1] / "resources" / "digits"
+CARD_KEYS = {"format", "version", "classes", "preprocessing", "calibration", "ood"}
+PREPROCESSING_KEYS = {"color_mode", "target_size", "interpolation", "resize_backend", "scale",
+                      "offset", "mean", "std", "per_image_standardization",
+                      "keras_applications_mode", "source"}
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("digits")
+    result = subprocess.run(
+        [sys.executable, str(DIGITS_DIR / "train.py"), "--samples", "300", "--epochs", "1",
+         "--out", str(out), "--workers", "1"],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out
+
+
+def test_tiny_run_writes_every_output(tiny_run: Path) -> None:
+    for name in ("digits.keras", "digits.keras.probscope.json", "calibration.npz", "ood.npz"):
+        assert (tiny_run / name).is_file(), name
+    pngs = list((tiny_run / "samples").glob("*.png"))
+    assert len(pngs) >= 10
+    assert any(p.name.startswith("nodigit_") for p in pngs)
+
+
+def test_tiny_run_card_follows_the_contract(tiny_run: Path) -> None:
+    card = json.loads((tiny_run / "digits.keras.probscope.json").read_text())
+    assert card.keys() >= CARD_KEYS
+    assert card["format"] == "probscope.model-card" and card["version"] == 1
+    assert card["classes"] == [str(d) for d in range(10)]
+    pre = card["preprocessing"]
+    assert pre.keys() >= PREPROCESSING_KEYS
+    assert (pre["color_mode"], pre["target_size"], pre["interpolation"],
+            pre["resize_backend"]) == ("rgb", [32, 32], "area", "opencv")
+    assert pre["scale"] == pytest.approx(1 / 255)
+    assert card["calibration"]["temperature"] == 1.0
+    assert card["ood"]["score"] == "msp"
+    assert card["training"]["samples"] == 300 and card["training"]["epochs"] == 1
+
+
+def test_tiny_run_data_sets_have_the_documented_shape(tiny_run: Path) -> None:
+    with np.load(tiny_run / "calibration.npz") as cal:
+        images, labels = cal["images"], cal["labels"]
+    assert images.dtype == np.uint8 and images.shape[1:] == (32, 32, 3)
+    assert labels.dtype == np.int64 and labels.shape == (len(images),)
+    assert set(np.unique(labels)) <= set(range(10)) and len(np.unique(labels)) >= 5
+    with np.load(tiny_run / "ood.npz") as ood:
+        assert ood["images"].dtype == np.uint8 and ood["images"].shape[1:] == (32, 32, 3)
+
+
+def test_tiny_run_model_loads_safely_and_gives_ten_probabilities(tiny_run: Path) -> None:
+    import keras
+
+    model = keras.saving.load_model(tiny_run / "digits.keras", safe_mode=True)
+    last = model.layers[-1]
+    assert isinstance(last, keras.layers.Dense) and last.name == "predictions"
+    assert last.get_config()["activation"] == "softmax"
+    assert model.get_layer("features").units == 128
+    x = np.random.default_rng(0).random((4, 32, 32, 3), dtype=np.float32)
+    probs = np.asarray(model(x, training=False))
+    assert probs.shape == (4, 10)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_shipped_model_classifies_its_calibration_set() -> None:
+    import keras
+
+    model_path = DIGITS_DIR / "digits.keras"
+    assert model_path.stat().st_size <= 2 * 1024 * 1024
+    model = keras.saving.load_model(model_path, safe_mode=True)
+    with np.load(DIGITS_DIR / "calibration.npz") as cal:
+        images, labels = cal["images"], cal["labels"]
+    assert len(images) >= 2000
+    predictions = np.concatenate([
+        np.asarray(model(images[i:i + 500].astype(np.float32) / 255.0, training=False)).argmax(1)
+        for i in range(0, len(images), 500)])
+    assert (predictions == labels).mean() >= 0.95
+
+
+def test_shipped_model_is_less_sure_about_its_ood_set() -> None:
+    import keras
+
+    model = keras.saving.load_model(DIGITS_DIR / "digits.keras", safe_mode=True)
+    with np.load(DIGITS_DIR / "ood.npz") as ood:
+        images = ood["images"][:500]
+    with np.load(DIGITS_DIR / "calibration.npz") as cal:
+        digits = cal["images"][:500]
+    msp_ood = np.asarray(model(images.astype(np.float32) / 255.0, training=False)).max(1)
+    msp_in = np.asarray(model(digits.astype(np.float32) / 255.0, training=False)).max(1)
+    assert np.median(msp_ood) < 0.5 < np.median(msp_in)
