@@ -24,7 +24,7 @@ import numpy as np
 from app.core.errors import ModelError
 from app.core.model_loading import LOGITS_MODEL_OUTPUT, LOGITS_SIGMOID, LoadedModel
 from app.core.numeric import softmax
-from app.core.tf_runtime import import_keras, import_tensorflow
+from app.core.tf_runtime import import_keras, import_tensorflow, on_tf_thread
 
 RELU_FAMILY = frozenset({"relu", "relu6"})
 # Not activations a unit can die in: nothing to report.
@@ -138,6 +138,10 @@ def find_activation_layers(model: Any) -> tuple[list[ActivationLayer], list[str]
     the like are listed as not applicable (they are never exactly zero).
     """
     keras = import_keras()
+    return on_tf_thread(_reachable_layers, model, keras)
+
+
+def _reachable_layers(model: Any, keras: Any) -> tuple[list[ActivationLayer], list[str]]:
     entries, notes = _find_layers(model, keras, "", outer_output=model.outputs[0])
     try:
         keras.Model(model.inputs[0], [e.tensor for e in entries])
@@ -225,8 +229,9 @@ class ActivationScanner:
         self.loaded = loaded
         model = loaded.model
         self.layers, self.notes = find_activation_layers(model)
+        probe = on_tf_thread(keras.Model, model.inputs[0],
+                             [e.tensor for e in self.layers] + [model.outputs[0]])
         self.stats = [LayerStats(np.zeros(e.units, np.float32)) for e in self.layers]
-        probe = keras.Model(model.inputs[0], [e.tensor for e in self.layers] + [model.outputs[0]])
         h, w, c = loaded.input_shape
         h, w = (h, w) if h and w else (input_size or (h, w))
         edges = list(HISTOGRAM_EDGES)
@@ -262,21 +267,25 @@ class ActivationScanner:
         for start in range(0, len(x), self.batch_size):
             chunk = x[start : start + self.batch_size]
             try:
-                reduced, out = self._fn(chunk)
+                reduced, out = on_tf_thread(self._run_numpy, chunk)
             except Exception as exc:  # shape mismatches surface as TF errors
                 raise ModelError(f"{self.loaded.name}: the model fails on these inputs "
                                  f"({str(exc).strip()[:200]})") from None
             for s, (absmax, zeros, means, top, hist) in zip(self.stats, reduced, strict=True):
-                s.unit_absmax = np.maximum(s.unit_absmax, absmax.numpy())
-                s.zero_sum += float(np.sum(zeros.numpy(), dtype=np.float64))
-                s.mean_sum += float(np.sum(means.numpy(), dtype=np.float64))
-                s.maximum = max(s.maximum, float(top.numpy()))
-                s.histogram += hist.numpy().astype(np.int64)
+                s.unit_absmax = np.maximum(s.unit_absmax, absmax)
+                s.zero_sum += float(np.sum(zeros, dtype=np.float64))
+                s.mean_sum += float(np.sum(means, dtype=np.float64))
+                s.maximum = max(s.maximum, float(top))
+                s.histogram += hist.astype(np.int64)
                 s.n += len(chunk)
-            parts.append(probabilities_from_output(out.numpy(), self.loaded))
+            parts.append(probabilities_from_output(out, self.loaded))
         if not parts:
             return np.zeros((0, self.loaded.n_classes), np.float32)
         return np.concatenate(parts)
+
+    def _run_numpy(self, chunk: np.ndarray) -> tuple[list[tuple[np.ndarray, ...]], np.ndarray]:
+        reduced, out = self._fn(chunk)
+        return [tuple(t.numpy() for t in layer) for layer in reduced], out.numpy()
 
     def report(self) -> list[dict[str, Any]]:
         """One JSON-ready row per layer (see :func:`layer_verdict` for ``verdict``)."""
@@ -336,8 +345,22 @@ def layer_activations(loaded: LoadedModel, x: np.ndarray, layer_name: str) -> np
     ModelError
         No such activation layer.
     """
-    tf = import_tensorflow()
     keras = import_keras()
+    return on_tf_thread(_activation_of_one, loaded, layer_name, keras, _as_batch(x))
+
+
+def _activation_of_one(loaded: LoadedModel, layer_name: str, keras: Any, batch: np.ndarray) -> np.ndarray:
+    # Called eagerly: one image at a time needs no compiled graph.
+    probe = _probe_for(loaded, layer_name, keras)
+    return np.asarray(probe(batch, training=False), dtype=np.float32)[0]
+
+
+def _as_batch(x: np.ndarray) -> np.ndarray:
+    batch = np.asarray(x, dtype=np.float32)
+    return batch[None] if batch.ndim == 3 else batch
+
+
+def _probe_for(loaded: LoadedModel, layer_name: str, keras: Any) -> Any:
     model = loaded.model
     cache = _PROBES.setdefault(model, {})
     fn = cache.get(layer_name)
@@ -347,13 +370,9 @@ def layer_activations(loaded: LoadedModel, x: np.ndarray, layer_name: str) -> np
         if not match:
             names = ", ".join(e.name for e in layers[:8]) or "none"
             raise ModelError(f"{loaded.name}: no activation layer '{layer_name}' (layers: {names})")
-        probe = keras.Model(model.inputs[0], match[0].tensor)
-        fn = tf.function(lambda t: tf.cast(probe(t, training=False), tf.float32),
-                         reduce_retracing=True)
+        fn = keras.Model(model.inputs[0], match[0].tensor)
         cache[layer_name] = fn
-    batch = np.asarray(x, dtype=np.float32)
-    batch = batch[None] if batch.ndim == 3 else batch
-    return fn(batch).numpy()[0]
+    return fn
 
 
 def activation_summary(activation: np.ndarray) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any
 
 from app.core.errors import ModelError, UnsafeModelError
 from app.core.model_inspection import ModelInspection, inspect_model
-from app.core.tf_runtime import import_keras, import_tensorflow
+from app.core.tf_runtime import import_keras, import_tensorflow, on_tf_thread
 
 # How logits were obtained: the UI and calibration warn about the last one.
 LOGITS_STRIPPED_SOFTMAX = "stripped softmax"
@@ -240,6 +240,11 @@ def load_model(path: str | os.PathLike[str], trust: bool = False) -> LoadedModel
     ModelError
         Missing, corrupt, or not a single-input image classifier.
     """
+    # Every TensorFlow object of the model is made on the TensorFlow thread (see on_tf_thread).
+    return on_tf_thread(_load_model, path, trust)
+
+
+def _load_model(path: str | os.PathLike[str], trust: bool) -> LoadedModel:
     p = Path(path)
     inspection = inspect_model(p)
     if inspection.risky and not trust:

@@ -7,7 +7,6 @@ traced once and then costs about a millisecond for a small CNN.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,7 +14,7 @@ import numpy as np
 from app.core.errors import ModelError
 from app.core.model_loading import LOGITS_FROM_PROBABILITIES, LOGITS_STRIPPED_SOFTMAX, LoadedModel
 from app.core.numeric import softmax
-from app.core.tf_runtime import import_tensorflow
+from app.core.tf_runtime import import_tensorflow, on_tf_thread
 
 DEFAULT_BATCH_SIZE = 64
 _WARMUP_SIZE = (32, 32)
@@ -79,7 +78,6 @@ class Predictor:
         )
         # TensorFlow functions are thread-safe, but keep one batch in flight per model so a
         # folder run and a single drop do not fight over the same cores.
-        self._lock = threading.Lock()
         self._warm_up()
 
     @property
@@ -114,6 +112,14 @@ class Predictor:
 
         self._fn = wrapped
 
+    def _run_chunks(self, x: np.ndarray) -> list[ModelOutputs]:
+        parts = []
+        for start in range(0, len(x), self.batch_size):
+            logits, probs, feats = self._fn(x[start : start + self.batch_size])
+            f = feats.numpy()
+            parts.append(ModelOutputs(logits.numpy(), probs.numpy(), f if f.shape[1] else None))
+        return parts
+
     def __call__(self, batch: np.ndarray) -> ModelOutputs:
         """Run the model on a (n, H, W, C) float32 batch, in chunks of ``batch_size``."""
         x = np.asarray(batch, dtype=np.float32)
@@ -123,12 +129,5 @@ class Predictor:
                 f"{self.loaded.name}: got inputs of shape {x.shape[1:]}, the model expects "
                 f"{tuple(expected)}; check target_size and color_mode in the model card"
             )
-        parts = []
-        with self._lock:
-            for start in range(0, len(x), self.batch_size):
-                logits, probs, feats = self._fn(x[start : start + self.batch_size])
-                f = feats.numpy()
-                parts.append(
-                    ModelOutputs(logits.numpy(), probs.numpy(), f if f.shape[1] else None)
-                )
+        parts = on_tf_thread(self._run_chunks, x)
         return concat_outputs(parts, self.loaded.n_classes)

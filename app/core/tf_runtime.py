@@ -12,11 +12,18 @@ import contextlib
 import os
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
+from typing import Any, TypeVar
+
+_T = TypeVar("_T")
 
 _lock = threading.Lock()
 _configured = False
+
+_tf_executor: ThreadPoolExecutor | None = None
+_tf_thread_ident: int | None = None
 
 
 def _thread_count() -> int:
@@ -100,3 +107,29 @@ def compute_device() -> str:
     if not gpus:
         return "CPU"
     return f"GPU ({gpus[0].name})"
+
+
+def _mark_tf_thread() -> None:
+    global _tf_thread_ident
+    _tf_thread_ident = threading.get_ident()
+
+
+def on_tf_thread(fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> _T:
+    """Run ``fn(*args, **kwargs)`` on the one thread that runs TensorFlow, and wait for it.
+
+    Loading, tracing and calling models from several of the window's worker threads crashed
+    TensorFlow 2.21 (a segfault in an eager conv2d on one pool thread while others held
+    TensorFlow state). Funnelling every model call through one thread removes that class of
+    failure; calls are per batch, so the hop costs microseconds. Re-entrant: a call made
+    from the TensorFlow thread runs in place.
+    """
+    global _tf_executor
+    if threading.get_ident() == _tf_thread_ident:
+        return fn(*args, **kwargs)
+    with _lock:
+        if _tf_executor is None:
+            _tf_executor = ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="probscope-tf", initializer=_mark_tf_thread
+            )
+        executor = _tf_executor
+    return executor.submit(fn, *args, **kwargs).result()

@@ -31,11 +31,21 @@ MIN_POOL_THREADS = 6
 BATCH_SIZE = 64
 
 
+WORKER_STACK_BYTES = 16 * 1024 * 1024
+
+
 def ensure_thread_capacity() -> None:
     """Give the global pool enough threads that a long folder run never starves a drop."""
     pool = QThreadPool.globalInstance()
     if pool.maxThreadCount() < MIN_POOL_THREADS:
         pool.setMaxThreadCount(MIN_POOL_THREADS)
+    # TensorFlow kernels run inline on the calling thread in eager mode and need deep stacks;
+    # give pool threads the main thread's 8 MiB rather than the platform's thread default.
+    if pool.stackSize() < WORKER_STACK_BYTES:
+        pool.setStackSize(WORKER_STACK_BYTES)
+    # Keep pool threads alive: TensorFlow keeps per-thread state (eager context, oneDNN
+    # scratch) that must not be torn down under a model still in use by other threads.
+    pool.setExpiryTimeout(-1)
 
 
 def start(

@@ -1,0 +1,91 @@
+"""Render the README's screenshots from the real window on the bundled model.
+
+    QT_QPA_PLATFORM=offscreen .venv/bin/python docs/make_screenshots.py
+
+Writes docs/screenshots/{window,calibration,ood,diagnostics}.png. Settings and caches go to
+temporary folders, so the user's own are neither read nor changed.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "docs" / "screenshots"
+DIGITS = ROOT / "resources" / "digits"
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ["PROBSCOPE_CONFIG_DIR"] = tempfile.mkdtemp(prefix="probscope-shots-")
+os.environ["PROBSCOPE_CACHE_DIR"] = tempfile.mkdtemp(prefix="probscope-shots-cache-")
+sys.path.insert(0, str(ROOT))
+
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+
+def wait(app: QApplication, done, timeout: float = 120.0) -> None:  # type: ignore[no-untyped-def]
+    end = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > end:
+            raise TimeoutError("the window did not finish in time")
+        app.processEvents()
+        time.sleep(0.02)
+    for _ in range(30):  # let layouts and plots settle
+        app.processEvents()
+        time.sleep(0.01)
+
+
+def main() -> int:
+    app = QApplication(sys.argv[:1])
+    from app.ui.main_window import MainWindow
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    window = MainWindow(interactive=False)
+    window.resize(1200, 880)
+    window.show()
+    window.start(str(DIGITS / "digits.keras"))
+    wait(app, lambda: window.session is not None and window.is_idle())
+    samples = sorted(str(p) for p in (DIGITS / "samples").glob("*.png"))
+    window.classify_paths(samples)
+    wait(app, window.is_idle)
+    window.message_banner.clear()
+    entries = window.history.model.entries
+    pick = next(e for e in entries if e.result.path.endswith("digit_7_handwritten.png"))
+    window.history.select_key(pick.key)
+    wait(app, window.is_idle)
+    window.grab().save(str(OUT / "window.png"))
+
+    # The analysis tabs get most of the height, as a user would drag the splitter.
+    window.splitter.setSizes([330, 520])
+    calibration = window.panels["calibration"]
+    window.tabs.setCurrentIndex(window.tabs.indexOf(calibration.parentWidget().parentWidget()))
+    calibration.load_data(str(DIGITS / "calibration.npz"))
+    wait(app, lambda: calibration.has_data)
+    calibration.set_temperature(1.0)
+    wait(app, lambda: True)
+    calibration.fit()
+    wait(app, window.is_idle)
+    window.grab().save(str(OUT / "calibration.png"))
+
+    ood = window.panels["ood"]
+    window.tabs.setCurrentIndex(window.tabs.indexOf(ood.parentWidget().parentWidget()))
+    ood.load_data(str(DIGITS / "calibration.npz"), str(DIGITS / "ood.npz"))
+    wait(app, lambda: ood.detector is not None)
+    window.grab().save(str(OUT / "ood.png"))
+
+    diagnostics = window.panels["diagnostics"]
+    window.tabs.setCurrentIndex(window.tabs.indexOf(diagnostics.parentWidget().parentWidget()))
+    diagnostics.load_data(str(DIGITS / "calibration.npz"))
+    wait(app, lambda: diagnostics.diagnosis is not None and not diagnostics.is_busy())
+    window.grab().save(str(OUT / "diagnostics.png"))
+    print(f"wrote {OUT}")
+    window.close()
+    sys.stdout.flush()
+    os._exit(0)  # see app/cli.py: skip the crash-prone final garbage collection
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
