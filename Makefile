@@ -51,5 +51,17 @@ test: $(TEST_STAMP) $(QT_STAMP) lint
 bench: $(TEST_STAMP)
 	$(BIN)/python -m benchmarks
 
+# Menu entry, icon and .keras/.h5 file types for the current user (XDG paths).
+XDG_DATA ?= $(or $(XDG_DATA_HOME),$(HOME)/.local/share)
+install-desktop: $(RUN_STAMP)
+	install -Dm644 packaging/linux/io.github.probscope.desktop $(XDG_DATA)/applications/io.github.probscope.desktop
+	sed -i 's|^Exec=probscope|Exec=$(abspath $(BIN))/probscope|' $(XDG_DATA)/applications/io.github.probscope.desktop
+	install -Dm644 resources/icons/probscope.svg $(XDG_DATA)/icons/hicolor/scalable/apps/io.github.probscope.svg
+	install -Dm644 packaging/linux/io.github.probscope.xml $(XDG_DATA)/mime/packages/io.github.probscope.xml
+	install -Dm644 packaging/linux/io.github.probscope.metainfo.xml $(XDG_DATA)/metainfo/io.github.probscope.metainfo.xml
+	-update-mime-database $(XDG_DATA)/mime 2>/dev/null
+	-update-desktop-database $(XDG_DATA)/applications 2>/dev/null
+	@echo "Installed: probscope is in the applications menu; .keras/.h5 files open with it."
+
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache
