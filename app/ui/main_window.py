@@ -37,7 +37,6 @@ from app.ui.result_view import ResultView
 from app.ui.settings import AppSettings
 from app.ui.status_bar import StatusBar
 from app.ui.trust_dialog import TrustDialog
-from app.ui.window_panels import install_panels
 from app.ui.workers import (
     ImageSource,
     LoadOutcome,
@@ -116,7 +115,10 @@ class MainWindow(QMainWindow):
         self.setMinimumSize(800, 520)
         self._build()
         self._build_menus()
-        self.panels = install_panels(self)
+        # The analysis tabs (superqt, reliability and histogram plots) are built just after
+        # the window is on screen: start-up only pays for what the first view shows.
+        self.panels: dict[str, Any] = {}
+        QTimer.singleShot(0, self._install_panels)
         self._restore_settings()
 
     # -- construction ---------------------------------------------------------------------
@@ -181,6 +183,12 @@ class MainWindow(QMainWindow):
         action.triggered.connect(slot)
         self.addAction(action)
         return action
+
+    def _install_panels(self) -> None:
+        if not self.panels:
+            from app.ui.window_panels import install_panels
+
+            self.panels = install_panels(self)
 
     def _build_menus(self) -> None:
         bar = self.menuBar()

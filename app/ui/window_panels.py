@@ -40,4 +40,7 @@ def install_panels(window: MainWindow) -> dict[str, object]:
     window.results_added.connect(lambda _r: diagnostics.set_history_paths(window.history_file_paths()))
     window.history_cleared.connect(lambda: diagnostics.set_history_paths([]))
     panels["diagnostics"] = diagnostics
+    if window.session is not None:  # a model that loaded before the tabs were built
+        for panel in (calibration, ood, diagnostics):
+            panel.set_session(window.session)
     return panels
