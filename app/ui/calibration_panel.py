@@ -27,7 +27,7 @@ from app.core.calibration_metrics import ReliabilityBins, calibration_report_and
 from app.core.calibration_run import CalibrationResult, fit_calibration, save_calibration
 from app.core.errors import ProbscopeError
 from app.ui.calibration_metrics_table import CalibrationMetricsTable
-from app.ui.data_picker import DataPicker, dropped_data_path
+from app.ui.data_picker import DataPicker, accept_data_drag
 from app.ui.dataset_job import DataRun, JobRunner, one_line, outputs_for
 from app.ui.job_progress import JobProgress
 from app.ui.panel_messages import PanelMessages, empty_state
@@ -358,15 +358,9 @@ class CalibrationPanel(QWidget):
 
     # -- drops anywhere on the panel mean "use this as data" --------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt override)
-        if self._session is not None and dropped_data_path(event.mimeData()) is not None:
-            event.acceptProposedAction()
-        else:
-            event.ignore()
+        accept_data_drag(event, self._session is not None)
 
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
-        path = dropped_data_path(event.mimeData())
-        if self._session is None or path is None:
-            event.ignore()
-            return
-        event.acceptProposedAction()
-        self.picker.set_path(path)
+        path = accept_data_drag(event, self._session is not None)
+        if path is not None:
+            self.picker.set_path(path)

@@ -40,6 +40,16 @@ def dropped_data_path(mime: QMimeData | None, allow_npz: bool = True) -> str | N
     return paths[0]
 
 
+def accept_data_drag(event: QDropEvent, enabled: bool) -> str | None:
+    """Accept a drag or drop that carries one data path while ``enabled``; return that path."""
+    path = dropped_data_path(event.mimeData()) if enabled else None
+    if path is None:
+        event.ignore()
+    else:
+        event.acceptProposedAction()
+    return path
+
+
 class DataPicker(QFrame):
     """Title, chosen path, "Folder…" / ".npz…" buttons; a folder or ``.npz`` can be dropped on it.
 

@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 
 from app.core.diagnostics_collapse import MIN_IMAGES
 from app.ui.activation_view import ActivationView
-from app.ui.data_picker import DataPicker, dropped_data_path
+from app.ui.data_picker import DataPicker, accept_data_drag
 from app.ui.dataset_job import JobRunner
 from app.ui.diagnosis_summary import (
     COLLAPSED,
@@ -514,15 +514,9 @@ class DiagnosticsPanel(QWidget):
 
     # -- drops anywhere on the panel mean "diagnose this data" -------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt override)
-        if self._session is not None and dropped_data_path(event.mimeData()) is not None:
-            event.acceptProposedAction()
-        else:
-            event.ignore()
+        accept_data_drag(event, self._session is not None)
 
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
-        path = dropped_data_path(event.mimeData())
-        if self._session is None or path is None:
-            event.ignore()
-            return
-        event.acceptProposedAction()
-        self.picker.set_path(path)
+        path = accept_data_drag(event, self._session is not None)
+        if path is not None:
+            self.picker.set_path(path)
