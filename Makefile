@@ -6,6 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 RUN_STAMP  := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
+PACKAGE_STAMP := $(VENV)/.installed-package
 QT_STAMP   := $(VENV)/.qt-system-libs
 
 # Shared libraries Qt needs even offscreen; installed only when missing (CI runs as root).
@@ -13,7 +14,18 @@ QT_DEBS := libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbu
            libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-xinerama0 libxcb-randr0 \
            libxcb-render-util0 libxcb-image0
 
-.PHONY: run test lint bench package package-test install-desktop clean
+.PHONY: run test lint bench package package-test validate-desktop install-desktop clean
+
+# $(call apt_install,PACKAGES,WHY): Debian packages installed as root with apt-get (as in CI);
+# anyone else is told which to install, and the target fails.
+define apt_install
+if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    echo "$(2): installing $(1)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(1) >/dev/null; \
+	  else \
+	    echo "$(2): install these packages with your package manager: $(1)"; exit 1; \
+	  fi
+endef
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,14 +39,13 @@ $(TEST_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $@ $(RUN_STAMP)
 
+$(PACKAGE_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[package]"
+	touch $@ $(RUN_STAMP)
+
 $(QT_STAMP): | $(RUN_STAMP)
 	@if ! QT_QPA_PLATFORM=offscreen $(BIN)/python -c "from PySide6.QtWidgets import QApplication; QApplication([])" >/dev/null 2>&1; then \
-	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
-	    echo "Installing Qt's system libraries: $(QT_DEBS)"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(QT_DEBS) >/dev/null; \
-	  else \
-	    echo "Qt cannot start: install these packages with your package manager: $(QT_DEBS)"; exit 1; \
-	  fi; \
+	  $(call apt_install,$(QT_DEBS),Qt cannot start without its system libraries); \
 	fi
 	touch $@
 
@@ -51,17 +62,56 @@ test: $(TEST_STAMP) $(QT_STAMP) lint
 bench: $(TEST_STAMP)
 	$(BIN)/python -m benchmarks
 
-# Menu entry, icon and .keras/.h5 file types for the current user (XDG paths).
+# The desktop bundle (PyInstaller, one folder): dist/probscope/probscope runs without Python.
+BUNDLE := dist/probscope/probscope
+# Qt's xcb plugin links libraries a headless build machine may lack: they are installed first
+# (as root with apt) so that the bundle carries them, else the user's desktop must have them.
+package: $(PACKAGE_STAMP) $(QT_STAMP)
+	@if command -v dpkg-query >/dev/null 2>&1; then \
+	  missing=$$(for p in $(QT_DEBS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || echo $$p; done); \
+	  if [ -n "$$missing" ] && command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    echo "Installing Qt's libraries for the bundle:" $$missing; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  elif [ -n "$$missing" ]; then \
+	    echo "note: not installed here, so not bundled (the desktop must have them):" $$missing; \
+	  fi; \
+	fi
+	$(BIN)/pyinstaller --noconfirm --log-level WARN --distpath dist --workpath build/pyinstaller packaging/probscope.spec
+	@du -sh dist/probscope
+
+# Runs the bundle with no Python environment (builds it first if there is none), and validates
+# the desktop files.
+package-test: validate-desktop $(QT_STAMP)
+	@test -x $(BUNDLE) || $(MAKE) package
+	packaging/smoke_test.sh $(BUNDLE)
+
+# desktop-file-validate and appstreamcli come from Debian's desktop-file-utils and appstream.
+DESKTOP_DEBS := desktop-file-utils appstream
+validate-desktop:
+	@if ! command -v desktop-file-validate >/dev/null 2>&1 || ! command -v appstreamcli >/dev/null 2>&1; then \
+	  $(call apt_install,$(DESKTOP_DEBS),The desktop files are validated by Debian's validators); \
+	fi
+	@out=$$(desktop-file-validate packaging/linux/io.github.probscope.desktop) || { echo "$$out"; exit 1; }; \
+	  if [ -n "$$out" ]; then echo "$$out"; fi; \
+	  if echo "$$out" | grep -qE "(error|warning):"; then exit 1; fi; \
+	  echo "desktop-file-validate: packaging/linux/io.github.probscope.desktop is valid"
+	appstreamcli validate --no-net packaging/linux/io.github.probscope.metainfo.xml
+
+# Menu entry, icon and .keras/.h5 file types for the current user (XDG paths). The menu entry
+# runs the bundle when dist/probscope/probscope exists, else this checkout's .venv; choose with
+# `make install-desktop PROBSCOPE_EXEC=/path/to/probscope`.
 XDG_DATA ?= $(or $(XDG_DATA_HOME),$(HOME)/.local/share)
-install-desktop: $(RUN_STAMP)
+VENV_EXEC := $(abspath $(BIN))/probscope
+PROBSCOPE_EXEC ?= $(if $(wildcard $(BUNDLE)),$(abspath $(BUNDLE)),$(VENV_EXEC))
+install-desktop: $(if $(filter $(VENV_EXEC),$(PROBSCOPE_EXEC)),$(RUN_STAMP))
 	install -Dm644 packaging/linux/io.github.probscope.desktop $(XDG_DATA)/applications/io.github.probscope.desktop
-	sed -i 's|^Exec=probscope|Exec=$(abspath $(BIN))/probscope|' $(XDG_DATA)/applications/io.github.probscope.desktop
+	sed -i 's|^Exec=probscope|Exec=$(PROBSCOPE_EXEC)|' $(XDG_DATA)/applications/io.github.probscope.desktop
 	install -Dm644 resources/icons/probscope.svg $(XDG_DATA)/icons/hicolor/scalable/apps/io.github.probscope.svg
 	install -Dm644 packaging/linux/io.github.probscope.xml $(XDG_DATA)/mime/packages/io.github.probscope.xml
 	install -Dm644 packaging/linux/io.github.probscope.metainfo.xml $(XDG_DATA)/metainfo/io.github.probscope.metainfo.xml
 	-update-mime-database $(XDG_DATA)/mime 2>/dev/null
 	-update-desktop-database $(XDG_DATA)/applications 2>/dev/null
-	@echo "Installed: probscope is in the applications menu; .keras/.h5 files open with it."
+	@echo "Installed: probscope ($(PROBSCOPE_EXEC)) is in the applications menu; .keras/.h5 files open with it."
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache

@@ -14,13 +14,25 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from app import __version__
-
 SUBCOMMANDS = ("gui", "classify", "preprocess", "info", "calibrate", "ood", "diagnose", "card")
 
 
 class UserError(Exception):
     """A one-line problem to report with exit code 1."""
+
+
+class _VersionAction(argparse.Action):
+    """``--version``, reading package metadata only when asked (it slows every start-up)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, **kw: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
+                         help="show the version and exit", **kw)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> None:
+        import app
+
+        print(f"probscope {app.__version__}")
+        parser.exit()
 
 
 def _default_model() -> str:
@@ -298,7 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="See whether a Keras image classifier can be trusted.",
         epilog="Run 'probscope' alone to open the window.",
     )
-    parser.add_argument("--version", action="version", version=f"probscope {__version__}")
+    parser.add_argument("--version", action=_VersionAction)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("gui", help="open the window (default)")

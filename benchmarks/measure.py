@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -49,21 +51,37 @@ def single_image_ms(session: Any, image: Path) -> dict[str, float]:
 def folder_images_per_s(session: Any, folder: Path, files: list[Path]) -> dict[str, float]:
     """End-to-end folder classification vs the compiled model alone, a naive loop and Keras' dataset."""
     from app.core.opencv import cv2
+    from app.core.preprocessing import prepare_batch
     from app.core.tf_runtime import import_keras
 
     keras = import_keras()
     model = session.loaded.model
+    inputs = prepare_batch(files, session.spec).inputs
 
-    start = time.perf_counter()
-    n = sum(len(batch) for batch in session.iter_classify(files, batch_size=128))
-    probscope = n / (time.perf_counter() - start)
+    def probscope_rate() -> float:
+        start = time.perf_counter()
+        n = sum(len(batch) for batch in session.iter_classify(files, batch_size=128))
+        return n / (time.perf_counter() - start)
 
-    inputs = session.prepare(files).inputs
-    session.infer(inputs[:128])
-    start = time.perf_counter()
-    for i in range(0, len(inputs), 128):
-        session.infer(inputs[i : i + 128])
-    raw_model = len(inputs) / (time.perf_counter() - start)
+    def raw_rate() -> float:
+        start = time.perf_counter()
+        for i in range(0, len(inputs), 128):
+            session.infer(inputs[i : i + 128])
+        return len(inputs) / (time.perf_counter() - start)
+
+    def decode_rate() -> float:
+        start = time.perf_counter()
+        prepare_batch(files, session.spec)
+        return len(files) / (time.perf_counter() - start)
+
+    probscope_rate(), raw_rate()  # warm-up
+    # Interleaved repeats: a shared machine drifts, so each ratio compares neighbours.
+    runs = [(probscope_rate(), raw_rate(), decode_rate()) for _ in range(3)]
+    probscope = statistics.median(r[0] for r in runs)
+    raw_model = statistics.median(r[1] for r in runs)
+    decode_only = statistics.median(r[2] for r in runs)
+    with _decoder_process(files, session.spec.to_dict()):
+        raw_beside_decoder = statistics.median(raw_rate() for _ in range(3))
 
     subset = files[:150]
     start = time.perf_counter()
@@ -79,7 +97,41 @@ def folder_images_per_s(session: Any, folder: Path, files: list[Path]) -> dict[s
     n_ds = len(model.predict(ds, verbose=0))
     keras_dataset = n_ds / (time.perf_counter() - start)
     return {"probscope": probscope, "raw_model": raw_model, "naive_loop": naive_loop,
-            "keras_dataset": keras_dataset}
+            "keras_dataset": keras_dataset, "decode_only": decode_only,
+            "raw_model_beside_decoder": raw_beside_decoder}
+
+
+@contextlib.contextmanager
+def _decoder_process(files: list[Path], spec: dict[str, Any]) -> Iterator[None]:
+    """Another process decoding the folder flat out, for as long as the block runs.
+
+    Shows what two cores give the model while images are being decoded, whatever
+    threads or processes do it: the ceiling for any decode-and-infer pipeline.
+    """
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys; from pathlib import Path; "
+        "from app.core.preprocessing import prepare_batch; "
+        "from app.core.preprocessing_spec import PreprocessingSpec; "
+        f"spec = PreprocessingSpec.from_dict(json.loads({json.dumps(spec)!r})); "
+        "files = [Path(p) for p in sys.stdin.read().split(chr(10)) if p]; "
+        "prepare_batch(files[:64], spec); print('ready', flush=True)\n"
+        "while True: prepare_batch(files, spec)"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write("\n".join(str(f) for f in files))
+        proc.stdin.close()
+        proc.stdout.readline()  # decoding is under way
+        yield
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 def calibration_ms() -> dict[str, float]:

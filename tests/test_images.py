@@ -120,3 +120,40 @@ def test_truncated_jpeg_is_refused() -> None:
     with pytest.raises(ImageError, match="truncated"):
         decode_image_bytes(data[: len(data) // 2])
     assert decode_image_bytes(data).shape == (64, 64, 3)
+
+
+def _encoded(arr: np.ndarray, fmt: str, **kw: object) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, fmt, **kw)
+    return buf.getvalue()
+
+
+def test_quick_png_and_jpeg_headers_agree_with_pillow() -> None:
+    from app.core.images import _png_or_jpeg_header, probe_image
+
+    rng = np.random.default_rng(3)
+    rgb = rng.integers(0, 256, (31, 45, 3), dtype=np.uint8)
+    gray = rgb[..., 0]
+    cmyk = Image.fromarray(rgb).convert("CMYK")
+    buf = io.BytesIO()
+    cmyk.save(buf, "JPEG")
+    files = {
+        "png rgb": _encoded(rgb, "PNG"),
+        "png gray": _encoded(gray, "PNG"),
+        "png rgba": _encoded(np.dstack([rgb, gray]), "PNG"),
+        "png 16-bit": _png_bytes(gray.astype(np.uint16) * 257),
+        "jpeg rgb": _encoded(rgb, "JPEG", quality=90),
+        "jpeg gray": _encoded(gray, "JPEG"),
+        "jpeg progressive": _encoded(rgb, "JPEG", progressive=True, exif=Image.Exif().tobytes()),
+        "jpeg cmyk": buf.getvalue(),
+    }
+    for label, data in files.items():
+        quick = _png_or_jpeg_header(data)
+        with Image.open(io.BytesIO(data)) as im:
+            expected = (im.width, im.height, im.format)
+        assert quick is not None, label
+        assert (quick.width, quick.height, quick.format) == expected, label
+        assert probe_image(data).width == 45, label
+    # Everything else is left to Pillow.
+    assert _png_or_jpeg_header(_encoded(rgb, "BMP")) is None
+    assert _png_or_jpeg_header(b"\xff\xd8\xff") is None

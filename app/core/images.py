@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import io
 import os
+import stat
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,22 +62,61 @@ def read_image_bytes(path: str | os.PathLike[str]) -> bytes:
     ImageError
         The path is missing, a folder, empty or larger than :data:`MAX_FILE_BYTES`.
     """
-    p = Path(path)
-    name = p.name or str(p)
-    if not p.exists():
-        raise ImageError(f"{name}: no such file")
-    if p.is_dir():
-        raise ImageError(f"{name}: is a folder, not an image")
-    size = p.stat().st_size
-    if size == 0:
-        raise ImageError(f"{name}: the file is empty (0 bytes)")
-    if size > MAX_FILE_BYTES:
-        raise ImageError(f"{name}: {size / 2**20:.0f} MB is too large for an image")
+    p = os.fspath(path)
+    name = os.path.basename(p) or p
     try:
-        # np.fromfile, unlike cv2.imread, handles non-ASCII paths on every platform.
-        return np.fromfile(p, dtype=np.uint8).tobytes()
+        info = os.stat(p)
+    except FileNotFoundError:
+        raise ImageError(f"{name}: no such file") from None
     except OSError as exc:
         raise ImageError(f"{name}: cannot be read ({exc.strerror or exc})") from exc
+    if stat.S_ISDIR(info.st_mode):
+        raise ImageError(f"{name}: is a folder, not an image")
+    if info.st_size == 0:
+        raise ImageError(f"{name}: the file is empty (0 bytes)")
+    if info.st_size > MAX_FILE_BYTES:
+        raise ImageError(f"{name}: {info.st_size / 2**20:.0f} MB is too large for an image")
+    try:
+        # Python's own open, unlike cv2.imread, handles non-ASCII paths on every platform.
+        with open(p, "rb") as f:
+            return f.read()
+    except OSError as exc:
+        raise ImageError(f"{name}: cannot be read ({exc.strerror or exc})") from exc
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_MODES = {0: "L", 2: "RGB", 3: "P", 4: "LA", 6: "RGBA"}
+_JPEG_SOF = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
+_JPEG_MODES = {1: "L", 3: "RGB", 4: "CMYK"}
+
+
+def _png_or_jpeg_header(data: bytes) -> ImageHeader | None:
+    """The header of a plain PNG or JPEG, read without Pillow; None for anything else.
+
+    Pillow's ``Image.open`` costs about 0.1 ms per file, a quarter of a folder run's decode
+    time; these two formats are most files. Anything unusual is left to Pillow.
+    """
+    if data[:8] == _PNG_SIGNATURE and data[12:16] == b"IHDR" and len(data) >= 26:
+        width, height, depth, colour = struct.unpack(">IIBB", data[16:26])
+        mode = "I;16" if depth == 16 and colour == 0 else _PNG_MODES.get(colour)
+        return ImageHeader(width, height, "PNG", mode) if mode else None
+    if data[:2] != b"\xff\xd8":
+        return None
+    i, n = 2, len(data)
+    while i + 4 <= n and data[i] == 0xFF:
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        length = int.from_bytes(data[i + 2 : i + 4], "big")
+        if marker == 0xE2 and data[i + 4 : i + 8] == b"MPF\x00":
+            return None  # a multi-picture (MPO) file: Pillow decides
+        if marker in _JPEG_SOF and i + 10 <= n:
+            height, width = struct.unpack(">HH", data[i + 5 : i + 9])
+            mode = _JPEG_MODES.get(data[i + 9])
+            return ImageHeader(width, height, "JPEG", mode) if mode and height else None
+        i += 2 + length
+    return None
 
 
 def probe_image(data: bytes, name: str = "image") -> ImageHeader:
@@ -88,13 +129,7 @@ def probe_image(data: bytes, name: str = "image") -> ImageHeader:
     """
     if not data:
         raise ImageError(f"{name}: the file is empty (0 bytes)")
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            header = ImageHeader(im.width, im.height, im.format or "?", im.mode)
-    except UnidentifiedImageError:
-        raise ImageError(f"{name}: not an image file (unrecognised format)") from None
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise ImageError(f"{name}: not a readable image ({exc})") from None
+    header = _png_or_jpeg_header(data) or _pillow_header(data, name)
     if header.width <= 0 or header.height <= 0:
         raise ImageError(f"{name}: the image has no pixels ({header.width}x{header.height})")
     if header.width * header.height > MAX_IMAGE_PIXELS:
@@ -103,6 +138,16 @@ def probe_image(data: bytes, name: str = "image") -> ImageHeader:
             f"{MAX_IMAGE_PIXELS // 1_000_000} megapixel limit"
         )
     return header
+
+
+def _pillow_header(data: bytes, name: str) -> ImageHeader:
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            return ImageHeader(im.width, im.height, im.format or "?", im.mode)
+    except UnidentifiedImageError:
+        raise ImageError(f"{name}: not an image file (unrecognised format)") from None
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise ImageError(f"{name}: not a readable image ({exc})") from None
 
 
 def _looks_truncated(data: bytes, header: ImageHeader) -> bool:

@@ -14,7 +14,6 @@ import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -97,7 +96,7 @@ def resize_source(source: ImageSource, spec: PreprocessingSpec, name: str | None
     if isinstance(source, (bytes, bytearray, memoryview)):
         return BACKENDS[spec.resize_backend](bytes(source), spec, name or "image")
     data = read_image_bytes(source)
-    return BACKENDS[spec.resize_backend](data, spec, name or Path(source).name)
+    return BACKENDS[spec.resize_backend](data, spec, name or os.path.basename(os.fspath(source)))
 
 
 def prepare_input(source: ImageSource, spec: PreprocessingSpec, name: str | None = None) -> np.ndarray:

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QCoreApplication, Qt, QTimer
+from PySide6.QtCore import QCoreApplication, QEventLoop, Qt, QTimer
 from PySide6.QtGui import QGuiApplication, QIcon
 from PySide6.QtWidgets import QApplication
 
 import app as app_package
+
+if TYPE_CHECKING:
+    from app.ui.main_window import MainWindow
 
 
 def _application() -> QApplication:
@@ -21,10 +25,21 @@ def _application() -> QApplication:
     )
     QCoreApplication.setApplicationName("probscope")
     QCoreApplication.setOrganizationName("probscope")
-    QCoreApplication.setApplicationVersion(app_package.__version__)
     qapp = QApplication(sys.argv[:1])
     QGuiApplication.setDesktopFileName("probscope")
     return qapp
+
+
+def _show_window(qapp: QApplication, interactive: bool) -> tuple[MainWindow, Any]:
+    # Imported after QApplication exists; still free of TensorFlow (checked by a test).
+    from app.ui.excepthook import install_excepthook
+    from app.ui.main_window import MainWindow, icon_path
+
+    qapp.setWindowIcon(QIcon(str(icon_path())))
+    window = MainWindow(interactive=interactive)
+    previous_hook = install_excepthook(lambda text: window.show_message(text, "error"))
+    window.show()
+    return window, previous_hook
 
 
 def run_gui(
@@ -39,18 +54,12 @@ def run_gui(
     0 (1 if the model could not be loaded). Otherwise run until the window closes.
     """
     qapp = _application()
-    # Imported after QApplication exists; still free of TensorFlow (checked by a test).
-    from app.ui.excepthook import install_excepthook
-    from app.ui.main_window import MainWindow, icon_path
-
-    qapp.setWindowIcon(QIcon(str(icon_path())))
-    window = MainWindow(interactive=screenshot is None)
-    previous_hook = install_excepthook(lambda text: window.show_message(text, "error"))
-    window.show()
+    window, previous_hook = _show_window(qapp, interactive=screenshot is None)
     images = list(images or [])
 
     def begin() -> None:
         # After the first paint: the window is visible while TensorFlow imports.
+        QCoreApplication.setApplicationVersion(app_package.__version__)
         window.start(model, trust=trust)
         if images:
             window.classify_paths(images)
@@ -81,13 +90,11 @@ def measure_startup(images: Sequence[str], t0: float) -> None:
 
     os.environ["PROBSCOPE_CONFIG_DIR"] = tempfile.mkdtemp(prefix="probscope-bench-")
     qapp = _application()
-    from app.core.resources import bundled_model_path
-    from app.ui.main_window import MainWindow
-
-    window = MainWindow()
-    window.show()
-    qapp.processEvents()
+    window, _ = _show_window(qapp, interactive=True)
+    while not window.painted:  # the first frame is drawn: the window is visible
+        qapp.processEvents(QEventLoop.ProcessEventsFlag.WaitForMoreEvents)
     times = {"window_visible_s": time.perf_counter() - t0}
+    from app.core.resources import bundled_model_path
 
     def on_result(result: object) -> None:
         if "first_result_s" not in times and getattr(result, "ok", False):

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence, QPaintEvent
 from PySide6.QtWidgets import (
     QApplication,
     QFileDialog,
@@ -115,9 +115,10 @@ class MainWindow(QMainWindow):
         self.setMinimumSize(800, 520)
         self._build()
         self._build_menus()
-        # The analysis tabs (superqt, reliability and histogram plots) are built just after
-        # the window is on screen: start-up only pays for what the first view shows.
+        # The probability chart and the analysis tabs (pyqtgraph, superqt) are built just
+        # after the window's first paint: start-up only pays for what the first view shows.
         self.panels: dict[str, Any] = {}
+        self.painted = False  # set by the first paint; the deferred parts wait for it
         QTimer.singleShot(0, self._install_panels)
         self._restore_settings()
 
@@ -184,10 +185,18 @@ class MainWindow(QMainWindow):
         self.addAction(action)
         return action
 
+    def paintEvent(self, event: QPaintEvent) -> None:
+        super().paintEvent(event)
+        self.painted = True
+
     def _install_panels(self) -> None:
+        if self.isVisible() and not self.painted:
+            QTimer.singleShot(10, self._install_panels)  # not yet on screen: wait for the frame
+            return
         if not self.panels:
             from app.ui.window_panels import install_panels
 
+            self.plot.ensure_chart()
             self.panels = install_panels(self)
 
     def _build_menus(self) -> None:

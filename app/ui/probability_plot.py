@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
@@ -16,6 +16,9 @@ RAW_VS_CALIBRATED = (
     "Uncalibrated networks are usually overconfident: raw bars near 100% even when wrong."
 )
 MAX_TOP_K = 1000
+
+if TYPE_CHECKING:
+    import pyqtgraph as pg
 
 
 def bar_order(probabilities: np.ndarray, k: int, sort: bool) -> np.ndarray:
@@ -58,27 +61,12 @@ class ProbabilityPlot(QWidget):
         self.k_box.setAccessibleName("Number of classes shown")
         self.k_box.valueChanged.connect(self._on_k)
 
-        self.widget = pg.PlotWidget(parent=self)
-        self.widget.setAcceptDrops(False)  # leave drops to the window's drop area
-        self.widget.setToolTip(RAW_VS_CALIBRATED)
-        self.plot = self.widget.getPlotItem()
-        self.plot.invertY(True)
-        self.plot.setMouseEnabled(x=False, y=False)
-        self.plot.hideButtons()
-        self.plot.setMenuEnabled(False)
-        self.plot.showGrid(x=True, y=False, alpha=0.25)
-        self.plot.disableAutoRange()
-        self.plot.setLabel("bottom", "probability")
-        self.plot.getAxis("bottom").setStyle(hideOverlappingLabels=False)  # keep the 0% and 100% labels
-        self.plot.getAxis("bottom").setTicks([[(v, f"{v:.0%}") for v in (0, 0.25, 0.5, 0.75, 1.0)]])
-
-        self._apply_palette()
-        self.calibrated_bars = pg.BarGraphItem(x0=[0], y=[0], width=[0], height=0.72, brush=self._bar_color)
-        self.raw_bars = pg.BarGraphItem(
-            x0=[0], y=[0], width=[0], height=0.28, brush=None, pen=pg.mkPen(self._raw_color, width=2)
-        )
-        self.plot.addItem(self.calibrated_bars)
-        self.plot.addItem(self.raw_bars)
+        # pyqtgraph costs a quarter of a second to import: the chart is built just after the
+        # window's first paint (ensure_chart), or when the first result arrives.
+        self.widget: Any = None
+        self._colours()
+        self.chart_area = QVBoxLayout()
+        self.chart_area.setContentsMargins(0, 0, 0, 0)
         self._texts: list[pg.TextItem] = []
         self.legend = QLabel(self)
         self.legend.setTextFormat(Qt.TextFormat.RichText)
@@ -92,27 +80,60 @@ class ProbabilityPlot(QWidget):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addLayout(controls)
-        lay.addWidget(self.widget, 1)
+        lay.addLayout(self.chart_area, 1)
         lay.addWidget(self.legend)
         self.clear()
 
     # -- look ---------------------------------------------------------------------------
-    def _apply_palette(self) -> None:
+    def _colours(self) -> None:
         pal = self.palette()
         base = pal.color(QPalette.ColorRole.Base)
-        text = pal.color(QPalette.ColorRole.Text)
         dark = base.lightness() < 128
-        self._text_color = text
+        self._base_color = base
+        self._text_color = pal.color(QPalette.ColorRole.Text)
         self._bar_color = QColor("#5b9bd5") if dark else QColor("#3a78c2")
         self._top_color = QColor("#f0a030") if dark else QColor("#e07b00")
         self._raw_color = QColor("#e6e6e6") if dark else QColor("#222222")
-        self.widget.setBackground(base)
+
+    def ensure_chart(self) -> None:
+        """Build the pyqtgraph chart (once); until then the area above the legend is empty."""
+        if self.widget is not None:
+            return
+        import pyqtgraph as pg
+
+        self.widget = pg.PlotWidget(parent=self)
+        self.widget.setAcceptDrops(False)  # leave drops to the window's drop area
+        self.widget.setToolTip(RAW_VS_CALIBRATED)
+        self.plot = self.widget.getPlotItem()
+        self.plot.invertY(True)
+        self.plot.setMouseEnabled(x=False, y=False)
+        self.plot.hideButtons()
+        self.plot.setMenuEnabled(False)
+        self.plot.showGrid(x=True, y=False, alpha=0.25)
+        self.plot.disableAutoRange()
+        self.plot.setLabel("bottom", "probability")
+        self.plot.getAxis("bottom").setStyle(hideOverlappingLabels=False)  # keep the 0% and 100% labels
+        self.plot.getAxis("bottom").setTicks([[(v, f"{v:.0%}") for v in (0, 0.25, 0.5, 0.75, 1.0)]])
+        self.plot.setXRange(-0.03, 1.06, padding=0)  # 0 % and 100 % visible before any result
+
+        self.calibrated_bars = pg.BarGraphItem(x0=[0], y=[0], width=[0], height=0.72, brush=self._bar_color)
+        self.raw_bars = pg.BarGraphItem(
+            x0=[0], y=[0], width=[0], height=0.28, brush=None, pen=pg.mkPen(self._raw_color, width=2)
+        )
+        self.plot.addItem(self.calibrated_bars)
+        self.plot.addItem(self.raw_bars)
+        self.widget.setBackground(self._base_color)
         for name in ("left", "bottom"):
             axis = self.plot.getAxis(name)
-            axis.setPen(pg.mkPen(text))
-            axis.setTextPen(pg.mkPen(text))
+            axis.setPen(pg.mkPen(self._text_color))
+            axis.setTextPen(pg.mkPen(self._text_color))
+        self.chart_area.addWidget(self.widget)
+        self._reset_chart()
+        self._redraw()
 
     def _text_item(self, i: int) -> pg.TextItem:
+        import pyqtgraph as pg
+
         # Grow the pool of value labels only when k grows; never recreate them per update.
         while len(self._texts) <= i:
             item = pg.TextItem(color=self._text_color, anchor=(0, 0.5))
@@ -129,12 +150,17 @@ class ProbabilityPlot(QWidget):
         self._calibrated = self._raw = None
         self._predicted = None
         self.order = np.zeros(0, dtype=int)
+        self._reset_chart()
+        self.legend.setText("<small>No result yet.</small>")
+
+    def _reset_chart(self) -> None:
+        if self.widget is None:
+            return
         self.calibrated_bars.setOpts(x0=[0], y=[0], width=[0], height=0.72)
         self.raw_bars.setOpts(x0=[0], y=[0], width=[0], height=0.28)
         for t in self._texts:
             t.setText("")
         self.plot.getAxis("left").setTicks([[]])
-        self.legend.setText("<small>No result yet.</small>")
 
     def set_probabilities(
         self, calibrated: np.ndarray, raw: np.ndarray | None, temperature: float = 1.0,
@@ -145,11 +171,16 @@ class ProbabilityPlot(QWidget):
         self._raw = None if raw is None else np.asarray(raw, dtype=np.float64)
         self._predicted = int(np.argmax(self._calibrated)) if predicted is None else predicted
         self._temperature = float(temperature)
-        self._redraw()
+        if self.widget is None:
+            self.ensure_chart()  # draws too
+        else:
+            self._redraw()
 
     def _redraw(self) -> None:
-        if self._calibrated is None:
+        if self._calibrated is None or self.widget is None:
             return
+        import pyqtgraph as pg
+
         cal = self._calibrated
         order = bar_order(cal, self.k_box.value(), self.sort_box.isChecked())
         self.order = order

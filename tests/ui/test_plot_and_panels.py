@@ -21,6 +21,8 @@ def test_plot_handles_1000_classes_and_updates_in_place(qtbot):
     plot = ProbabilityPlot(top_k=10)
     qtbot.addWidget(plot)
     plot.set_classes([f"class {i}" for i in range(1000)])
+    assert plot.widget is None  # pyqtgraph is not needed before the first paint
+    plot.ensure_chart()
     bars = plot.calibrated_bars
     rng = np.random.default_rng(1)
     for _ in range(3):
