@@ -101,3 +101,12 @@ def test_importing_the_cli_does_not_import_tensorflow() -> None:
     code = "import sys, app.cli; print('tensorflow' in sys.modules)"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.stdout.strip() == "False"
+
+
+def test_version_comes_from_package_metadata(capsys) -> None:
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out.strip() == f"probscope {version('probscope')}"
