@@ -41,6 +41,13 @@ def _default_model() -> str:
     return str(bundled_model_path())
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
 def _add_model_args(p: argparse.ArgumentParser, json_flag: bool = True) -> None:
     p.add_argument("--model", metavar="PATH", default=None,
                    help="model file (.keras, .h5) or SavedModel folder (default: bundled digits)")
@@ -91,8 +98,10 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
 def _human_row(r: Any, session: Any, top: int) -> str:
     if r.error:
-        return f"{'ERROR':<12} {'':>6}  {'':<10} {r.path}: {r.error}"
-    check = "ok" if r.ood.in_distribution else session.ood.label
+        # Errors name the file already ("x.png: not an image file"); the path replaces the name.
+        error = r.error.removeprefix(f"{os.path.basename(r.path)}: ")
+        return f"{'ERROR':<12} {'':>6}  {'':<10} {r.path}: {error}"
+    check = ("ok" if r.ood.in_distribution else session.ood.label) if r.ood.checked else "unchecked"
     line = f"{r.label:<12} {r.confidence:6.1%}  {check:<10} {r.path}"
     if top > 1:
         order = r.probabilities.argsort()[::-1][:top]
@@ -155,7 +164,7 @@ def cmd_info(args: argparse.Namespace) -> int:
             "preprocessing": session.spec.to_dict(),
             "preprocessing_recorded": session.spec.recorded,
             "temperature": session.temperature,
-            "ood": session.card.ood,
+            "ood": {**session.card.ood, "checked": session.ood.checked},
             "warnings": session.warnings,
         })
         session.close()
@@ -184,7 +193,11 @@ def _print_info(info: dict[str, Any]) -> None:
             print(f"                source: {spec.source}")
         print(f"temperature:    {info['temperature']:g}")
         ood = info["ood"]
-        print(f"none-of-classes check: score {ood.get('score')}, threshold {ood.get('threshold'):g}")
+        if ood.get("checked", True):
+            print(f"none-of-classes check: score {ood.get('score')}, threshold {ood.get('threshold'):g}")
+        else:
+            print("none-of-classes check: not set up (fit one with 'probscope ood --data DIR "
+                  "--ood-data DIR --save')")
     else:
         print(f"not loaded:     {info['refused']}")
     layers = info["preprocessing_layers"]
@@ -247,10 +260,25 @@ def cmd_ood(args: argparse.Namespace) -> int:
 
 # -- card ----------------------------------------------------------------------------------
 def cmd_card_init(args: argparse.Namespace) -> int:
+    from app.core.card_inference import card_problems
     from app.core.card_presets import card_from_args
+    from app.core.errors import CardError, UnsafeModelError
+    from app.core.model_loading import load_model
     from app.core.preprocessing_recording import save_card_for_model
+    from app.core.preprocessing_spec import PreprocessingSpec
 
-    path = save_card_for_model(card_from_args(args), args.model_path)
+    card = card_from_args(args)
+    # A card that contradicts its model would make every later command fail: refuse to write it.
+    try:
+        loaded = load_model(args.model_path)
+    except UnsafeModelError:
+        loaded = None  # cannot be opened without trust; the card is checked when it is
+    if loaded is not None:
+        problems = card_problems(card, PreprocessingSpec.from_dict(card.preprocessing), loaded)
+        if problems:
+            hint = " (give the names with --classes)" if "classes" in problems[0] else ""
+            raise CardError(f"card not written: {problems[0]}{hint}")
+    path = save_card_for_model(card, args.model_path)
     print(json.dumps({"card": str(path)}) if args.json else f"wrote {path}")
     return 0
 
@@ -322,7 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("classify", help="classify image files and folders")
     p.add_argument("paths", nargs="+", metavar="PATH")
-    p.add_argument("--top", type=int, default=1, metavar="K", help="also list the top K classes")
+    p.add_argument("--top", type=_positive_int, default=1, metavar="K", help="also list the top K classes")
     p.add_argument("--batch-size", type=int, default=64, help=argparse.SUPPRESS)
     _add_model_args(p)
     p.set_defaults(func=cmd_classify)
@@ -400,6 +428,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # `probscope classify … | head` closed the pipe: stop quietly, as Unix tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+    except OSError as exc:  # a file the command writes or reads outside the image decoder
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"probscope: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
     except Exception as exc:  # never a traceback for the user; keep it for bug reports
         if os.environ.get("PROBSCOPE_DEBUG"):
             raise

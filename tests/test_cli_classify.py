@@ -110,3 +110,38 @@ def test_version_comes_from_package_metadata(capsys) -> None:
         main(["--version"])
     assert exc.value.code == 0
     assert capsys.readouterr().out.strip() == f"probscope {version('probscope')}"
+
+
+def test_without_a_fitted_check_no_image_is_called_ok(capsys, colour_model: Path, colour_folder: Path) -> None:
+    image = str(next(colour_folder.rglob("*.png")))
+    code, out, err = _run(capsys, "classify", image, "--model", str(colour_model), "--json")
+    assert code == 0, err
+    assert json.loads(out)["ood"]["checked"] is False  # the card's placeholder check
+    code, out, _ = _run(capsys, "classify", image, "--model", str(colour_model))
+    assert "unchecked" in out and " ok " not in out
+    code, out, _ = _run(capsys, "info", "--model", str(colour_model))
+    assert "not set up" in out
+
+
+def test_the_bundled_models_check_is_applied(capsys) -> None:
+    from app.core.resources import bundled_samples_dir
+
+    image = str(bundled_samples_dir() / "digit_7_printed.png")
+    code, out, err = _run(capsys, "classify", image, "--json")
+    assert code == 0, err
+    verdict = json.loads(out)["ood"]
+    assert verdict["checked"] is True and verdict["in_distribution"] is True
+
+
+def test_card_init_refuses_a_card_that_contradicts_the_model(capsys, colour_model: Path, tmp_path: Path) -> None:
+    import shutil
+
+    model = tmp_path / "copy.keras"
+    shutil.copy(colour_model, model)
+    code, _, err = _run(capsys, "card", "init", str(model), "--like", "idg", "--classes", "a,b")
+    assert code == 1 and "card not written" in err and "classes" in err
+    assert not list(tmp_path.glob("*.json"))
+    names = ",".join(COLOURS)
+    code, out, err = _run(capsys, "card", "init", str(model), "--like", "idg", "--classes", names)
+    assert code == 0, err
+    assert list(tmp_path.glob("*.json"))

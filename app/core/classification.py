@@ -16,12 +16,16 @@ class OODVerdict:
     threshold: float
     in_distribution: bool
     score_name: str = "msp"
+    # False while the card has no fitted or chosen threshold: nothing is then flagged, and
+    # nothing may claim that the image passed a check either.
+    checked: bool = True
 
     def to_json(self) -> dict[str, Any]:
         return {
             "score": float(self.score),
             "threshold": float(self.threshold),
             "in_distribution": bool(self.in_distribution),
+            "checked": bool(self.checked),
         }
 
 

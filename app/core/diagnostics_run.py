@@ -110,10 +110,12 @@ def _dead_warning(row: dict[str, Any], n: int) -> str:
 
 
 def _sparse_note(row: dict[str, Any]) -> str:
+    dead = float(row["dead_fraction"])
+    units = ("every unit fires for some input" if dead == 0
+             else f"only {dead:.0%} of units never fire")
     return (
         f"layer '{row['name']}' is sparse but healthy: {row['zero_fraction']:.0%} of its values "
-        f"are zero per input, yet only {row['dead_fraction']:.0%} of units never fire; ReLU "
-        "features are mostly zeros by design"
+        f"are zero per input, yet {units}; ReLU features are mostly zeros by design"
     )
 
 

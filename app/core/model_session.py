@@ -108,6 +108,7 @@ class ModelSession:
                         threshold=self.ood.threshold,
                         in_distribution=bool(scores[i] >= self.ood.threshold),
                         score_name=self.ood.score_name,
+                        checked=self.ood.checked,
                     ),
                     logits=outputs.logits[i],
                     features=None if outputs.features is None else outputs.features[i],

@@ -23,6 +23,9 @@ class OODRuntime:
 
     detector: OODDetector
     label: str
+    # False for a new card's placeholder (msp at threshold 0, which accepts every image):
+    # only a threshold fitted by ``probscope ood`` or written by hand is a check.
+    checked: bool = True
 
     @property
     def score_name(self) -> str:
@@ -38,7 +41,8 @@ class OODRuntime:
         stats = ood.get("stats")
         stats_path = card_path.parent / str(stats) if stats else None
         detector = OODDetector.from_card_dict(ood, stats_path, temperature=card.temperature)
-        return cls(detector, card.ood_label)
+        configured = "fitted" in ood or float(ood.get("threshold") or 0.0) != 0.0
+        return cls(detector, card.ood_label, configured)
 
     def scores(self, logits: np.ndarray, features: np.ndarray | None) -> np.ndarray:
         """Score a batch with the card's score; higher = more in-distribution."""

@@ -61,7 +61,12 @@ def verdict_of(result: DiagnosisResult) -> Verdict:
         count = len(result.warnings)
         return Verdict(WARNINGS, f"Not collapsed: {evidence} — but see the "
                                  f"{count} warning{'s' if count != 1 else ''} below.")
-    return Verdict(HEALTHY, f"Healthy: {evidence}; no dead layers, inputs as in training.")
+    partly = [r for r in result.layers if r.get("verdict") == "partly dead"]
+    layers = "no dead layers" if not partly else (
+        "no layer is dead, though " + ", ".join(
+            f"'{r['name']}' has {r['dead_fraction']:.0%} dead units" for r in partly[:3])
+    )
+    return Verdict(HEALTHY, f"Healthy: {evidence}; {layers}; inputs as in training.")
 
 
 def _items(texts: list[str], style: str = "") -> str:

@@ -119,7 +119,7 @@ class HistoryTable(QWidget):
         errors = sum(1 for e in rows if not e.result.ok)
         ood = sum(1 for e in rows if e.result.ok and e.result.ood is not None
                   and not e.result.ood.in_distribution)
-        n = len(rows)
+        n = len(rows) - errors
         text = f"{n} image{'s' if n != 1 else ''} classified" if rows else "Nothing classified yet"
         if errors:
             text += f" · {errors} could not be read"

@@ -661,8 +661,8 @@ class MainWindow(QMainWindow):
         elif fin.cancelled:
             self.show_message(f"Cancelled after {fin.done} of {fin.total} images", "info")
         elif errors:
-            self.show_message(f"Classified {fin.done} images ({rate:.0f}/s); {errors} could not be "
-                              "read — see the Flags column", "warning")
+            self.show_message(f"Classified {fin.done - errors} of {fin.done} images ({rate:.0f}/s); "
+                              f"{errors} could not be read — see the Flags column", "warning")
         elif fin.done > 1:
             self.show_message(f"Classified {fin.done} images in {fin.seconds:.1f} s ({rate:.0f} images/s)")
         if self._run_root is not None and fin.done:

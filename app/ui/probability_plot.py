@@ -158,6 +158,9 @@ class ProbabilityPlot(QWidget):
             return
         self.calibrated_bars.setOpts(x0=[0], y=[0], width=[0], height=0.72)
         self.raw_bars.setOpts(x0=[0], y=[0], width=[0], height=0.28)
+        # A zero-width bar still draws its outline: a stray line at 0 % in the empty chart.
+        self.calibrated_bars.setVisible(False)
+        self.raw_bars.setVisible(False)
         for t in self._texts:
             t.setText("")
         self.plot.getAxis("left").setTicks([[]])
@@ -190,6 +193,7 @@ class ProbabilityPlot(QWidget):
                                      brushes=brushes)
         raw = self._raw[order] if self._raw is not None else np.zeros(len(order))
         self.raw_bars.setOpts(x0=np.zeros(len(order)), y=y, width=raw, height=0.28)
+        self.calibrated_bars.setVisible(True)
         self.raw_bars.setVisible(self._raw is not None)
         names = [self._classes[i] if i < len(self._classes) else str(i) for i in order]
         self.plot.getAxis("left").setTicks([list(zip(y.tolist(), names, strict=True))])

@@ -23,6 +23,8 @@ EMPTY_HINT = "Drop images or a model here"
 
 _BADGE_OK = "background:#dff3e4; color:#14532d; border:1px solid #7cc495; border-radius:6px; padding:6px 10px;"
 _BADGE_OOD = "background:#fde2e1; color:#7a1712; border:2px solid #d9534f; border-radius:6px; padding:6px 10px;"
+_BADGE_UNCHECKED = ("background:palette(window); color:palette(text); border:1px dashed palette(mid);"
+                    " border-radius:6px; padding:6px 10px;")
 
 
 class ImagePane(QLabel):
@@ -227,14 +229,18 @@ class ResultView(QWidget):
             f"{guess}<b>{conf:.1%}</b> sure <small>(calibrated, T = {result.temperature:.2f})</small>{raw_text}"
         )
         self.badge.show()
-        if known:
+        if result.ood is not None and not result.ood.checked:
+            self.badge.setText("No 'none of the classes' check is set up for this model: any image "
+                               "gets a label. Fit one in the None of the classes tab.")
+            self.badge.setStyleSheet(_BADGE_UNCHECKED)
+        elif known:
             self.badge.setText("✓ looks like a known class")
             self.badge.setStyleSheet(_BADGE_OK)
         else:
             self.badge.setText(f"⚠ {ood_label}: this image looks like none of the classes, "
                                "so the model's best guess is not to be trusted")
             self.badge.setStyleSheet(_BADGE_OOD)
-        if result.ood is not None:
+        if result.ood is not None and result.ood.checked:
             op = "≥" if result.ood.in_distribution else "&lt;"
             self.score_label.setText(
                 f"<small>'none of the classes' check: {result.ood.score_name} score "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.ui.conftest import wait_idle
 from tests.ui.dnd import drag_and_drop, file_mime
 
@@ -71,3 +73,23 @@ def test_unrecorded_preprocessing_is_unmistakable(qtbot, window, tmp_path):
     assert "NOT recorded" in window.status.prep_label.text()
     assert window.warnings_banner.isVisible()
     assert "unrecorded" in window.warnings_banner.label.text()
+
+
+def test_model_without_a_fitted_check_claims_no_pass(qtbot, window, tiny_model, images):
+    window.open_model(str(tiny_model))
+    wait_idle(qtbot, window)
+    assert window.session.loaded.path.name == tiny_model.name and not window.session.ood.checked
+    window.classify_paths([str(images[0])])
+    wait_idle(qtbot, window)
+    badge = window.result_view.badge.text()
+    assert "No 'none of the classes' check" in badge and "✓" not in badge
+    assert window.result_view.score_label.text() == ""
+
+
+def test_bundled_model_shows_its_verdict(qtbot, window, images, model_path):
+    if model_path.name != "digits.keras":
+        pytest.skip("the bundled model is not in this checkout")
+    window.classify_paths([str(images[0])])
+    wait_idle(qtbot, window)
+    assert window.session.ood.checked
+    assert "threshold" in window.result_view.score_label.text()
