@@ -77,3 +77,16 @@ def test_ood_fits_threshold_and_reports_auroc(capsys, model_copy: Path, colour_f
     records = [json.loads(line) for line in out.splitlines()] if isinstance(out, str) else [out]
     rejected = np.mean([not r["ood"]["in_distribution"] for r in records])
     assert rejected >= 0.8
+
+
+def test_ood_reports_what_the_saved_threshold_accepts(capsys) -> None:
+    from app.core.resources import bundled_model_path
+
+    digits = bundled_model_path().parent
+    code = main(["ood", "--data", str(digits / "calibration.npz"), "--ood-data", str(digits / "ood.npz"),
+                 "--json"])
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert code == 0
+    assert 0.0 <= report["ood_accepted"] < 0.1  # the bundled check rejects most non-digits
+    worse_than_chance = [r["score"] for r in report["scores"] if r["auroc"] is not None and r["auroc"] < 0.5]
+    assert all(any(s in w for w in report["warnings"]) for s in worse_than_chance)

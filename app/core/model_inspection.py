@@ -104,6 +104,8 @@ def _inspect_config(config: Any, inspection: ModelInspection, known_class: Any) 
             continue
         seen_classes.append(cls)
         risk = _risk_of(obj, known_class)
+        if cls == "__lambda__" and any(r.startswith("Lambda ") for r in inspection.risky):
+            risk = None  # the function inside a Lambda layer already named: one risk, said once
         if risk and risk not in inspection.risky:
             inspection.risky.append(risk)
         if cls in PREPROCESSING_LAYERS and isinstance(obj.get("config"), dict):

@@ -27,6 +27,9 @@ class OODFitResult:
     in_data: str = ""
     ood_data: str | None = None
     warnings: list[str] = field(default_factory=list)
+    # Share of the no-class images the saved threshold accepts (the table's figures come
+    # from a 70/30 split of the in-distribution data, so their threshold differs slightly).
+    ood_accepted: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         chosen = next((r for r in self.table if r["score"] == self.detector.score_name), {})
@@ -42,6 +45,7 @@ class OODFitResult:
             "data": self.in_data,
             "ood_data": self.ood_data,
             "n": self.detector.fit_info_.get("n"),
+            "ood_accepted": self.ood_accepted,
             "warnings": self.warnings,
         }
 
@@ -111,12 +115,18 @@ def run_ood(
     warnings = list(data.notes)
     if in_out.skipped:
         warnings.append(f"{len(in_out.skipped)} unreadable image(s) skipped")
-    if ood_out is not None and ood_out.outputs.features is not None:
+    accepted = None
+    if ood_out is not None:
         accepted = acceptance_rate(detector.score(ood_out.outputs.logits, ood_out.outputs.features),
                                    float(detector.threshold))
         if accepted > 0.05:
             warnings.append(f"{accepted:.0%} of the no-class images are still accepted at this threshold")
-    return OODFitResult(detector, table, str(data_path), None if ood_path is None else str(ood_path), warnings)
+    warnings += [
+        f"the {r['score']} score separates worse than chance here (AUROC {r['auroc']:.2f}); do not use it"
+        for r in table if r.get("auroc") is not None and r["auroc"] < 0.5
+    ]
+    return OODFitResult(detector, table, str(data_path), None if ood_path is None else str(ood_path),
+                        warnings, accepted)
 
 
 def save_ood(session: ModelSession, result: OODFitResult) -> str:
