@@ -49,6 +49,11 @@ class FolderReport(QWidget):
         self.table = QTableWidget(self)
         self.table.setAcceptDrops(False)
         self.table.setToolTip("Rows: true class (sub-folder). Columns: predicted class.")
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        # Compact rows: ten classes fit the tab at the window's default size.
+        row = self.table.fontMetrics().height() + 6
+        self.table.verticalHeader().setMinimumSectionSize(row)
+        self.table.verticalHeader().setDefaultSectionSize(row)
         self.table.hide()
         lay = QVBoxLayout(self)
         lay.addWidget(self.summary)
@@ -64,6 +69,10 @@ class FolderReport(QWidget):
         self.accuracy = float(np.trace(m) / n) if n else None
         acc = f"{self.accuracy:.1%}" if self.accuracy is not None else "n/a"
         note = f" · {skipped} images without a usable label or result" if skipped else ""
+        unknown = sum(1 for r in results if r.ok and r.ood is not None and r.ood.checked
+                      and not r.ood.in_distribution)
+        if unknown:
+            note += f" · {unknown} look like none of the classes (counted with their best guess)"
         part = " (cancelled, partial)" if cancelled else ""
         self.summary.setText(f"<b>{Path(root).name}</b>{part}: accuracy <b>{acc}</b> "
                              f"on {n} images{note}")

@@ -217,7 +217,8 @@ class ProbabilityPlot(QWidget):
         hidden = len(cal) - len(order)
         more = f" · {hidden} more classes not shown" if hidden > 0 else ""
         self.legend.setText(
-            f"<small><b style='color:{self._bar_color.name()}'>■</b> calibrated (T = {self._temperature:.2f})"
+            f"<small><b style='color:{self._bar_color.name()}'>■</b><b style='color:{self._top_color.name()}'>■"
+            f"</b> calibrated (T = {self._temperature:.2f}; orange: the predicted class)"
             f" &nbsp; <b>□</b> raw model output (T = 1){more}</small>"
         )
 

@@ -202,7 +202,10 @@ class ResultView(QWidget):
         """Show a result; pictures may arrive later through :meth:`set_pictures`."""
         self.result = result
         self.stack.setCurrentIndex(1)
-        self.name_label.setText(Path(result.path).name or result.path)
+        # The parent folder too: in a labelled folder run it is the image's true class.
+        path = Path(result.path)
+        self.name_label.setText(f"{path.parent.name}/{path.name}" if path.parent.name else result.path)
+        self.name_label.setToolTip(result.path)
         self.name_label.setToolTip(result.path)
         self.seen_caption.setText(f"What the model sees{f' ({input_desc})' if input_desc else ''}")
         self.set_pictures(original, seen)
