@@ -138,7 +138,8 @@ def cmd_preprocess(args: argparse.Namespace) -> int:
 
 # -- info ----------------------------------------------------------------------------------
 def cmd_info(args: argparse.Namespace) -> int:
-    from app.core.errors import UnsafeModelError
+    from app.core.errors import CardError, UnsafeModelError
+    from app.core.model_card import card_path_for
     from app.core.model_inspection import inspect_model
 
     path = args.model or _default_model()
@@ -154,6 +155,10 @@ def cmd_info(args: argparse.Namespace) -> int:
         session = _open(args)
     except UnsafeModelError as exc:
         info.update({"loaded": False, "refused": str(exc)})
+    except CardError as exc:
+        # Still describe the model: this is the command people run to find what is wrong.
+        info.update({"loaded": False, "card_error": str(exc),
+                     "refused": f"{exc} (fix or delete {card_path_for(path)})"})
     else:
         info.update({
             "loaded": True,
@@ -171,9 +176,9 @@ def cmd_info(args: argparse.Namespace) -> int:
         session.close()
     if args.json:
         print(json.dumps(info))
-        return 0
+        return 1 if "card_error" in info else 0
     _print_info(info)
-    return 0
+    return 1 if "card_error" in info else 0
 
 
 def _print_info(info: dict[str, Any]) -> None:

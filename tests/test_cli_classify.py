@@ -145,3 +145,17 @@ def test_card_init_refuses_a_card_that_contradicts_the_model(capsys, colour_mode
     code, out, err = _run(capsys, "card", "init", str(model), "--like", "idg", "--classes", names)
     assert code == 0, err
     assert list(tmp_path.glob("*.json"))
+
+
+def test_info_still_describes_a_model_whose_card_is_wrong(capsys, colour_model: Path, tmp_path: Path) -> None:
+    import shutil
+
+    model = tmp_path / "copy.keras"
+    shutil.copy(colour_model, model)
+    card = json.loads(Path(f"{colour_model}.probscope.json").read_text())
+    card["classes"] = ["a", "b"]
+    Path(f"{model}.probscope.json").write_text(json.dumps(card))
+    code, out, _ = _run(capsys, "info", "--model", str(model))
+    assert code == 1
+    assert "copy.keras (keras)" in out and "2 classes but the model outputs 3" in out
+    assert "copy.keras.probscope.json" in out
