@@ -395,7 +395,7 @@ def build_parser() -> argparse.ArgumentParser:
                                          "keras.applications name)")
     p.add_argument("model_path", metavar="MODEL")
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    from app.core.card_presets import add_card_init_arguments
+    from app.core.card_init_args import add_card_init_arguments
 
     add_card_init_arguments(p)
     p.set_defaults(func=cmd_card_init)

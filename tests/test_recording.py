@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.core.card_presets import add_card_init_arguments, card_from_args, card_from_preset
+from app.core.card_init_args import add_card_init_arguments
+from app.core.card_presets import card_from_args, card_from_preset
 from app.core.errors import CardError
 from app.core.keras_app_presets import _PRESETS, keras_application_preset
 from app.core.model_card import card_path_for, read_card

@@ -94,7 +94,8 @@ def _number(value: Any, default: float) -> float:
     return default
 
 
-def _card_value_steps(spec: PreprocessingSpec) -> list[str]:
+def card_value_steps(spec: PreprocessingSpec) -> list[str]:
+    """The value transforms a card applies to 0-255 pixels, named; empty for raw pixels."""
     steps = []
     if spec.keras_applications_mode:
         steps.append(f"keras.applications '{spec.keras_applications_mode}'")
@@ -117,7 +118,7 @@ def double_preprocessing_warnings(spec: PreprocessingSpec, loaded: LoadedModel) 
     normalises (say x/255 in front of ``Rescaling(1/255)``) shrinks every input.
     """
     warnings = []
-    steps = _card_value_steps(spec)
+    steps = card_value_steps(spec)
     for layer in in_model_scaling(loaded):
         name = f"{layer['class_name']} layer '{layer.get('name')}'"
         if layer["class_name"] == "Rescaling" and steps:

@@ -22,13 +22,7 @@ from app.core.diagnostics_activations import ActivationScanner
 from app.core.diagnostics_collapse import check_collapse, collapse_advice
 from app.core.diagnostics_mismatch import InputStatistics, input_mismatch
 from app.core.errors import DataError
-from app.core.labelled_data import (
-    DataSet,
-    load_data,
-    load_image_folder,
-    load_labelled_folder,
-    load_npz,
-)
+from app.core.labelled_data import DataSet, class_folders, load_data
 from app.core.model_session import ModelSession
 from app.core.numeric import softmax
 from app.core.preprocessing import prepare_batch
@@ -89,14 +83,9 @@ def load_diagnosis_data(path: DataPath, classes: list[str]) -> DataSet:
             raise DataError("no images to diagnose")
         return DataSet(f"{len(files)} image file(s)", files=files)
     p = Path(path)
-    if p.is_file() and p.suffix.lower() == ".npz":
-        return load_npz(p, len(classes), need_labels=False)
-    if p.is_dir():
-        subs = [q for q in p.iterdir() if q.is_dir() and not q.name.startswith(".")]
-        if subs and all(q.name in classes for q in subs):
-            return load_labelled_folder(p, classes)
-        return load_image_folder(p)
-    return load_data(p, classes, labelled=False)  # raises the usual one-line DataError
+    subs = class_folders(p) if p.is_dir() else []
+    labelled = bool(subs) and all(q.name in classes for q in subs)
+    return load_data(p, classes, labelled=labelled)  # .npz, folders, one-line DataErrors
 
 
 def _dead_warning(row: dict[str, Any], n: int) -> str:

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from app.core.card_inference import card_value_steps
 from app.core.model_session import ModelSession
 from app.core.preprocessing import ImageSource, normalize, resize_source
-from app.core.preprocessing_spec import PreprocessingSpec
 
 
 @dataclass
@@ -41,12 +41,6 @@ class WhatIfPrediction:
         }
 
 
-def _takes_raw_pixels(spec: PreprocessingSpec) -> bool:
-    return (spec.scale == 1.0 and spec.offset == 0.0 and not spec.keras_applications_mode
-            and spec.mean is None and spec.std is None and not spec.per_image_standardization
-            and not spec.samplewise_center and not spec.samplewise_std_normalization)
-
-
 def what_if(session: ModelSession, source: ImageSource, name: str = "image") -> list[WhatIfPrediction]:
     """Predict one image as recorded, without the rescale, and with channels reversed.
 
@@ -71,7 +65,7 @@ def what_if(session: ModelSession, source: ImageSource, name: str = "image") -> 
     spec = session.spec
     pixels = resize_source(source, spec, name)  # 0-255, channel order per the card
     recorded = normalize(pixels, spec)
-    if _takes_raw_pixels(spec):
+    if not card_value_steps(spec):  # the model takes raw 0-255 pixels
         scale_key, scale_text = "extra_rescale", "rescaled by 1/255 (the model takes raw 0-255 pixels)"
         wrong_scale = normalize(pixels, spec.with_changes(scale=1.0 / 255.0))
     else:

@@ -49,7 +49,8 @@ class DataSet:
         return h.hexdigest()[:32]
 
 
-def _class_folders(root: Path) -> list[Path]:
+def class_folders(root: Path) -> list[Path]:
+    """The class sub-folders of a labelled folder, sorted as Keras sorts them (hidden ones skipped)."""
     return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
@@ -64,7 +65,7 @@ def load_labelled_folder(path: str | os.PathLike[str], classes: list[str]) -> Da
     root = Path(path)
     if not root.is_dir():
         raise DataError(f"{root}: no such folder")
-    folders = _class_folders(root)
+    folders = class_folders(root)
     if not folders:
         raise DataError(f"{root.name}: expected one sub-folder per class ({', '.join(classes[:5])}…)")
     unknown = [f.name for f in folders if f.name not in classes]

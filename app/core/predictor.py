@@ -76,8 +76,6 @@ class Predictor:
             input_signature=[tf.TensorSpec(self._signature_shape, tf.float32)],
             reduce_retracing=True,
         )
-        # TensorFlow functions are thread-safe, but keep one batch in flight per model so a
-        # folder run and a single drop do not fight over the same cores.
         self._warm_up()
 
     @property

@@ -28,11 +28,12 @@ from app.core.calibration_run import CalibrationResult, fit_calibration, save_ca
 from app.core.errors import ProbscopeError
 from app.ui.calibration_metrics_table import CalibrationMetricsTable
 from app.ui.data_picker import DataPicker, accept_data_drag
-from app.ui.dataset_job import DataRun, JobRunner, one_line, outputs_for
+from app.ui.dataset_job import DataRun, JobRunner, outputs_for
 from app.ui.job_progress import JobProgress
 from app.ui.panel_messages import PanelMessages, empty_state
 from app.ui.reliability_plot import ReliabilityPlot
 from app.ui.temperature_control import TemperatureControl
+from app.ui.workers import one_line
 
 if TYPE_CHECKING:
     from app.core.model_session import ModelSession

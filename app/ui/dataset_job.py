@@ -18,6 +18,7 @@ from PySide6.QtCore import QObject, Signal
 from superqt.utils import WorkerBase, create_worker
 
 from app.core.errors import ProbscopeError
+from app.ui.workers import one_line
 
 if TYPE_CHECKING:
     from app.core.dataset_outputs import DataOutputs
@@ -44,14 +45,6 @@ class DataRun:
         """The data notes plus how many images could not be read."""
         skipped = len(self.outputs.skipped)
         return self.notes + ([f"{skipped} unreadable image(s) were skipped"] if skipped else [])
-
-
-def one_line(exc: BaseException) -> str:
-    """A user-facing single line for any exception (core errors already are one line)."""
-    if isinstance(exc, ProbscopeError):
-        return exc.message
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text[:300]}" if text else type(exc).__name__
 
 
 def outputs_for(

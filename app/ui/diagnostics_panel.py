@@ -38,7 +38,6 @@ from app.ui.data_picker import DataPicker, accept_data_drag
 from app.ui.dataset_job import JobRunner
 from app.ui.diagnosis_summary import (
     COLLAPSED,
-    HEALTHY,
     NEAR_COLLAPSE,
     WARNINGS,
     findings_html,
@@ -125,7 +124,7 @@ class DiagnosticsPanel(QWidget):
 
         # -- data set controls ------------------------------------------------------------
         self.picker = DataPicker("Images to diagnose", NO_DATA, optional=True, parent=self)
-        self.picker.path_chosen.connect(self._on_path)
+        self.picker.path_chosen.connect(self._start)
         self.picker.cleared.connect(self._update_buttons)
         self.run_button = QPushButton("Run diagnosis", self)
         self.run_button.setToolTip("Look for a collapsed model, dead ReLUs and input mismatch")
@@ -149,7 +148,6 @@ class DiagnosticsPanel(QWidget):
         self.verdict_label.setWordWrap(True)
         self.verdict_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.verdict_label.setAccessibleName("Verdict")
-        self.verdict_kind = ""
         self.findings = QLabel(self)
         self.findings.setWordWrap(True)
         self.findings.setTextFormat(Qt.TextFormat.RichText)
@@ -338,19 +336,12 @@ class DiagnosticsPanel(QWidget):
         if len(self._history) >= MIN_IMAGES:
             self._start(list(self._history))
 
-    @Slot()
-    def cancel(self) -> None:
-        self.runner.cancel()
-
     # -- the diagnosis ---------------------------------------------------------------------
     @staticmethod
     def _name_of(data: str | list[str]) -> str:
         if isinstance(data, str):
             return Path(data).name or data
         return f"the {len(data)} images classified so far"
-
-    def _on_path(self, path: str) -> None:
-        self._start(path)
 
     def _start(self, data: str | list[str]) -> None:
         if self._session is None:
@@ -363,7 +354,6 @@ class DiagnosticsPanel(QWidget):
 
     def _clear_diagnosis(self) -> None:
         self._diagnosis = None
-        self.verdict_kind = ""
         self.verdict_label.clear()
         self.verdict_label.hide()
         self.findings.clear()
@@ -374,12 +364,9 @@ class DiagnosticsPanel(QWidget):
             return
         self._diagnosis = result
         verdict = verdict_of(result)
-        self.verdict_kind = verdict.kind
         colours = plot_colours(self)
         colour = {COLLAPSED: colours.warning, NEAR_COLLAPSE: colours.accent,
                   WARNINGS: colours.accent}.get(verdict.kind)
-        if verdict.kind == HEALTHY:
-            colour = None
         style = f"color:{colour.name()};" if colour is not None else ""
         self.verdict_label.setStyleSheet(f"QLabel {{ font-weight:bold; {style} }}")
         self.verdict_label.setText(verdict.text)

@@ -30,11 +30,12 @@ from superqt import QLabeledDoubleSlider
 
 from app.core.errors import ProbscopeError
 from app.core.ood_metrics import acceptance_rate, threshold_for_tpr
-from app.ui.data_picker import DataPicker, dropped_data_path
-from app.ui.dataset_job import Cancelled, DataRun, JobRunner, ProgressFn, one_line, outputs_for
+from app.ui.data_picker import DataPicker, accept_data_drag
+from app.ui.dataset_job import Cancelled, DataRun, JobRunner, ProgressFn, outputs_for
 from app.ui.job_progress import JobProgress
 from app.ui.ood_histogram_plot import OODHistogramPlot
 from app.ui.panel_messages import PanelMessages, empty_state, sentence
+from app.ui.workers import one_line
 
 if TYPE_CHECKING:
     from app.core.model_session import ModelSession
@@ -450,15 +451,9 @@ class OODPanel(QWidget):
         return self.in_picker if labelled else self.ood_picker
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt override)
-        if self._session is not None and dropped_data_path(event.mimeData()) is not None:
-            event.acceptProposedAction()
-        else:
-            event.ignore()
+        accept_data_drag(event, self._session is not None)
 
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
-        path = dropped_data_path(event.mimeData())
-        if self._session is None or path is None:
-            event.ignore()
-            return
-        event.acceptProposedAction()
-        self._drop_target(path).set_path(path)
+        path = accept_data_drag(event, self._session is not None)
+        if path is not None:
+            self._drop_target(path).set_path(path)
