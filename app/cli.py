@@ -176,8 +176,8 @@ def cmd_info(args: argparse.Namespace) -> int:
         session.close()
     if args.json:
         print(json.dumps(info))
-        return 1 if "card_error" in info else 0
-    _print_info(info)
+    else:
+        _print_info(info)
     return 1 if "card_error" in info else 0
 
 

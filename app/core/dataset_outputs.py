@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -90,6 +90,54 @@ def _store(path: Path, result: DataOutputs) -> None:
         pass  # a cache that cannot be written only costs time
 
 
+def iter_input_batches(
+    session: ModelSession,
+    data: DataSet,
+    batch_size: int,
+    kept: list[int],
+    skipped: list[str],
+    progress: ProgressFn | None = None,
+    cancelled: CancelFn | None = None,
+) -> Iterator[np.ndarray]:
+    """Yield the model inputs of ``data`` batch by batch, skipping unreadable images.
+
+    Appends the indices of the images used to ``kept`` and one line per unreadable image to
+    ``skipped``; reports progress once the caller is done with each batch.
+
+    Raises
+    ------
+    DataError
+        Cancelled, or none of the images could be read.
+    """
+    sources = list(data.images) if data.images is not None else list(data.files)
+    names = [f"{data.name}[{i}]" for i in range(len(sources))] if data.images is not None else [
+        str(f) for f in data.files
+    ]
+    # Float arrays in an .npz are model inputs already.
+    floats_given = data.images is not None and data.images.dtype != np.uint8
+    total = len(sources)
+    for start in range(0, total, batch_size):
+        if cancelled is not None and cancelled():
+            raise DataError("cancelled")
+        chunk = sources[start : start + batch_size]
+        if floats_given:
+            inputs = np.asarray(chunk, dtype=np.float32)
+            if inputs.ndim == 3:
+                inputs = inputs[..., None]
+            ok = list(range(len(chunk)))
+        else:
+            batch = prepare_batch(chunk, session.spec, session.executor)
+            inputs, ok = batch.inputs, batch.ok_indices
+            skipped += [f"{names[start + i]}: {e}" for i, e in enumerate(batch.errors) if e]
+        if ok:
+            kept += [start + i for i in ok]
+            yield inputs
+        if progress:
+            progress(min(start + batch_size, total), total)
+    if not kept:
+        raise DataError(f"{data.name}: none of the {total} images could be read")
+
+
 def compute_outputs(
     session: ModelSession,
     data: DataSet,
@@ -120,35 +168,10 @@ def compute_outputs(
             if progress:
                 progress(len(data), len(data))
             return cached
-    sources = list(data.images) if data.images is not None else list(data.files)
-    names = [f"{data.name}[{i}]" for i in range(len(sources))] if data.images is not None else [
-        str(f) for f in data.files
-    ]
-    floats_given = data.images is not None and data.images.dtype != np.uint8
-    parts: list[ModelOutputs] = []
     kept: list[int] = []
     skipped: list[str] = []
-    total = len(sources)
-    for start in range(0, total, batch_size):
-        if cancelled is not None and cancelled():
-            raise DataError("cancelled")
-        chunk = sources[start : start + batch_size]
-        if floats_given:
-            inputs = np.asarray(chunk, dtype=np.float32)
-            if inputs.ndim == 3:
-                inputs = inputs[..., None]
-            ok = list(range(len(chunk)))
-        else:
-            batch = prepare_batch(chunk, session.spec, session.executor)
-            inputs, ok = batch.inputs, batch.ok_indices
-            skipped += [f"{names[start + i]}: {e}" for i, e in enumerate(batch.errors) if e]
-        if ok:
-            parts.append(session.infer(inputs))
-            kept += [start + i for i in ok]
-        if progress:
-            progress(min(start + batch_size, total), total)
-    if not kept:
-        raise DataError(f"{data.name}: none of the {total} images could be read")
+    parts = [session.infer(inputs) for inputs in iter_input_batches(
+        session, data, batch_size, kept, skipped, progress, cancelled)]
     labels = None if data.labels is None else data.labels[np.asarray(kept)]
     result = DataOutputs(concat_outputs(parts, session.loaded.n_classes), labels, skipped)
     if use_cache:

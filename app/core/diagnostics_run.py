@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from app.core.card_inference import double_preprocessing_warnings
-from app.core.dataset_outputs import CancelFn, ProgressFn
+from app.core.dataset_outputs import CancelFn, ProgressFn, iter_input_batches
 from app.core.diagnostics_activations import ActivationScanner
 from app.core.diagnostics_collapse import check_collapse, collapse_advice
 from app.core.diagnostics_mismatch import InputStatistics, input_mismatch
@@ -25,7 +25,6 @@ from app.core.errors import DataError
 from app.core.labelled_data import DataSet, class_folders, load_data
 from app.core.model_session import ModelSession
 from app.core.numeric import softmax
-from app.core.preprocessing import prepare_batch
 
 DataPath = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
 BATCH_SIZE = 64
@@ -198,31 +197,8 @@ def _scan(
     cancelled: CancelFn | None,
 ) -> np.ndarray:
     """Decode, accumulate input statistics and scan activations batch by batch."""
-    sources = list(data.images) if data.images is not None else list(data.files)
-    names = ([f"{data.name}[{i}]" for i in range(len(sources))] if data.images is not None
-             else [str(f) for f in data.files])
-    # Float arrays in an .npz are model inputs already (as in compute_outputs).
-    floats_given = data.images is not None and data.images.dtype != np.uint8
-    parts: list[np.ndarray] = []
-    total = len(sources)
-    for start in range(0, total, BATCH_SIZE):
-        if cancelled is not None and cancelled():
-            raise DataError("cancelled")
-        chunk = sources[start : start + BATCH_SIZE]
-        if floats_given:
-            inputs = np.asarray(chunk, dtype=np.float32)
-            inputs = inputs[..., None] if inputs.ndim == 3 else inputs
-            ok = list(range(len(chunk)))
-        else:
-            batch = prepare_batch(chunk, session.spec, session.executor)
-            inputs, ok = batch.inputs, batch.ok_indices
-            skipped += [f"{names[start + i]}: {e}" for i, e in enumerate(batch.errors) if e]
-        if ok:
-            stats.update(inputs)
-            parts.append(scanner.update(inputs))
-            kept += [start + i for i in ok]
-        if progress:
-            progress(min(start + BATCH_SIZE, total), total)
-    if not kept:
-        raise DataError(f"{data.name}: none of the {total} images could be read")
+    parts = []
+    for inputs in iter_input_batches(session, data, BATCH_SIZE, kept, skipped, progress, cancelled):
+        stats.update(inputs)
+        parts.append(scanner.update(inputs))
     return np.concatenate(parts)
