@@ -37,7 +37,7 @@ def _machine() -> str:
 
 
 def run(n_images: int, skip_gui: bool) -> dict:
-    from app.core.model_session import open_model
+    from app.core import open_model
     from app.core.resources import bundled_model_path, bundled_samples_dir
 
     started = time.perf_counter()

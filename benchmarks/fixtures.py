@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.core.opencv import cv2
+from app.core.images.opencv import cv2
 
 
 def make_digit_folder(root: Path, n: int, seed: int = 0) -> list[Path]:

@@ -33,7 +33,7 @@ def gui_startup(images: list[Path]) -> dict[str, float]:
 
 def single_image_ms(session: Any, image: Path) -> dict[str, float]:
     """probscope's whole path for one file vs Keras' own ways to run one image."""
-    from app.core.opencv import cv2
+    from app.core.images.opencv import cv2
 
     model = session.loaded.model
     x = session.prepare([image]).inputs
@@ -50,8 +50,8 @@ def single_image_ms(session: Any, image: Path) -> dict[str, float]:
 
 def folder_images_per_s(session: Any, folder: Path, files: list[Path]) -> dict[str, float]:
     """End-to-end folder classification vs the compiled model alone, a naive loop and Keras' dataset."""
-    from app.core.opencv import cv2
-    from app.core.preprocessing import prepare_batch
+    from app.core.images.opencv import cv2
+    from app.core.preprocessing.pipeline import prepare_batch
     from app.core.tf_runtime import import_keras
 
     keras = import_keras()
@@ -114,8 +114,8 @@ def _decoder_process(files: list[Path], spec: dict[str, Any]) -> Iterator[None]:
 
     code = (
         "import json, sys; from pathlib import Path; "
-        "from app.core.preprocessing import prepare_batch; "
-        "from app.core.preprocessing_spec import PreprocessingSpec; "
+        "from app.core.preprocessing.pipeline import prepare_batch; "
+        "from app.core.preprocessing.spec import PreprocessingSpec; "
         f"spec = PreprocessingSpec.from_dict(json.loads({json.dumps(spec)!r})); "
         "files = [Path(p) for p in sys.stdin.read().split(chr(10)) if p]; "
         "prepare_batch(files[:64], spec); print('ready', flush=True)\n"
@@ -135,8 +135,8 @@ def _decoder_process(files: list[Path], spec: dict[str, Any]) -> Iterator[None]:
 
 
 def calibration_ms() -> dict[str, float]:
-    from app.core.calibration_metrics import calibration_report_and_bins
-    from app.core.temperature_scaling import fit_temperature
+    from app.core.calibration.metrics import calibration_report_and_bins
+    from app.core.calibration.temperature import fit_temperature
 
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 10, 100_000)
@@ -151,8 +151,8 @@ def calibration_ms() -> dict[str, float]:
 
 def ood_score_ms(session: Any, n: int = 256) -> dict[str, float]:
     """Per-image cost of each score, with the model's stored statistics (or fitted on the fly)."""
-    from app.core.ood_detector import OODDetector
-    from app.core.ood_scores import compute_scores
+    from app.core.ood.detector import OODDetector
+    from app.core.ood.scores import compute_scores
 
     rng = np.random.default_rng(1)
     x = rng.uniform(0, 1, (n,) + tuple(session.loaded.input_shape)).astype(np.float32)

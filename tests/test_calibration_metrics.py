@@ -10,7 +10,7 @@ import pytest
 from scipy.special import log_softmax as scipy_log_softmax
 from scipy.special import softmax as scipy_softmax
 
-from app.core.calibration_metrics import (
+from app.core.calibration.metrics import (
     ReliabilityBins,
     accuracy,
     adaptive_calibration_error,

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from app.cli import main
-from app.core.model_card import card_path_for
+from app.core.cards.card_file import card_path_for
 from tests.conftest import write_png
 
 

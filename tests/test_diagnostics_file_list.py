@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from app.core.diagnostics_run import diagnose_model, load_diagnosis_data
+from app.core import open_model
+from app.core.diagnostics.run import diagnose_model, load_diagnosis_data
 from app.core.errors import DataError
-from app.core.image_files import collect_image_files
-from app.core.model_session import open_model
+from app.core.images.files import collect_image_files
 
 
 @pytest.fixture(scope="module")

@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.core.diagnostics_activations import find_activation_layers, layer_activations
-from app.core.diagnostics_run import diagnose_model
-from app.core.diagnostics_whatif import what_if
-from app.core.image_files import collect_image_files
-from app.core.model_card import card_path_for
-from app.core.model_session import open_model
-from app.core.preprocessing_recording import input_statistics
+from app.core import open_model
+from app.core.cards.card_file import card_path_for
+from app.core.cards.recording import input_statistics
+from app.core.diagnostics.activations import find_activation_layers, layer_activations
+from app.core.diagnostics.run import diagnose_model
+from app.core.diagnostics.whatif import what_if
+from app.core.images.files import collect_image_files
 from tests.conftest import COLOURS, colour_image
 
 

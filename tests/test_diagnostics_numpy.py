@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.core.diagnostics_activations import activation_summary, layer_verdict
-from app.core.diagnostics_collapse import check_collapse, mean_tv_spread
-from app.core.diagnostics_mismatch import (
+from app.core.cards.recording import input_statistics
+from app.core.diagnostics.activations import activation_summary, layer_verdict
+from app.core.diagnostics.collapse import check_collapse, mean_tv_spread
+from app.core.diagnostics.mismatch import (
     InputStatistics,
     compare_with_recorded,
     compare_with_spec,
     recorded_statistics,
 )
-from app.core.preprocessing_recording import input_statistics
-from app.core.preprocessing_spec import PreprocessingSpec
+from app.core.preprocessing.spec import PreprocessingSpec
 
 CLASSES = ["a", "b", "c"]
 

@@ -21,7 +21,7 @@ PREPROCESSING_KEYS = {"color_mode", "target_size", "interpolation", "resize_back
 def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("digits")
     result = subprocess.run(
-        [sys.executable, str(DIGITS_DIR / "train.py"), "--samples", "300", "--epochs", "1",
+        [sys.executable, "-m", "app.training.digits.train", "--samples", "300", "--epochs", "1",
          "--out", str(out), "--workers", "1"],
         capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]

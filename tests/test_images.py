@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from app.core.errors import ImageError
-from app.core.images import decode_image, decode_image_bytes
+from app.core.images.decoding import decode_image, decode_image_bytes
 
 
 def _png_bytes(arr: np.ndarray, mode: str | None = None) -> bytes:
@@ -129,7 +129,7 @@ def _encoded(arr: np.ndarray, fmt: str, **kw: object) -> bytes:
 
 
 def test_quick_png_and_jpeg_headers_agree_with_pillow() -> None:
-    from app.core.images import _png_or_jpeg_header, probe_image
+    from app.core.images.decoding import _png_or_jpeg_header, probe_image
 
     rng = np.random.default_rng(3)
     rgb = rng.integers(0, 256, (31, 45, 3), dtype=np.uint8)

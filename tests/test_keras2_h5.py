@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.core.model_card import card_path_for
-from app.core.model_session import open_model
+from app.core import open_model
+from app.core.cards.card_file import card_path_for
 from tests.conftest import COLOURS, colour_image, write_png
 
 tf_keras = pytest.importorskip("tf_keras")

@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.core.model_loading import (
+from app.core import open_model
+from app.core.models.loading import (
     LOGITS_FROM_PROBABILITIES,
     LOGITS_MODEL_OUTPUT,
     LOGITS_STRIPPED_SOFTMAX,
 )
-from app.core.model_session import open_model
 from app.core.numeric import softmax
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from app.core.cards.card_file import card_path_for, read_card, write_card
 from app.core.errors import CardError
-from app.core.model_card import card_path_for, read_card, write_card
 
 MINIMAL = {
     "format": "probscope.model-card",
@@ -77,8 +77,8 @@ def test_failed_write_keeps_the_old_card(tmp_path: Path) -> None:
 def test_rewriting_a_card_keeps_its_permissions(tmp_path) -> None:  # type: ignore[no-untyped-def]
     import stat
 
-    from app.core.model_card import card_path_for, new_card, read_card, write_card
-    from app.core.preprocessing_spec import PreprocessingSpec
+    from app.core.cards.card_file import card_path_for, new_card, read_card, write_card
+    from app.core.preprocessing.spec import PreprocessingSpec
 
     path = card_path_for(tmp_path / "m.keras")
     write_card(new_card(["a", "b"], PreprocessingSpec().to_dict()), path)

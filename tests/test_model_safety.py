@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from app.core import open_model
 from app.core.errors import ModelError, UnsafeModelError
-from app.core.model_inspection import inspect_model
-from app.core.model_session import open_model
+from app.core.models.inspection import inspect_model
 
 
 def _save_lambda_model(folder: Path, marker: Path, fmt: str) -> Path:

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from app.core.errors import CardError, DataError
-from app.core.ood_detector import MIN_FIT_SAMPLES, OODDetector, stats_path_for
-from app.core.ood_metrics import acceptance_rate, fpr_at_tpr, threshold_for_tpr
-from app.core.ood_scores import LOGIT_SCORE_NAMES, SCORE_NAMES, energy_score
+from app.core.ood.detector import MIN_FIT_SAMPLES, OODDetector, stats_path_for
+from app.core.ood.metrics import acceptance_rate, fpr_at_tpr, threshold_for_tpr
+from app.core.ood.scores import LOGIT_SCORE_NAMES, SCORE_NAMES, energy_score
 
 
 class Task:

@@ -5,7 +5,7 @@ import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
 
 from app.core.errors import DataError
-from app.core.ood_metrics import acceptance_rate, aupr, auroc, fpr_at_tpr, threshold_for_tpr
+from app.core.ood.metrics import acceptance_rate, aupr, auroc, fpr_at_tpr, threshold_for_tpr
 
 
 def pairwise_auroc(in_scores: np.ndarray, out_scores: np.ndarray) -> float:

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 from sklearn.covariance import ledoit_wolf_shrinkage as sklearn_ledoit_wolf_shrinkage
 
-from app.core import ood_scores
 from app.core.errors import DataError
-from app.core.ood_metrics import auroc
-from app.core.ood_scores import (
+from app.core.ood import scores as ood_scores
+from app.core.ood.metrics import auroc
+from app.core.ood.scores import (
     FEATURE_SCORE_NAMES,
     LOGIT_SCORE_NAMES,
     SCORE_NAMES,

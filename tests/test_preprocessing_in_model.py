@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.core.card_inference import double_preprocessing_warnings, infer_card
-from app.core.model_loading import load_model
-from app.core.preprocessing_spec import PreprocessingSpec
+from app.core.cards.inferred import double_preprocessing_warnings, infer_card
+from app.core.models.loading import load_model
+from app.core.preprocessing.spec import PreprocessingSpec
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +84,7 @@ def test_raw_card_through_in_model_rescaling_gives_training_values(models, tmp_p
     """A card with scale 1 feeds 0-255 pixels; the model's Rescaling makes them 0-1 itself."""
     from PIL import Image
 
-    from app.core.preprocessing import prepare_input
+    from app.core.preprocessing.pipeline import prepare_input
 
     rgb = np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)
     Image.fromarray(rgb).save(tmp_path / "x.png")

@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app.core.model_card import read_card
-from app.core.preprocessing import prepare_batch
-from app.core.preprocessing_spec import PreprocessingSpec
+from app.core.cards.card_file import read_card
+from app.core.preprocessing.pipeline import prepare_batch
+from app.core.preprocessing.spec import PreprocessingSpec
 
 PNG_TOLERANCE = 1e-5  # of the reference's value range
 JPEG_TOLERANCE = 0.02
@@ -158,7 +158,7 @@ def test_idg_keep_aspect_ratio_bicubic(tf_keras_image, folder, tmp_path):
 
 
 def test_idg_featurewise_and_samplewise(tf_keras_image, folder, tmp_path):
-    from app.core.preprocessing_recording import record_from_flow
+    from app.core.cards.recording import record_from_flow
 
     gen_kwargs = {"rescale": 1 / 255, "featurewise_center": True,
                   "featurewise_std_normalization": True, "samplewise_center": True,
@@ -246,7 +246,7 @@ def test_opencv_backend_against_dataset_bilinear(keras, folder, tmp_path):
 
 
 def test_dataset_recording_matches_hand_card(keras, folder, tmp_path):
-    from app.core.preprocessing_recording import record_from_dataset_args
+    from app.core.cards.recording import record_from_dataset_args
 
     ds = keras.utils.image_dataset_from_directory(
         str(folder), shuffle=False, batch_size=4, image_size=(48, 40), interpolation="area",

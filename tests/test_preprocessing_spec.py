@@ -7,8 +7,8 @@ import pytest
 from PIL import Image
 
 from app.core.errors import CardError
-from app.core.preprocessing import input_to_display, normalize, prepare_input
-from app.core.preprocessing_spec import PreprocessingSpec
+from app.core.preprocessing.pipeline import input_to_display, normalize, prepare_input
+from app.core.preprocessing.spec import PreprocessingSpec
 
 CONTRACT = {
     "color_mode": "rgb", "target_size": [8, 6], "interpolation": "bilinear",

@@ -11,26 +11,26 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.core.card_init_args import add_card_init_arguments
-from app.core.card_presets import card_from_args, card_from_preset
-from app.core.errors import CardError
-from app.core.keras_app_presets import _PRESETS, keras_application_preset
-from app.core.model_card import card_path_for, read_card
-from app.core.preprocessing import normalize
-from app.core.preprocessing_recording import (
+from app.cli.card_init_args import add_card_init_arguments
+from app.core.cards.card_file import card_path_for, read_card
+from app.core.cards.presets import card_from_args, card_from_preset
+from app.core.cards.recording import (
     input_statistics,
     record_by_hand,
     record_keras_application,
     save_card_for_model,
 )
-from app.core.preprocessing_spec import PreprocessingSpec
+from app.core.errors import CardError
+from app.core.preprocessing.keras_applications import _PRESETS, keras_application_preset
+from app.core.preprocessing.pipeline import normalize
+from app.core.preprocessing.spec import PreprocessingSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_import_starts_nothing_heavy():
     code = (
-        "import sys, app.core.preprocessing_recording, app.core.card_presets\n"
+        "import sys, app.core.cards.recording, app.core.cards.presets\n"
         "heavy = [m for m in sys.modules if m.split('.')[0] in "
         "('tensorflow', 'keras', 'tf_keras', 'cv2', 'h5py')]\n"
         "print(heavy)"
@@ -193,7 +193,7 @@ def test_card_init_errors(gray_model, like, options, fragment):
 def test_record_from_flow_refuses_what_a_card_cannot_describe(tmp_path):
     from tf_keras.preprocessing.image import ImageDataGenerator
 
-    from app.core.preprocessing_recording import record_from_flow, spec_from_flow
+    from app.core.cards.recording import record_from_flow, spec_from_flow
 
     (tmp_path / "a").mkdir()
     for kwargs, fragment in [({"zca_whitening": True}, "zca_whitening"),

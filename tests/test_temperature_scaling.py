@@ -10,15 +10,15 @@ from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax as scipy_log_softmax
 from scipy.special import softmax as scipy_softmax
 
-from app.core.calibration_metrics import calibration_report
-from app.core.errors import DataError
-from app.core.temperature_scaling import (
+from app.core.calibration.metrics import calibration_report
+from app.core.calibration.temperature import (
     TemperatureScaler,
     _minimise_over_beta,
     _NllOfInverseTemperature,
     fit_temperature,
     logits_are_log_probabilities,
 )
+from app.core.errors import DataError
 
 BOUNDS = (0.05, 20.0)
 

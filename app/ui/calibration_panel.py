@@ -23,8 +23,8 @@ from PySide6.QtWidgets import (
 )
 from superqt.utils import qthrottled
 
-from app.core.calibration_metrics import ReliabilityBins, calibration_report_and_bins
-from app.core.calibration_run import CalibrationResult, fit_calibration, save_calibration
+from app.core.calibration.metrics import ReliabilityBins, calibration_report_and_bins
+from app.core.calibration.run import CalibrationResult, fit_calibration, save_calibration
 from app.core.errors import ProbscopeError
 from app.ui.calibration_metrics_table import CalibrationMetricsTable
 from app.ui.data_picker import DataPicker, accept_data_drag
@@ -36,7 +36,7 @@ from app.ui.temperature_control import TemperatureControl
 from app.ui.workers import one_line
 
 if TYPE_CHECKING:
-    from app.core.model_session import ModelSession
+    from app.core.session.model_session import ModelSession
 
 NO_MODEL = "Load a model first: calibration fits its temperature on labelled images."
 NO_DATA = "Choose labelled images the model did not train on"

@@ -21,8 +21,8 @@ from app.core.errors import ProbscopeError
 from app.ui.workers import one_line
 
 if TYPE_CHECKING:
-    from app.core.dataset_outputs import DataOutputs
-    from app.core.model_session import ModelSession
+    from app.core.data.outputs import DataOutputs
+    from app.core.session.model_session import ModelSession
 
 ProgressFn = Callable[[int, int], None]
 
@@ -58,8 +58,8 @@ def outputs_for(
     # Imported here so that importing the panels never pulls in the model stack.
     from pathlib import Path
 
-    from app.core.dataset_outputs import compute_outputs
-    from app.core.labelled_data import load_data
+    from app.core.data.labelled import load_data
+    from app.core.data.outputs import compute_outputs
 
     data = load_data(path, session.classes, labelled=labelled)
     if cancel.is_set():

@@ -1,6 +1,6 @@
 """A diagnosis in plain words: the verdict line and the findings list, as rich text.
 
-Pure functions over :class:`~app.core.diagnostics_run.DiagnosisResult` (no widgets), so the
+Pure functions over :class:`~app.core.diagnostics.run.DiagnosisResult` (no widgets), so the
 wording can be tested on its own and reused by a report.
 """
 
@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from html import escape
 from typing import TYPE_CHECKING
 
-from app.core.diagnostics_collapse import MIN_IMAGES
+from app.core.diagnostics.collapse import MIN_IMAGES
 from app.ui.panel_messages import sentence
 
 if TYPE_CHECKING:
-    from app.core.diagnostics_run import DiagnosisResult
+    from app.core.diagnostics.run import DiagnosisResult
 
 # Verdict kinds, worst first; the panel colours the line by kind.
 COLLAPSED, NEAR_COLLAPSE, NOT_JUDGED, WARNINGS, HEALTHY = (

@@ -18,10 +18,10 @@ from app.core.errors import ImageError, ProbscopeError
 from app.ui.dataset_job import Cancelled, ProgressFn
 
 if TYPE_CHECKING:
-    from app.core.classification import Classification
-    from app.core.diagnostics_run import DiagnosisResult
-    from app.core.diagnostics_whatif import WhatIfPrediction
-    from app.core.model_session import ModelSession
+    from app.core.diagnostics.run import DiagnosisResult
+    from app.core.diagnostics.whatif import WhatIfPrediction
+    from app.core.session.model_session import ModelSession
+    from app.core.session.results import Classification
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ def diagnose_job(
     cancel: threading.Event,
 ) -> DiagnosisResult:
     """Every diagnostic over a folder, an ``.npz`` or a list of image files."""
-    from app.core.diagnostics_run import diagnose_model
+    from app.core.diagnostics.run import diagnose_model
 
     try:
         return diagnose_model(session, data, progress, cancel.is_set)
@@ -74,7 +74,7 @@ def diagnose_job(
 
 def layers_job(session: ModelSession, progress: ProgressFn, cancel: threading.Event) -> list[LayerInfo]:
     """The model's hidden activation layers, in model order (ReLU family and the others)."""
-    from app.core.diagnostics_activations import find_activation_layers
+    from app.core.diagnostics.activations import find_activation_layers
 
     found, _notes = find_activation_layers(session.loaded.model)
     return [LayerInfo(e.name, e.class_name, e.activation, e.units, e.applicable) for e in found]
@@ -102,7 +102,7 @@ def activation_job(
     cancel: threading.Event,
 ) -> ImageActivation:
     """One layer's activation for one image (``model_input`` None: prepare it first)."""
-    from app.core.diagnostics_activations import activation_summary, layer_activations
+    from app.core.diagnostics.activations import activation_summary, layer_activations
 
     x = model_input_for(session, result) if model_input is None else model_input
     if cancel.is_set():
@@ -123,7 +123,7 @@ def what_if_job(
     From the image file when it still exists; otherwise from what the model saw (the
     model input with its value transforms undone), which is the same image at model size.
     """
-    from app.core.diagnostics_whatif import what_if
+    from app.core.diagnostics.whatif import what_if
 
     path = Path(result.path)
     name = path.name or result.path
@@ -131,7 +131,7 @@ def what_if_job(
         return WhatIfRun(result.path, what_if(session, str(path), name))
     if model_input is None and result.model_input is None:
         raise ImageError(f"{name}: the image is no longer available")
-    from app.core.preprocessing import input_to_display
+    from app.core.preprocessing.pipeline import input_to_display
 
     x = result.model_input if model_input is None else model_input
     pixels = input_to_display(np.asarray(x, dtype=np.float32), session.spec)

@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.diagnostics_collapse import MIN_IMAGES
+from app.core.diagnostics.collapse import MIN_IMAGES
 from app.ui.activation_view import ActivationView
 from app.ui.data_picker import DataPicker, accept_data_drag
 from app.ui.dataset_job import JobRunner
@@ -60,9 +60,9 @@ from app.ui.what_if_table import WhatIfTable
 from app.ui.workers import ensure_thread_capacity
 
 if TYPE_CHECKING:
-    from app.core.classification import Classification
-    from app.core.diagnostics_run import DiagnosisResult
-    from app.core.model_session import ModelSession
+    from app.core.diagnostics.run import DiagnosisResult
+    from app.core.session.model_session import ModelSession
+    from app.core.session.results import Classification
 
 NO_MODEL = ("Load a model first: diagnostics check whether it collapsed, which of its ReLU "
             "layers are dead, and how much its answers depend on preprocessing.")
@@ -84,7 +84,7 @@ class DiagnosticsPanel(QWidget):
     Signals
     -------
     diagnosed(object)
-        The :class:`~app.core.diagnostics_run.DiagnosisResult` just shown.
+        The :class:`~app.core.diagnostics.run.DiagnosisResult` just shown.
     """
 
     diagnosed = Signal(object)

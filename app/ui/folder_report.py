@@ -10,7 +10,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
-from app.core.classification import Classification
+from app.core.session.results import Classification
 
 MAX_MATRIX_CLASSES = 60
 EMPTY_TEXT = ("Drop a labelled folder — one sub-folder per class, named like the model's classes — "

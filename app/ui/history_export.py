@@ -8,7 +8,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from app.core.classification import Classification
+from app.core.session.results import Classification
 
 CSV_FIELDS = ("path", "label", "index", "probability", "raw_probability", "temperature",
               "ood_score", "ood_threshold", "in_distribution", "error")

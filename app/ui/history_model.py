@@ -10,7 +10,7 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QImage
 
-from app.core.classification import Classification
+from app.core.session.results import Classification
 
 COLUMNS = ("", "File", "Label", "Probability", "Flags")
 COL_THUMB, COL_FILE, COL_LABEL, COL_PROB, COL_FLAGS = range(5)

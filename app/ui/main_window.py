@@ -25,8 +25,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.classification import Classification
-from app.core.model_inspection import looks_like_model
+from app.core.models.inspection import looks_like_model
+from app.core.session.results import Classification
 from app.ui.drop_area import DropArea, DropPayload, payload_from_mime
 from app.ui.folder_report import FolderReport
 from app.ui.history_model import HistoryEntry
@@ -55,7 +55,7 @@ from app.ui.workers import (
 )
 
 if TYPE_CHECKING:
-    from app.core.model_session import ModelSession
+    from app.core.session.model_session import ModelSession
 
 STATE_LOADING_TF = "Loading TensorFlow…"
 STATE_READY = "Ready"
@@ -476,7 +476,7 @@ class MainWindow(QMainWindow):
         self.handle_payload(payload)
 
     def open_images_dialog(self) -> None:
-        from app.core.images import IMAGE_EXTENSIONS
+        from app.core.images.decoding import IMAGE_EXTENSIONS
 
         pattern = " ".join(f"*{e}" for e in sorted(IMAGE_EXTENSIONS))
         paths, _ = QFileDialog.getOpenFileNames(self, "Open images", "",
@@ -562,7 +562,7 @@ class MainWindow(QMainWindow):
         """Results again from their stored logits: temperature ``t`` and the card's OOD check now."""
         import numpy as np
 
-        from app.core.predictor import ModelOutputs
+        from app.core.models.predictor import ModelOutputs
 
         session = self.session
         assert session is not None

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 from superqt import QLabeledDoubleSlider
 
 from app.core.errors import ProbscopeError
-from app.core.ood_metrics import acceptance_rate, threshold_for_tpr
+from app.core.ood.metrics import acceptance_rate, threshold_for_tpr
 from app.ui.data_picker import DataPicker, accept_data_drag
 from app.ui.dataset_job import Cancelled, DataRun, JobRunner, ProgressFn, outputs_for
 from app.ui.job_progress import JobProgress
@@ -38,8 +38,8 @@ from app.ui.panel_messages import PanelMessages, empty_state, sentence
 from app.ui.workers import one_line
 
 if TYPE_CHECKING:
-    from app.core.model_session import ModelSession
-    from app.core.ood_detector import OODDetector
+    from app.core.ood.detector import OODDetector
+    from app.core.session.model_session import ModelSession
 
 NO_MODEL = "Load a model first: this check learns what the model's own classes look like."
 NO_DATA = "Choose labelled real images (held out from training) to fit the check"
@@ -81,7 +81,7 @@ def fit_check_job(
     cancel: threading.Event,
 ) -> OODRun:
     """Outputs for both data sets, then every score fitted (the k-NN bank can take a while)."""
-    from app.core.ood_fitting import fit_ood
+    from app.core.ood.fitting import fit_ood
 
     in_run = outputs_for(session, in_path, True, progress, cancel)
     ood_run = None if ood_path is None else outputs_for(session, ood_path, False, progress, cancel)
@@ -286,7 +286,7 @@ class OODPanel(QWidget):
     @Slot()
     def save(self) -> None:
         """Store the score and threshold in the card; the window then re-evaluates verdicts."""
-        from app.core.ood_fitting import OODFitResult, save_ood
+        from app.core.ood.fitting import OODFitResult, save_ood
 
         session, run = self._session, self._run
         if session is None or run is None:

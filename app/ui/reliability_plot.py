@@ -13,7 +13,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from app.core.calibration_metrics import ReliabilityBins
+from app.core.calibration.metrics import ReliabilityBins
 from app.ui.plot_style import plot_colours, style_plot, with_alpha
 
 EXPLANATION = (

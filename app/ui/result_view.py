@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.classification import Classification
+from app.core.session.results import Classification
 
 EMPTY_HINT = "Drop images or a model here"
 

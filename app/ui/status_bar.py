@@ -8,7 +8,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QStatusBar, QWidget
 
 if TYPE_CHECKING:
-    from app.core.model_session import ModelSession
+    from app.core.session.model_session import ModelSession
 
 _UNRECORDED_STYLE = "color:white; background:#c0392b; font-weight:700; padding:1px 6px; border-radius:3px;"
 

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 from app.ui.plot_style import plot_colours
 
 if TYPE_CHECKING:
-    from app.core.diagnostics_whatif import WhatIfPrediction
+    from app.core.diagnostics.whatif import WhatIfPrediction
 
 COLUMNS = ("Preprocessing", "Prediction", "Probability", "In a class?")
 # Short, so the column stays readable in a narrow panel; the tooltip has the core's words.

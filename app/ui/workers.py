@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QThreadPool
 from PySide6.QtGui import QImage
 
-from app.core.classification import Classification
 from app.core.errors import ProbscopeError, UnsafeModelError
+from app.core.session.results import Classification
 
 if TYPE_CHECKING:
     from superqt.utils import WorkerBase
 
-    from app.core.model_session import ModelSession
+    from app.core.session.model_session import ModelSession
 
 # Model loads, a folder run, single images and thumbnails may all be in flight at once.
 MIN_POOL_THREADS = 6
@@ -108,8 +108,8 @@ def load_model_job(path: str, trust: bool) -> Generator[str, None, LoadOutcome]:
 
         import_tensorflow()
         yield f"Loading model {Path(path).name}…"
-        from app.core.model_inspection import inspect_model
-        from app.core.model_session import open_model
+        from app.core import open_model
+        from app.core.models.inspection import inspect_model
 
         if not trust:
             inspection = inspect_model(path)
@@ -159,8 +159,8 @@ def _render(
     handle: SessionHandle, source: str | bytes | None, model_input: Any
 ) -> tuple[QImage | None, QImage | None, QImage | None]:
     """(original downscaled, what the model sees, thumbnail); None where unavailable."""
-    from app.core.images import decode_image
-    from app.core.preprocessing import input_to_display
+    from app.core.images.decoding import decode_image
+    from app.core.preprocessing.pipeline import input_to_display
     from app.ui.qt_images import DISPLAY_MAX_SIDE, rgb_to_qimage, shrink, thumbnail
 
     original = seen = thumb = None
@@ -208,7 +208,7 @@ def view_job(handle: SessionHandle, result: Classification, request_id: int) -> 
 def thumbnail_job(key: int, path: str) -> tuple[int, QImage | None]:
     """Decode one file into a history thumbnail (rows ask for these only when visible)."""
     try:
-        from app.core.images import decode_image
+        from app.core.images.decoding import decode_image
         from app.ui.qt_images import thumbnail
 
         return key, thumbnail(decode_image(path))
@@ -251,7 +251,7 @@ def labelled_root(paths: Sequence[str], classes: Sequence[str]) -> str | None:
 
 
 def _expand(paths: Sequence[str]) -> tuple[list[str], list[Classification]]:
-    from app.core.image_files import collect_image_files
+    from app.core.images.files import collect_image_files
 
     files: list[str] = []
     errors: list[Classification] = []

@@ -29,7 +29,7 @@ def _digit_png(path: Path, digit: int, size: int = 40) -> Path:
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small real Keras CNN over 10 digit classes with a recorded-preprocessing card."""
-    from app.core.model_card import card_path_for, new_card, write_card
+    from app.core.cards.card_file import card_path_for, new_card, write_card
     from app.core.tf_runtime import import_keras
 
     keras = import_keras()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.core.diagnostics_run import DiagnosisResult
+from app.core.diagnostics.run import DiagnosisResult
 from app.ui.diagnosis_summary import HEALTHY, verdict_of
 
 

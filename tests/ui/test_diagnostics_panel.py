@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QThreadPool
 
-from app.core.image_files import collect_image_files
+from app.core.images.files import collect_image_files
 from app.ui.activation_view import mosaic
 from app.ui.diagnostics_panel import NO_MODEL, DiagnosticsPanel
 from tests.ui.conftest import DIGITS, INPUT_SIZE
@@ -29,7 +29,7 @@ def relu_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ``hidden`` gets a bias of -1000 on 9 of its 12 units, which can never fire on 0-1 inputs,
     and +10 on the other 3, which always do: the layer is 75 % dead; ``leaky`` is never exactly zero and must not be charted.
     """
-    from app.core.model_card import card_path_for, new_card, write_card
+    from app.core.cards.card_file import card_path_for, new_card, write_card
     from app.core.tf_runtime import import_keras
 
     keras = import_keras()
@@ -64,7 +64,7 @@ def relu_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def session(relu_model: Path):
-    from app.core.model_session import open_model
+    from app.core import open_model
 
     s = open_model(relu_model)
     yield s
@@ -73,7 +73,7 @@ def session(relu_model: Path):
 
 @pytest.fixture(scope="module")
 def tiny_session(tiny_model: Path):
-    from app.core.model_session import open_model
+    from app.core import open_model
 
     s = open_model(tiny_model)
     yield s
@@ -115,7 +115,7 @@ def test_without_a_model_the_panel_says_so(panel: DiagnosticsPanel) -> None:
 def test_diagnosis_charts_each_relu_layer_with_the_core_numbers(
     qtbot, panel: DiagnosticsPanel, session, labelled_folder: Path
 ) -> None:
-    from app.core.diagnostics_run import diagnose_model
+    from app.core.diagnostics.run import diagnose_model
 
     _ready(qtbot, panel, session)
     assert not panel.run_button.isEnabled()  # nothing chosen yet
@@ -153,7 +153,7 @@ def test_diagnosis_charts_each_relu_layer_with_the_core_numbers(
 def test_layer_picker_shows_the_current_image_activations(
     qtbot, panel: DiagnosticsPanel, session, images: list[Path]
 ) -> None:
-    from app.core.diagnostics_activations import activation_summary, layer_activations
+    from app.core.diagnostics.activations import activation_summary, layer_activations
 
     _ready(qtbot, panel, session)
     assert [panel.layer_box.itemData(i) for i in range(panel.layer_box.count())] == ["conv", "hidden"]
@@ -345,7 +345,7 @@ def test_set_session_none_resets_everything(
 def test_an_unclassifiable_current_image_clears_the_image_views(
     qtbot, panel: DiagnosticsPanel, tiny_session, images: list[Path]
 ) -> None:
-    from app.core.classification import Classification
+    from app.core.session.results import Classification
 
     _ready(qtbot, panel, tiny_session)
     _show(qtbot, panel, tiny_session.classify([str(images[0])])[0])

@@ -51,7 +51,7 @@ def model_copy(colour_model: Path, tmp_path: Path) -> Path:
 
 @pytest.fixture
 def session(model_copy: Path):
-    from app.core.model_session import open_model
+    from app.core import open_model
 
     s = open_model(model_copy)
     yield s

@@ -1,0 +1,51 @@
+"""The ``card init`` command-line options.
+
+Kept apart from :mod:`app.core.cards.presets` (NumPy, model cards) because every ``probscope``
+start builds the whole parser: the options must cost nothing to add.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+_INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "area", "box", "lanczos", "lanczos3")
+
+
+def add_card_init_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``card init`` options (all but the MODEL positional) to ``parser``."""
+    parser.add_argument(
+        "--like", required=True, metavar="PIPELINE",
+        help="idg (ImageDataGenerator.flow_from_directory), dataset "
+             "(image_dataset_from_directory) or a keras.applications model, e.g. resnet50, "
+             "mobilenet_v2, densenet121",
+    )
+    classes = parser.add_mutually_exclusive_group()
+    classes.add_argument("--classes", metavar="A,B,C", help="class names in output order")
+    classes.add_argument("--class-dir", metavar="DIR",
+                         help="training folder: its sub-folder names, sorted, are the classes")
+    parser.add_argument("--target-size", "--image-size", nargs=2, type=int, metavar=("H", "W"),
+                        help="resize to H x W (default: the model's input size)")
+    parser.add_argument("--color-mode", choices=("rgb", "grayscale", "bgr"), default=None,
+                        help="default: rgb, or grayscale for a 1-channel model")
+    parser.add_argument("--interpolation", choices=_INTERPOLATIONS, default=None,
+                        help="default: Keras' own (idg: nearest, dataset: bilinear)")
+    parser.add_argument("--resize-backend", choices=("pil", "tf", "opencv"), default=None,
+                        help="override: idg uses pil, dataset and keras.applications use tf")
+    parser.add_argument("--rescale", "--scale", type=float, default=None, metavar="X",
+                        help="multiply pixels by X (e.g. 0.00392156862745098 for 1/255)")
+    parser.add_argument("--offset", type=float, default=None, help="then add this")
+    parser.add_argument("--crop-to-aspect-ratio", "--keep-aspect-ratio", action="store_true",
+                        help="centre-crop to the target aspect ratio before resizing")
+    parser.add_argument("--pad-to-aspect-ratio", action="store_true",
+                        help="pad to the target aspect ratio instead (dataset only)")
+    parser.add_argument("--samplewise-center", action="store_true")
+    parser.add_argument("--samplewise-std-normalization", action="store_true")
+    parser.add_argument("--featurewise-mean", nargs="+", type=float, metavar="M",
+                        help="ImageDataGenerator.mean after fit(), one value per channel")
+    parser.add_argument("--featurewise-std", nargs="+", type=float, metavar="S",
+                        help="ImageDataGenerator.std after fit() (divided as std + 1e-6)")
+    parser.add_argument("--mean", nargs="+", type=float, metavar="M",
+                        help="subtract per channel (a Normalization applied in the data pipeline)")
+    parser.add_argument("--std", nargs="+", type=float, metavar="S", help="then divide by this")
+    parser.add_argument("--per-image-standardization", action="store_true",
+                        help="tf.image.per_image_standardization in the data pipeline")

@@ -1,0 +1,9 @@
+"""Model files: inspection before loading, safe loading, and the compiled predictor."""
+
+from app.core.lazy_exports import lazy_exports
+
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    ".inspection": ["MODEL_SUFFIXES", "ModelInspection", "inspect_model", "looks_like_model"],
+    ".loading": ["LoadedModel", "load_model"],
+    ".predictor": ["ModelOutputs", "Predictor", "concat_outputs"],
+})

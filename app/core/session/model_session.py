@@ -1,0 +1,179 @@
+"""A model ready to classify: loaded safely, with its card, preprocessing and compiled predictor.
+
+This is the object a training script, the CLI and the window all use; :func:`app.core.open_model`
+makes one::
+
+    from app.core import open_model
+    session = open_model("digits.keras")
+    for result in session.classify(["a.png", "b.jpg"]):
+        print(result.label, result.confidence, result.ood.in_distribution)
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from app.core.cards.card_file import ModelCard, card_path_for
+from app.core.models.loading import LoadedModel
+from app.core.models.predictor import ModelOutputs, Predictor
+from app.core.numeric import softmax
+from app.core.preprocessing.pipeline import ImageSource, PreparedBatch, prepare_batch
+from app.core.preprocessing.spec import PreprocessingSpec
+from app.core.session.checks import NoClassCheck
+from app.core.session.results import Classification, OODVerdict
+
+CancelCheck = Callable[[], bool]
+
+
+@dataclass
+class ModelSession:
+    """A loaded model with everything needed to classify images the way it was trained."""
+
+    loaded: LoadedModel
+    card: ModelCard
+    spec: PreprocessingSpec
+    predictor: Predictor
+    ood: NoClassCheck
+    warnings: list[str] = field(default_factory=list)
+    has_card_file: bool = False
+    last_latency_ms: float = 0.0
+    _executor: ThreadPoolExecutor | None = field(default=None, repr=False)
+
+    # -- facts -------------------------------------------------------------------------
+    @property
+    def classes(self) -> list[str]:
+        return self.card.classes
+
+    @property
+    def temperature(self) -> float:
+        return self.card.temperature
+
+    @property
+    def card_path(self) -> Path:
+        return card_path_for(self.loaded.path)
+
+    @property
+    def executor(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(
+                max_workers=max(2, min(8, os.cpu_count() or 2)), thread_name_prefix="probscope-decode"
+            )
+        return self._executor
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
+
+    # -- inference ---------------------------------------------------------------------
+    def infer(self, inputs: np.ndarray) -> ModelOutputs:
+        """Run the compiled model on a prepared float32 batch."""
+        start = time.perf_counter()
+        out = self.predictor(inputs)
+        self.last_latency_ms = (time.perf_counter() - start) * 1000.0
+        return out
+
+    def results_from_outputs(
+        self,
+        names: Sequence[str],
+        outputs: ModelOutputs,
+        temperature: float | None = None,
+        inputs: np.ndarray | None = None,
+    ) -> list[Classification]:
+        """Turn model outputs into per-image results with the card's T and OOD check."""
+        t = self.temperature if temperature is None else float(temperature)
+        probs = softmax(outputs.logits, t).astype(np.float32)
+        scores = self.ood.scores(outputs.logits, outputs.features)
+        results = []
+        for i, name in enumerate(names):
+            idx = int(np.argmax(probs[i]))
+            results.append(
+                Classification(
+                    path=name,
+                    label=self.classes[idx],
+                    index=idx,
+                    probabilities=probs[i],
+                    raw_probabilities=outputs.probabilities[i],
+                    temperature=t,
+                    ood=OODVerdict(
+                        score=float(scores[i]),
+                        threshold=self.ood.threshold,
+                        in_distribution=bool(scores[i] >= self.ood.threshold),
+                        score_name=self.ood.score_name,
+                        checked=self.ood.checked,
+                    ),
+                    logits=outputs.logits[i],
+                    features=None if outputs.features is None else outputs.features[i],
+                    model_input=None if inputs is None else inputs[i],
+                )
+            )
+        return results
+
+    def prepare(self, sources: Sequence[ImageSource]) -> PreparedBatch:
+        """Decode and preprocess images in parallel; failures are reported per image."""
+        return prepare_batch(sources, self.spec, self.executor if len(sources) > 1 else None)
+
+    def classify_prepared(
+        self, names: Sequence[str], batch: PreparedBatch, keep_inputs: bool = False
+    ) -> list[Classification]:
+        out: list[Classification] = [
+            Classification(path=n, error=e, temperature=self.temperature)
+            for n, e in zip(names, batch.errors, strict=True)
+        ]
+        if batch.ok_indices:
+            outputs = self.infer(batch.inputs)
+            ok_names = [names[i] for i in batch.ok_indices]
+            ok_results = self.results_from_outputs(
+                ok_names, outputs, inputs=batch.inputs if keep_inputs else None
+            )
+            for i, r in zip(batch.ok_indices, ok_results, strict=True):
+                out[i] = r
+        return out
+
+    def classify(
+        self,
+        sources: Sequence[ImageSource],
+        names: Sequence[str] | None = None,
+        keep_inputs: bool = False,
+    ) -> list[Classification]:
+        """Classify images (paths, encoded bytes or RGB uint8 arrays) in one batch."""
+        names = list(names) if names is not None else [_name_of(s, i) for i, s in enumerate(sources)]
+        return self.classify_prepared(names, self.prepare(sources), keep_inputs)
+
+    def iter_classify(
+        self,
+        paths: Sequence[str | os.PathLike[str]],
+        batch_size: int = 64,
+        cancelled: CancelCheck | None = None,
+    ) -> Iterator[list[Classification]]:
+        """Classify many files batch by batch, decoding the next batch while one infers.
+
+        Yields one list per batch, so callers can report progress and stop early.
+        """
+        chunks = [list(paths[i : i + batch_size]) for i in range(0, len(paths), batch_size)]
+        if not chunks:
+            return
+        pending: Future[PreparedBatch] = self.executor.submit(
+            prepare_batch, chunks[0], self.spec, None
+        )
+        for k, chunk in enumerate(chunks):
+            batch = pending.result()
+            if k + 1 < len(chunks):
+                # Decode runs in worker threads while TensorFlow runs this batch.
+                pending = self.executor.submit(prepare_batch, chunks[k + 1], self.spec, None)
+            if cancelled is not None and cancelled():
+                return
+            yield self.classify_prepared([str(p) for p in chunk], batch)
+
+
+def _name_of(source: ImageSource, i: int) -> str:
+    if isinstance(source, (str, os.PathLike)):
+        return str(source)
+    return f"image {i + 1}"

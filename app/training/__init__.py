@@ -1,0 +1,1 @@
+"""Code that trained the bundled models (data, not code, stays in resources/)."""

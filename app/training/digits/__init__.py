@@ -1,0 +1,1 @@
+"""The bundled digit model: synthetic data generators, training and evaluation."""

@@ -1,0 +1,283 @@
+"""Train probscope's bundled digit classifier from synthetic data it generates itself.
+
+What it does: generates printed (every font found, Pillow's font, Hershey), house-number-like
+(SVHN style) and handwritten-style digits (stroke templates, Hershey script, scikit-learn's
+``load_digits``) plus non-digit crops for outlier exposure (Hendrycks et al. 2019: trained towards a
+uniform distribution over the 10 classes), resizes everything exactly as probscope does at
+inference (RGB uint8, OpenCV INTER_AREA to 32x32, then x/255 from the model card) and trains a
+small CNN. It writes, into ``--out``:
+
+- ``digits.keras`` and ``digits.keras.probscope.json`` (the model card),
+- ``calibration.npz`` (held-out labelled digits, 32x32 uint8) and ``ood.npz`` (held-out
+  non-digits, half from generators and fonts never trained on),
+- ``samples/`` (a few natural-size PNG crops).
+
+The shipped files were produced with::
+
+    .venv/bin/python -m app.training.digits.train --samples 48000 --epochs 7 --seed 20240611
+
+on 2 shared CPU cores (TensorFlow 2.21, Keras 3.15.1) with the Debian font packages
+fonts-dejavu, fonts-liberation, fonts-freefont-ttf, fonts-urw-base35, fonts-roboto-unhinted,
+fonts-open-sans, fonts-crosextra-carlito, fonts-lato, fonts-comic-neue, fonts-linuxlibertine and
+fonts-cantarell installed (Lato, Carlito, Cantarell and Linux Biolinum are held out of training).
+The numbers of that run (time, held-out accuracy, OOD AUROC) are recorded in the card's
+``training`` object. Another machine's fonts give a similar, not identical, model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from app.core.resources import resources_dir
+from app.training.digits import synth, synth_fonts, synth_handwriting
+
+# The trained model, its card and data sets are resources; this script is code.
+HERE = resources_dir() / "digits"
+
+CLASSES = [str(d) for d in range(10)]
+CARD_SUFFIX = ".probscope.json"
+MODEL_NAME = "digits.keras"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", type=Path, default=HERE, help="output folder (default: %(default)s)")
+    p.add_argument("--samples", type=int, default=48000, help="training crops, digits + others")
+    p.add_argument("--epochs", type=int, default=6)
+    p.add_argument("--seed", type=int, default=20240611)
+    p.add_argument("--oe-fraction", type=float, default=0.3,
+                   help="share of training crops that are non-digits")
+    p.add_argument("--batch-size", type=int, default=192)
+    p.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
+                   help="processes for data generation")
+    return p.parse_args(argv)
+
+
+def training_pools() -> synth.Pools:
+    return synth.Pools(fonts=synth_fonts.split_fonts(held_out=False),
+                       sklearn_idx=synth_handwriting.sklearn_indices(held_out=False))
+
+
+def held_out_pools() -> synth.Pools:
+    """Held-out scikit-learn digits and fonts, and non-digit generators never trained on."""
+    held = synth_fonts.split_fonts(held_out=True) or synth_fonts.split_fonts(held_out=False)
+    return synth.Pools(fonts=held, sklearn_idx=synth_handwriting.sklearn_indices(held_out=True),
+                       nondigit_kinds=dict(synth.NONDIGIT_HELD_OUT_KINDS))
+
+
+def soft_targets(labels: np.ndarray) -> np.ndarray:
+    """One-hot for digits; uniform over the classes for non-digits (label -1)."""
+    y = np.full((len(labels), len(CLASSES)), 1.0 / len(CLASSES), np.float32)
+    digits = labels >= 0
+    y[digits] = np.eye(len(CLASSES), dtype=np.float32)[labels[digits]]
+    return y
+
+
+def build_model():
+    """Small Conv/BN/ReLU net; the last layer is a softmax Dense so probscope can take logits."""
+    import keras
+    from keras import layers
+
+    def conv(x, filters: int):
+        x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
+        x = layers.BatchNormalization()(x)
+        return layers.ReLU()(x)
+
+    inputs = keras.Input((synth.INPUT_SIZE, synth.INPUT_SIZE, 3), name="image")
+    x = layers.MaxPooling2D()(conv(inputs, 16))
+    x = layers.MaxPooling2D()(conv(conv(x, 32), 32))
+    x = layers.MaxPooling2D()(conv(conv(x, 64), 96))
+    # Global pooling, not Flatten: with 1,000+ positive inputs Adam's first steps pushed every
+    # "features" unit below zero at once (measured: 95 % dead, loss stuck at ln 10).
+    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.Dense(128, activation="relu", name="features")(x)
+    x = layers.Dropout(0.3)(x)
+    outputs = layers.Dense(len(CLASSES), activation="softmax", name="predictions")(x)
+    return keras.Model(inputs, outputs, name="probscope_digits")
+
+
+def predict(model, images: np.ndarray, batch: int = 512) -> np.ndarray:
+    """Probabilities for uint8 32x32 RGB images, with the card's x/255 scaling."""
+    out = [np.asarray(model(images[i:i + batch].astype(np.float32) / 255.0, training=False))
+           for i in range(0, len(images), batch)]
+    return np.concatenate(out) if out else np.zeros((0, len(CLASSES)), np.float32)
+
+
+def auroc(pos_scores: np.ndarray, neg_scores: np.ndarray) -> float:
+    """Probability that a random positive scores above a random negative (ties count half)."""
+    scores = np.concatenate([pos_scores, neg_scores])
+    ranks = np.empty(len(scores))
+    order = np.argsort(scores, kind="mergesort")
+    # Average ranks over ties so the statistic is exact for discrete scores.
+    sorted_scores = scores[order]
+    start = 0
+    for end in range(1, len(scores) + 1):
+        if end == len(scores) or sorted_scores[end] != sorted_scores[start]:
+            ranks[order[start:end]] = (start + end + 1) / 2
+            start = end
+    n_pos, n_neg = len(pos_scores), len(neg_scores)
+    return float((ranks[:n_pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def evaluate_split(model, images: np.ndarray, labels: np.ndarray, sources: np.ndarray,
+                   ood_images: np.ndarray, ood_sources: np.ndarray) -> dict:
+    """Accuracy overall and per source, and max-softmax OOD separation."""
+    probs = predict(model, images)
+    correct = probs.argmax(axis=1) == labels
+    report: dict = {"accuracy": round(float(correct.mean()), 4), "n": int(len(labels)),
+                    "accuracy_by_source": {s: round(float(correct[sources == s].mean()), 4)
+                                           for s in sorted(set(sources))}}
+    if len(ood_images):
+        msp_in, msp_out = probs.max(axis=1), predict(model, ood_images).max(axis=1)
+        held = np.char.startswith(ood_sources.astype(str), "held_")
+        report["ood"] = {
+            "n": int(len(ood_images)),
+            "msp_auroc": round(auroc(msp_in, msp_out), 4),
+            "msp_auroc_held_out_kinds": round(auroc(msp_in, msp_out[held]), 4) if held.any()
+            else None,
+            "msp_auroc_seen_kinds": round(auroc(msp_in, msp_out[~held]), 4) if (~held).any()
+            else None,
+            "fraction_below_0.5": round(float((msp_out < 0.5).mean()), 4),
+            "digits_below_0.5": round(float((msp_in < 0.5).mean()), 4),
+            "by_kind_below_0.5": {k: round(float((msp_out[ood_sources == k] < 0.5).mean()), 4)
+                                  for k in sorted(set(ood_sources))},
+        }
+    return report
+
+
+def train(model, images: np.ndarray, labels: np.ndarray, epochs: int, batch_size: int,
+          seed: int) -> None:
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    steps = max(1, epochs * -(-len(images) // batch_size))
+    schedule = keras.optimizers.schedules.CosineDecay(
+        1e-4, decay_steps=steps, alpha=0.02, warmup_target=2e-3,
+        warmup_steps=min(300, steps // 10))
+    # XLA pays for its compile time only on real runs; the tiny test budget skips it.
+    model.compile(optimizer=keras.optimizers.Adam(schedule), loss="categorical_crossentropy",
+                  jit_compile=len(images) > 5000)
+    x = images.astype(np.float32) / 255.0
+    model.fit(x, soft_targets(labels), batch_size=batch_size, epochs=epochs, shuffle=True,
+              verbose=2)
+
+
+def model_card(training: dict) -> dict:
+    return {
+        "format": "probscope.model-card",
+        "version": 1,
+        "classes": CLASSES,
+        "preprocessing": {
+            "color_mode": "rgb", "target_size": [synth.INPUT_SIZE, synth.INPUT_SIZE],
+            "interpolation": "area", "resize_backend": "opencv", "scale": 1.0 / 255.0,
+            "offset": 0.0, "mean": None, "std": None, "per_image_standardization": False,
+            "keras_applications_mode": None, "crop_to_aspect_ratio": False,
+            "pad_to_aspect_ratio": False,
+            "source": "probscope digits generator: OpenCV INTER_AREA to 32x32, x/255",
+        },
+        "calibration": {"temperature": 1.0},
+        "ood": {"score": "msp", "threshold": 0.0, "label": "No digit"},
+        "training": training,
+    }
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def save_model(model, path: Path) -> None:
+    """Save weights and architecture only: optimizer state would triple the file for nothing."""
+    import keras
+
+    clean = keras.Model.from_config(model.get_config())
+    clean.set_weights(model.get_weights())
+    clean.save(path)
+
+
+def write_samples(folder: Path, seed: int) -> None:
+    """About 20 natural-size PNG crops, small enough for the repository."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    pools = training_pools()
+    names = {"printed": "printed", "svhn": "housenumber", "handwritten": "handwritten",
+             "sklearn": "sklearn"}
+    crops = {}
+    for i, source in enumerate(synth.DIGIT_SOURCES * 4):
+        digit = (3 * i + 1) % 10
+        crops[f"digit_{digit}_{names[source]}.png"] = synth.make_digit(rng, digit, source, pools)
+    for kind in ("texture", "shapes", "face", "letters"):
+        crops[f"nodigit_{kind}.png"] = synth.make_nondigit(rng, kind, pools)
+    crops["nodigit_photo.png"] = synth.make_nondigit(rng, "held_texture", held_out_pools())
+    for name, img in crops.items():
+        if img.shape[0] > 64:  # keeps the folder small; natural aspect is preserved
+            img = cv2.resize(img, (max(8, img.shape[1] * 64 // img.shape[0]), 64),
+                             interpolation=cv2.INTER_AREA)
+        cv2.imwrite(str(folder / name), cv2.cvtColor(img, cv2.COLOR_RGB2BGR),
+                    [cv2.IMWRITE_PNG_COMPRESSION, 9])
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = time.time()
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    n_oe = int(round(args.samples * args.oe_fraction))
+    n_calib = min(2500, max(100, args.samples // 2))
+    n_ood = min(1600, max(60, args.samples // 4))
+
+    x_tr, y_tr, _ = synth.generate(args.samples - n_oe, n_oe, args.seed, training_pools(),
+                                   workers=args.workers)
+    # Held-out digits: same generators, other seed, scikit-learn digits never trained on.
+    calib_pools = training_pools()
+    calib_pools.sklearn_idx = synth_handwriting.sklearn_indices(held_out=True)
+    x_cal, y_cal, s_cal = synth.generate(n_calib, 0, args.seed + 1, calib_pools,
+                                         workers=args.workers)
+    # Held-out non-digits: half from unseen generators and fonts, half fresh from seen kinds.
+    x_o1, _, s_o1 = synth.generate(0, n_ood // 2, args.seed + 2, held_out_pools(),
+                                   workers=args.workers)
+    x_o2, _, s_o2 = synth.generate(0, n_ood - n_ood // 2, args.seed + 3, training_pools(),
+                                   workers=args.workers)
+    x_ood, s_ood = np.concatenate([x_o1, x_o2]), np.concatenate([s_o1, s_o2])
+    generated = time.time()
+    print(f"generated {len(x_tr)} training crops in {generated - started:.0f}s", flush=True)
+
+    model = build_model()
+    train(model, x_tr, y_tr, args.epochs, args.batch_size, args.seed)
+    trained = time.time()
+    report = evaluate_split(model, x_cal, y_cal, s_cal, x_ood, s_ood)
+
+    save_model(model, out / MODEL_NAME)
+    np.savez_compressed(out / "calibration.npz", images=x_cal, labels=y_cal.astype(np.int64))
+    np.savez_compressed(out / "ood.npz", images=x_ood)
+    write_samples(out / "samples", args.seed + 4)
+    cmd = " ".join(["python", "-m", "app.training.digits.train", *(argv if argv is not None
+                                                              else sys.argv[1:])])
+    training = {
+        "command": cmd, "seed": args.seed, "samples": args.samples, "epochs": args.epochs,
+        "oe_fraction": args.oe_fraction, "batch_size": args.batch_size,
+        "fonts": len(training_pools().fonts),
+        "held_out_font_families": list(synth_fonts.HELD_OUT_FAMILIES),
+        "safe_letters": synth.SAFE_LETTERS, "safe_symbols": synth.SAFE_SYMBOLS,
+        "generation_seconds": round(generated - started, 1),
+        "training_seconds": round(trained - generated, 1),
+        "held_out": report,
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+    write_json_atomic(out / (MODEL_NAME + CARD_SUFFIX), model_card(training))
+    print(json.dumps({"held_out": report, "seconds": round(time.time() - started, 1)}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
