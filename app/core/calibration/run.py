@@ -65,6 +65,24 @@ def fit_calibration(outputs: DataOutputs, data_name: str, logits_are_fallback: b
     )
 
 
+def result_at_temperature(
+    outputs: DataOutputs, temperature: float, data_name: str, warnings: list[str] | None = None
+) -> CalibrationResult:
+    """The metrics of a temperature the user chose (not fitted), ready to save like a fit."""
+    if outputs.labels is None:
+        raise DataError(f"{data_name}: calibration needs labels")
+    logits = np.asarray(outputs.outputs.logits, dtype=np.float64)
+    return CalibrationResult(
+        temperature=float(temperature),
+        before=calibration_report(logits, outputs.labels, 1.0),
+        after=calibration_report(logits, outputs.labels, float(temperature)),
+        data=data_name,
+        n=len(outputs),
+        warnings=list(warnings or []),
+        skipped=list(outputs.skipped),
+    )
+
+
 def run_calibration(
     session: ModelSession,
     data_path: str | os.PathLike[str],

@@ -236,11 +236,9 @@ class OODDetector:
         self.knn_ = knn
         self.unavailable_ = unavailable
         self.calibration_scores_ = calibration
-        self.thresholds_ = {name: threshold_for_tpr(s, tpr) for name, s in calibration.items()}
         self.score_name = score
-        self.threshold = self.thresholds_[score]
+        self.set_acceptance(tpr)
         self.temperature = float(temperature)
-        self.tpr_target = float(tpr)
         self.fit_info_ = {
             "n": int(n),
             "n_classes": int(np.unique(y).size) if y is not None else None,
@@ -251,6 +249,21 @@ class OODDetector:
                 float(mahalanobis.shrinkage_) if mahalanobis is not None else None
             ),
         }
+        return self
+
+    def set_acceptance(self, tpr: float) -> "OODDetector":
+        """Move every score's threshold to accept ``tpr`` of the real images it was set on.
+
+        Every score follows, so switching scores afterwards keeps the promised share.
+        Returns self.
+        """
+        if not 0.0 < float(tpr) <= 1.0:
+            raise DataError(f"the share of real images to accept must be in (0, 1], got {tpr}")
+        self.thresholds_ = {
+            name: threshold_for_tpr(s, tpr) for name, s in self.calibration_scores_.items()
+        }
+        self.tpr_target = float(tpr)
+        self.threshold = self.thresholds_[self.score_name]
         return self
 
     def use_score(self, name: str) -> "OODDetector":

@@ -116,6 +116,34 @@ class ModelSession:
             )
         return results
 
+    def rescore(
+        self, results: Sequence[Classification], temperature: float | None = None
+    ) -> list[Classification]:
+        """The same results again from their stored logits, at ``temperature`` (None: the card's)
+        and with the card's current check; nothing is re-run.
+
+        Results that failed or kept no logits come back unchanged.
+        """
+        usable = [i for i, r in enumerate(results) if r.ok and r.logits is not None]
+        fresh = list(results)
+        if not usable:
+            return fresh
+        picked = [results[i] for i in usable]
+        features = [r.features for r in picked]
+        outputs = ModelOutputs(
+            logits=np.stack([np.asarray(r.logits) for r in picked]),
+            probabilities=np.stack([
+                np.asarray(r.raw_probabilities if r.raw_probabilities is not None
+                           else r.probabilities) for r in picked
+            ]),
+            features=None if any(f is None for f in features) else np.stack(features),
+        )
+        again = self.results_from_outputs([r.path for r in picked], outputs, temperature)
+        for i, old, new in zip(usable, picked, again, strict=True):
+            new.model_input = old.model_input
+            fresh[i] = new
+        return fresh
+
     def prepare(self, sources: Sequence[ImageSource]) -> PreparedBatch:
         """Decode and preprocess images in parallel; failures are reported per image."""
         return prepare_batch(sources, self.spec, self.executor if len(sources) > 1 else None)
