@@ -5,18 +5,17 @@ import pytest
 from sklearn.covariance import ledoit_wolf_shrinkage as sklearn_ledoit_wolf_shrinkage
 
 from app.core.errors import DataError
-from app.core.ood import scores as ood_scores
+from app.core.ood import knn as ood_knn
+from app.core.ood.knn import KNNScorer
+from app.core.ood.mahalanobis import MahalanobisScorer, ledoit_wolf_shrinkage
 from app.core.ood.metrics import auroc
 from app.core.ood.scores import (
     FEATURE_SCORE_NAMES,
     LOGIT_SCORE_NAMES,
     SCORE_NAMES,
-    KNNScorer,
-    MahalanobisScorer,
     available_scores,
     compute_scores,
     energy_score,
-    ledoit_wolf_shrinkage,
     max_logit,
     max_softmax_probability,
 )
@@ -238,7 +237,7 @@ def test_knn_chunked_queries_equal_brute_force(monkeypatch: pytest.MonkeyPatch) 
     rng = np.random.default_rng(19)
     bank, queries = rng.normal(size=(200, 8)), rng.normal(size=(45, 8))
     # A tiny block forces many chunks of 3 queries, with a short last one.
-    monkeypatch.setattr(ood_scores, "_SIMILARITY_BLOCK_ELEMENTS", 600)
+    monkeypatch.setattr(ood_knn, "_SIMILARITY_BLOCK_ELEMENTS", 600)
     scores = KNNScorer(4).fit(bank).score(queries)
     np.testing.assert_allclose(scores, brute_force_knn(bank, queries, 4), rtol=1e-5)
 

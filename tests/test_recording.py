@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.cli.card_init_args import add_card_init_arguments
+from app.cli.card_init_args import add_card_init_arguments, card_from_args
 from app.core.cards.card_file import card_path_for, read_card
-from app.core.cards.presets import card_from_args, card_from_preset
+from app.core.cards.presets import card_from_preset
 from app.core.cards.recording import (
     input_statistics,
     record_by_hand,

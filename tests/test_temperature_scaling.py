@@ -13,11 +13,10 @@ from scipy.special import softmax as scipy_softmax
 from app.core.calibration.metrics import calibration_report
 from app.core.calibration.temperature import (
     TemperatureScaler,
-    _minimise_over_beta,
-    _NllOfInverseTemperature,
     fit_temperature,
     logits_are_log_probabilities,
 )
+from app.core.calibration.temperature_search import _minimise_over_beta, _NllOfInverseTemperature
 from app.core.errors import DataError
 
 BOUNDS = (0.05, 20.0)

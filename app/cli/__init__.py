@@ -269,8 +269,8 @@ def cmd_ood(args: argparse.Namespace) -> int:
 
 # -- card ----------------------------------------------------------------------------------
 def cmd_card_init(args: argparse.Namespace) -> int:
+    from app.cli.card_init_args import card_from_args
     from app.core.cards.inferred import card_problems
-    from app.core.cards.presets import card_from_args
     from app.core.cards.recording import save_card_for_model
     from app.core.errors import CardError, UnsafeModelError
     from app.core.models.loading import load_model

@@ -7,6 +7,7 @@ start builds the whole parser: the options must cost nothing to add.
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 _INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "area", "box", "lanczos", "lanczos3")
 
@@ -49,3 +50,21 @@ def add_card_init_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--std", nargs="+", type=float, metavar="S", help="then divide by this")
     parser.add_argument("--per-image-standardization", action="store_true",
                         help="tf.image.per_image_standardization in the data pipeline")
+
+
+def card_from_args(args: argparse.Namespace) -> Any:
+    """``card_from_preset(args.like, args.model, ...)`` with the parsed ``card init`` options.
+
+    The model path is taken from ``args.model_path``, ``args.model`` or ``args.path``.
+    """
+    model = next((getattr(args, k) for k in ("model_path", "model", "path")
+                  if getattr(args, k, None)), None)
+    if model is None:
+        from app.core.errors import CardError
+
+        raise CardError("card init: no model given")
+    from app.core.cards.presets import OPTION_KEYS, card_from_preset
+
+    options = {k: getattr(args, k) for k in OPTION_KEYS if hasattr(args, k)}
+
+    return card_from_preset(args.like, model, **options)

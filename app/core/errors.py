@@ -29,5 +29,6 @@ class CardError(ProbscopeError):
     """A model card that cannot be read, validated or written."""
 
 
-class DataError(ProbscopeError):
-    """A data set (labelled folder, .npz, logits) that cannot be used for fitting or evaluation."""
+class DataError(ProbscopeError, ValueError):
+    """A data set (labelled folder, .npz, logits) or value that cannot be used for fitting or
+    evaluation; also a ``ValueError``, as numerical code expects of bad values."""

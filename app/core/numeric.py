@@ -62,3 +62,27 @@ def logsumexp(logits: np.ndarray, axis: int = -1) -> np.ndarray:
     z = np.asarray(logits, dtype=np.float64)
     m = z.max(axis=axis, keepdims=True)
     return np.squeeze(m, axis=axis) + np.log(np.exp(z - m).sum(axis=axis))
+
+
+def check_temperature(temperature: float) -> float:
+    """The temperature as a float, or DataError for anything but a positive finite number.
+
+    Parameters
+    ----------
+    temperature : float
+        Divides the logits before the softmax.
+
+    Returns
+    -------
+    float
+        ``float(temperature)``.
+    """
+    from app.core.errors import DataError
+
+    try:
+        value = float(temperature)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not (np.isfinite(value) and value > 0.0):
+        raise DataError(f"temperature must be a positive finite number, got {temperature!r}")
+    return value

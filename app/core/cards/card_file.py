@@ -10,12 +10,12 @@ from __future__ import annotations
 import copy
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from app.core.errors import CardError
-from app.core.files import replace_file
+from app.core.errors import CardError, DataError
+from app.core.files import atomic_write
+from app.core.numeric import check_temperature
 
 CARD_FORMAT = "probscope.model-card"
 CARD_VERSION = 1
@@ -91,6 +91,14 @@ def new_card(classes: list[str], preprocessing: dict[str, Any], **extra: Any) ->
     return ModelCard(data)
 
 
+def _is_temperature(value: float) -> bool:
+    try:
+        check_temperature(value)
+    except DataError:
+        return False
+    return True
+
+
 def validate_card(data: Any, name: str = "model card") -> dict[str, Any]:
     """Check a parsed card against the contract and fill defaults for optional keys.
 
@@ -124,8 +132,10 @@ def validate_card(data: Any, name: str = "model card") -> dict[str, Any]:
     if not isinstance(cal, dict):
         raise CardError(f"{name}: 'calibration' must be an object")
     t = cal.setdefault("temperature", 1.0)
-    if not isinstance(t, (int, float)) or isinstance(t, bool) or not t > 0 or t != t:
-        raise CardError(f"{name}: calibration temperature must be a positive number, got {t!r}")
+    if not isinstance(t, (int, float)) or isinstance(t, bool) or not _is_temperature(t):
+        raise CardError(
+            f"{name}: calibration temperature must be a positive finite number, got {t!r}"
+        )
     ood = data.setdefault("ood", {"score": "msp", "threshold": 0.0})
     if not isinstance(ood, dict):
         raise CardError(f"{name}: 'ood' must be an object")
@@ -163,24 +173,14 @@ def load_card_for(model_path: str | os.PathLike[str]) -> ModelCard | None:
 
 
 def write_card(card: ModelCard, path: str | os.PathLike[str] | None = None) -> Path:
-    """Write a card atomically (temp file in the same folder, then ``os.replace``).
-
-    Readers never see a half-written card, and a failed write leaves the old one intact.
-    """
+    """Write a card atomically (see :func:`app.core.files.atomic_write`); return its path."""
     target = Path(path) if path is not None else card.path
     if target is None:
         raise CardError("model card has no path to be written to")
     validate_card(card.data, target.name)
-    text = card.to_json()
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        replace_file(tmp, target)
+        atomic_write(target, card.to_json())
     except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
         raise CardError(f"{target.name}: cannot be written ({exc.strerror or exc})") from exc
     card.path = target
     return target

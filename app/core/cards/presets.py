@@ -8,13 +8,12 @@ can be copied almost verbatim::
     probscope card init flowers.keras --like dataset --target-size 180 180 --classes a,b,c
     probscope card init pets.keras --like resnet50 --class-dir data/train
 
-``cli.py`` only calls :func:`~app.cli.card_init_args.add_card_init_arguments` and :func:`card_from_args`, then
-:func:`~app.core.cards.recording.save_card_for_model`.
+The command line (:mod:`app.cli.card_init_args`) parses the flags and calls
+:func:`card_from_preset`, then :func:`~app.core.cards.recording.save_card_for_model`.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import zipfile
@@ -29,6 +28,7 @@ from app.core.cards.recording import (
     spec_from_dataset_args,
 )
 from app.core.errors import CardError
+from app.core.images.files import class_folders
 from app.core.preprocessing.keras_applications import keras_application_preset, preset_names
 from app.core.preprocessing.spec import PreprocessingSpec
 
@@ -36,24 +36,12 @@ from app.core.preprocessing.spec import PreprocessingSpec
 KERAS_DEFAULT_SIZE = (256, 256)
 
 
-_OPTION_KEYS = ("classes", "class_dir", "target_size", "color_mode", "interpolation",
-                "resize_backend", "rescale", "offset", "crop_to_aspect_ratio",
-                "pad_to_aspect_ratio", "samplewise_center", "samplewise_std_normalization",
-                "featurewise_mean", "featurewise_std", "mean", "std",
-                "per_image_standardization")
-
-
-def card_from_args(args: argparse.Namespace) -> ModelCard:
-    """``card_from_preset(args.like, args.model, ...)`` with the parsed ``card init`` options.
-
-    The model path is taken from ``args.model_path``, ``args.model`` or ``args.path``.
-    """
-    model = next((getattr(args, k) for k in ("model_path", "model", "path")
-                  if getattr(args, k, None)), None)
-    if model is None:
-        raise CardError("card init: no model given")
-    options = {k: getattr(args, k) for k in _OPTION_KEYS if hasattr(args, k)}
-    return card_from_preset(args.like, model, **options)
+OPTION_KEYS = ("classes", "class_dir", "target_size", "color_mode", "interpolation",
+               "resize_backend", "rescale", "offset", "crop_to_aspect_ratio",
+               "pad_to_aspect_ratio", "samplewise_center", "samplewise_std_normalization",
+               "featurewise_mean", "featurewise_std", "mean", "std",
+               "per_image_standardization")
+"""The options :func:`card_from_preset` takes, named after the Keras arguments they stand for."""
 
 
 def class_names_from_dir(directory: str | os.PathLike[str]) -> list[str]:
@@ -61,7 +49,7 @@ def class_names_from_dir(directory: str | os.PathLike[str]) -> list[str]:
     p = Path(directory)
     if not p.is_dir():
         raise CardError(f"{p.name or p}: no such folder")
-    names = sorted(d.name for d in p.iterdir() if d.is_dir() and not d.name.startswith("."))
+    names = [d.name for d in class_folders(p)]
     if not names:
         raise CardError(f"{p.name}: has no class sub-folders")
     return names
@@ -142,7 +130,7 @@ def card_from_preset(like: str, model_path: str | os.PathLike[str], **options: A
     CardError
         Unknown pipeline or option, missing classes, or an invalid combination.
     """
-    unknown = set(options) - set(_OPTION_KEYS)
+    unknown = set(options) - set(OPTION_KEYS)
     if unknown:
         raise CardError(f"card init: unknown option(s) {', '.join(sorted(unknown))}")
     opt = {k: v for k, v in options.items() if v is not None and v is not False}

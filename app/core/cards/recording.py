@@ -3,7 +3,7 @@
 Call one of these from the training script, next to ``model.save``; importing this module
 starts nothing heavy (no TensorFlow, no OpenCV)::
 
-    from app.core.cards.recording import record_from_flow
+    from app.core import record_from_flow
     train = ImageDataGenerator(rescale=1 / 255).flow_from_directory("data/train", (32, 32))
     model.fit(train, epochs=5)
     model.save("digits.keras")
@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from app.core.cards.card_file import ModelCard, card_path_for, load_card_for, new_card, write_card
+from app.core.cards.input_statistics import input_statistics
 from app.core.errors import CardError
 from app.core.preprocessing.keras_applications import MODES_BY_MODULE, keras_application_preset
 from app.core.preprocessing.spec import PreprocessingSpec
@@ -37,58 +38,6 @@ _IDG_INTERPOLATION = {"nearest": "nearest", "bilinear": "bilinear", "bicubic": "
                       "box": "area", "lanczos": "lanczos"}
 _DATASET_INTERPOLATION = {"nearest": "nearest", "bilinear": "bilinear", "bicubic": "bicubic",
                           "area": "area", "lanczos3": "lanczos", "lanczos": "lanczos"}
-
-
-# -- input statistics ---------------------------------------------------------------------
-def input_statistics(batches: Iterable[np.ndarray], source: str = "") -> dict[str, Any]:
-    """Per-channel mean, std, min and max of model inputs, accumulated in float64.
-
-    Parameters
-    ----------
-    batches : iterable of ndarray, each (n, height, width, channels) or (height, width, channels)
-        Model inputs exactly as the model received them in training.
-    source : str
-        What the sample was, for people reading the card.
-
-    Returns
-    -------
-    dict
-        ``mean``, ``std``, ``min``, ``max`` (lists, one value per channel), ``images``
-        (how many went in), ``shape`` ([height, width, channels]) and ``source``.
-    """
-    total = total_sq = lo = hi = None
-    count = images = 0
-    shape: list[int] = []
-    for batch in batches:
-        x = np.asarray(batch, dtype=np.float64)
-        if x.ndim == 3:
-            x = x[None]
-        if x.ndim != 4 or x.shape[0] == 0:
-            continue
-        flat = x.reshape(-1, x.shape[-1])
-        if total is None:
-            total, total_sq = flat.sum(0), (flat**2).sum(0)
-            lo, hi, shape = flat.min(0), flat.max(0), list(x.shape[1:])
-        else:
-            if flat.shape[1] != len(total):
-                raise CardError("input statistics: batches disagree on the number of channels")
-            total, total_sq = total + flat.sum(0), total_sq + (flat**2).sum(0)
-            lo, hi = np.minimum(lo, flat.min(0)), np.maximum(hi, flat.max(0))
-        count += flat.shape[0]
-        images += x.shape[0]
-    if total is None:
-        raise CardError("input statistics: the training data sample holds no images")
-    mean = total / count
-    std = np.sqrt(np.maximum(total_sq / count - mean**2, 0.0))
-    return {
-        "mean": [float(v) for v in mean],
-        "std": [float(v) for v in std],
-        "min": [float(v) for v in lo],
-        "max": [float(v) for v in hi],
-        "images": images,
-        "shape": shape,
-        "source": source,
-    }
 
 
 def _raw_dataset_inputs(dataset: Any, spec: PreprocessingSpec, sample_batches: int,
@@ -400,3 +349,6 @@ def record_by_hand(classes: Sequence[str], model_path: PathLike | None = None,
     spec = PreprocessingSpec.from_dict(preprocessing)
     stats = input_statistics(inputs, "model inputs given by hand") if inputs is not None else None
     return _finish(classes, spec, stats, model_path)
+
+
+__all__ = ["input_statistics"]

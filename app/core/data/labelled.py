@@ -16,7 +16,7 @@ import numpy as np
 
 from app.core.errors import DataError
 from app.core.images.decoding import is_image_path
-from app.core.images.files import collect_image_files
+from app.core.images.files import class_folders, collect_image_files
 
 
 @dataclass
@@ -47,11 +47,6 @@ class DataSet:
             if arr is not None:
                 h.update(np.ascontiguousarray(arr).tobytes())
         return h.hexdigest()[:32]
-
-
-def class_folders(root: Path) -> list[Path]:
-    """The class sub-folders of a labelled folder, sorted as Keras sorts them (hidden ones skipped)."""
-    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
 def load_labelled_folder(path: str | os.PathLike[str], classes: list[str]) -> DataSet:

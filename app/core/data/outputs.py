@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ import numpy as np
 
 from app.core.data.labelled import DataSet
 from app.core.errors import DataError
+from app.core.files import atomic_write
 from app.core.models.predictor import ModelOutputs, concat_outputs
 from app.core.preprocessing.pipeline import prepare_batch
 from app.core.session.model_session import ModelSession
@@ -62,30 +64,32 @@ def _cache_key(session: ModelSession, data: DataSet) -> str:
 
 
 def _load_cached(path: Path) -> DataOutputs | None:
+    """The cached outputs, or None; a truncated or corrupt entry is discarded (and rebuilt)."""
+    if not path.exists():
+        return None
     try:
         with np.load(path, allow_pickle=False) as z:
             feats = z["features"] if z["features"].size else None
             labels = z["labels"] if z["labels"].size or "has_labels" in z.files else None
             skipped = [str(s) for s in z["skipped"]]
             return DataOutputs(ModelOutputs(z["logits"], z["probabilities"], feats), labels, skipped)
-    except (OSError, KeyError, ValueError):
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
+        path.unlink(missing_ok=True)
         return None
 
 
 def _store(path: Path, result: DataOutputs) -> None:
+    arrays = {
+        "logits": result.outputs.logits,
+        "probabilities": result.outputs.probabilities,
+        "features": result.outputs.features if result.outputs.features is not None else np.zeros(0),
+        "labels": result.labels if result.labels is not None else np.zeros(0, dtype=np.int64),
+        "skipped": np.asarray(result.skipped, dtype=str),
+        **({"has_labels": np.ones(1)} if result.labels is not None else {}),
+    }
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez(
-            tmp,
-            logits=result.outputs.logits,
-            probabilities=result.outputs.probabilities,
-            features=result.outputs.features if result.outputs.features is not None else np.zeros(0),
-            labels=result.labels if result.labels is not None else np.zeros(0, dtype=np.int64),
-            skipped=np.asarray(result.skipped, dtype=str),
-            **({"has_labels": np.ones(1)} if result.labels is not None else {}),
-        )
-        tmp.replace(path)
+        atomic_write(path, lambda stream: np.savez(stream, **arrays))
     except OSError:
         pass  # a cache that cannot be written only costs time
 

@@ -17,12 +17,13 @@ from typing import Any
 import numpy as np
 
 from app.core.cards.inferred import double_preprocessing_warnings
-from app.core.data.labelled import DataSet, class_folders, load_data
+from app.core.data.labelled import DataSet, load_data
 from app.core.data.outputs import CancelFn, ProgressFn, iter_input_batches
 from app.core.diagnostics.activations import ActivationScanner
 from app.core.diagnostics.collapse import check_collapse, collapse_advice
 from app.core.diagnostics.mismatch import InputStatistics, input_mismatch
 from app.core.errors import DataError
+from app.core.images.files import class_folders
 from app.core.numeric import softmax
 from app.core.session.model_session import ModelSession
 

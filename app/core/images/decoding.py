@@ -27,14 +27,10 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from app.core.errors import ImageError
+from app.core.images.files import IMAGE_EXTENSIONS, is_image_path
 from app.core.images.opencv import MAX_IMAGE_PIXELS, cv2
 
 MAX_FILE_BYTES = 512 * 1024 * 1024
-IMAGE_EXTENSIONS = frozenset(
-    {".png", ".jpg", ".jpeg", ".jpe", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm",
-     ".pgm", ".pbm", ".pnm"}
-)
-
 # Pillow only reads headers here; the pixel limit is enforced by probscope itself.
 Image.MAX_IMAGE_PIXELS = None
 
@@ -47,11 +43,6 @@ class ImageHeader:
     height: int
     format: str
     mode: str
-
-
-def is_image_path(path: str | os.PathLike[str]) -> bool:
-    """Tell whether ``path`` has an image file extension (case-insensitive)."""
-    return Path(path).suffix.lower() in IMAGE_EXTENSIONS
 
 
 def read_image_bytes(path: str | os.PathLike[str]) -> bytes:
@@ -217,3 +208,6 @@ def decode_image(source: str | os.PathLike[str] | bytes, name: str | None = None
         return decode_image_bytes(bytes(source), name or "image")
     data = read_image_bytes(source)
     return decode_image_bytes(data, name or Path(source).name)
+
+
+__all__ = ["IMAGE_EXTENSIONS", "is_image_path"]

@@ -7,7 +7,16 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from app.core.errors import ImageError
-from app.core.images.decoding import is_image_path
+
+IMAGE_EXTENSIONS = frozenset(
+    {".png", ".jpg", ".jpeg", ".jpe", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm",
+     ".pgm", ".pbm", ".pnm"}
+)
+
+
+def is_image_path(path: str | os.PathLike[str]) -> bool:
+    """Tell whether ``path`` has an image file extension (case-insensitive)."""
+    return Path(path).suffix.lower() in IMAGE_EXTENSIONS
 
 
 def _natural_key(path: Path) -> list[object]:
@@ -44,3 +53,24 @@ def collect_image_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
         else:
             files.append(p)
     return files
+
+
+def class_folders(root: str | os.PathLike[str]) -> list[Path]:
+    """A folder's class sub-folders, sorted as Keras sorts them.
+
+    Hidden folders (``.ipynb_checkpoints``, ``.git``…) are skipped, as Keras' own
+    ``image_dataset_from_directory`` does; a folder that cannot be listed has none.
+    """
+    try:
+        return sorted(p for p in Path(root).iterdir() if p.is_dir() and not p.name.startswith("."))
+    except OSError:
+        return []
+
+
+def is_labelled_folder(path: str | os.PathLike[str], classes: Iterable[str]) -> bool:
+    """Whether ``path`` is a labelled folder of these classes: one sub-folder per class.
+
+    Every (non-hidden) sub-folder must be named like a class; not every class needs one.
+    """
+    names = {p.name for p in class_folders(path)}
+    return bool(names) and names <= set(classes)

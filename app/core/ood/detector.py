@@ -9,92 +9,30 @@ names an ``.npz`` file beside it with the fitted statistics (Mahalanobis means a
 the k-NN bank, a threshold for every score), written by :meth:`OODDetector.save_stats`.
 """
 
-import contextlib
-import json
-import os
-import tempfile
-import zipfile
-from collections.abc import Mapping
+from __future__ import annotations
+
 from datetime import datetime, timezone
-from pathlib import Path
 
 import numpy as np
 
 from app.core.cards.card_file import DEFAULT_OOD_LABEL
-from app.core.errors import CardError, DataError
-from app.core.files import replace_file
+from app.core.errors import DataError
+from app.core.ood.detector_file import DetectorFile, stats_path_for
+from app.core.ood.knn import DEFAULT_KNN_K, KNNScorer
+from app.core.ood.mahalanobis import MahalanobisScorer, cross_fitted_mahalanobis
 from app.core.ood.metrics import acceptance_rate, aupr, auroc, fpr_at_tpr, threshold_for_tpr
 from app.core.ood.scores import (
-    DEFAULT_KNN_K,
     FEATURE_SCORE_NAMES,
     LOGIT_SCORE_NAMES,
     SCORE_NAMES,
-    KNNScorer,
-    MahalanobisScorer,
     as_matrix,
     available_scores,
     compute_scores,
 )
 
 MIN_FIT_SAMPLES = 20
-STATS_SUFFIX = ".probscope.npz"
-STATS_FORMAT = "probscope.ood-stats"
-STATS_VERSION = 1
 
-# Mahalanobis thresholds come from 5-fold cross-fitted scores: in-sample distances are
-# optimistically small (markedly so when features have nearly as many dimensions as there are
-# samples), which would put the threshold too high and reject more new in-distribution images
-# than tpr_target promises. The seed only makes the fold assignment reproducible.
-_MAHALANOBIS_FOLDS = 5
-_FOLD_SEED = 0
-
-
-def stats_path_for(model_path: str | os.PathLike) -> Path:
-    """The statistics file beside a model: ``digits.keras`` -> ``digits.keras.probscope.npz``."""
-    model = Path(model_path)
-    return model.with_name(model.name + STATS_SUFFIX)
-
-
-def _stratified_folds(class_index: np.ndarray, n_folds: int) -> np.ndarray:
-    rng = np.random.default_rng(_FOLD_SEED)
-    folds = np.empty(class_index.size, dtype=np.intp)
-    offset = 0
-    for c in np.unique(class_index):
-        members = rng.permutation(np.flatnonzero(class_index == c))
-        # Rotating the start keeps small classes from all landing in fold 0.
-        folds[members] = (np.arange(members.size) + offset) % n_folds
-        offset += members.size
-    return folds
-
-
-def _cross_fitted_mahalanobis(
-    features: np.ndarray, labels: np.ndarray, shrinkage: str | float
-) -> np.ndarray:
-    _, class_index = np.unique(labels, return_inverse=True)
-    folds = _stratified_folds(class_index, _MAHALANOBIS_FOLDS)
-    scores = np.empty(features.shape[0], dtype=np.float64)
-    for fold in range(_MAHALANOBIS_FOLDS):
-        held_out = folds == fold
-        scorer = MahalanobisScorer(shrinkage).fit(features[~held_out], labels[~held_out])
-        scores[held_out] = scorer.score(features[held_out])
-    return scores
-
-
-def _card_number(card_ood: Mapping, key: str, *, low: float, high: float) -> float:
-    # Finite and strictly above low (a temperature of 0 is as unusable as a negative one).
-    value = card_ood.get(key)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value):
-        raise CardError(f"the model card's OOD {key} {value!r} is not a finite number")
-    if not low < value <= high:
-        raise CardError(f"the model card's OOD {key} {value!r} is out of range")
-    return float(value)
-
-
-def _scalar(archive: Mapping[str, np.ndarray], key: str) -> object:
-    return archive[key].item()
-
-
-class OODDetector:
+class OODDetector(DetectorFile):
     """Decides "none of the classes" from logits and, when available, penultimate features.
 
     Parameters
@@ -166,7 +104,7 @@ class OODDetector:
         score: str = "energy",
         tpr: float = 0.95,
         temperature: float = 1.0,
-    ) -> "OODDetector":
+    ) -> OODDetector:
         """Fit every score that the data allow and set their thresholds.
 
         Parameters
@@ -225,7 +163,7 @@ class OODDetector:
             else:
                 try:
                     mahalanobis = MahalanobisScorer(self.shrinkage).fit(x, y)
-                    calibration["mahalanobis"] = _cross_fitted_mahalanobis(x, y, self.shrinkage)
+                    calibration["mahalanobis"] = cross_fitted_mahalanobis(x, y, self.shrinkage)
                 except DataError as error:
                     mahalanobis = None
                     unavailable["mahalanobis"] = error.message
@@ -251,7 +189,7 @@ class OODDetector:
         }
         return self
 
-    def set_acceptance(self, tpr: float) -> "OODDetector":
+    def set_acceptance(self, tpr: float) -> OODDetector:
         """Move every score's threshold to accept ``tpr`` of the real images it was set on.
 
         Every score follows, so switching scores afterwards keeps the promised share.
@@ -266,7 +204,7 @@ class OODDetector:
         self.threshold = self.thresholds_[self.score_name]
         return self
 
-    def use_score(self, name: str) -> "OODDetector":
+    def use_score(self, name: str) -> OODDetector:
         """Switch to another fitted score and its threshold; returns self."""
         if name not in SCORE_NAMES:
             raise DataError(f"unknown OOD score {name!r}; choose one of {', '.join(SCORE_NAMES)}")
@@ -279,9 +217,6 @@ class OODDetector:
         return self
 
     # ------------------------------------------------------------------ scoring
-
-    def _stats(self) -> dict[str, object]:
-        return {"mahalanobis": self.mahalanobis_, "knn": self.knn_}
 
     def score(self, logits: np.ndarray | None, features: np.ndarray | None) -> np.ndarray:
         """The chosen score, shape (n_samples,), float64; higher is more in-distribution."""
@@ -381,195 +316,5 @@ class OODDetector:
             rows.append(row)
         return rows
 
-    # ------------------------------------------------------------------ persistence
 
-    def save_stats(self, path: str | os.PathLike) -> Path:
-        """Write the fitted statistics to ``path`` (an ``.npz``) atomically; returns the path.
-
-        The file holds only numbers and strings and is read back with ``allow_pickle=False``.
-        """
-        if self.threshold is None:
-            raise RuntimeError("OODDetector has no threshold; fit it before saving")
-        path = Path(path)
-        names = sorted(self.thresholds_)
-        arrays: dict[str, np.ndarray] = {
-            "format": np.array(STATS_FORMAT),
-            "version": np.array(STATS_VERSION),
-            "score_name": np.array(self.score_name),
-            "threshold": np.array(float(self.threshold)),
-            "temperature": np.array(float(self.temperature)),
-            "tpr_target": np.array(float(self.tpr_target)),
-            "label": np.array(str(self.label)),
-            "knn_k": np.array(int(self.knn_k)),
-            "shrinkage": np.array(str(self.shrinkage)),
-            "threshold_names": np.array(names, dtype=str),
-            "threshold_values": np.array([self.thresholds_[n] for n in names], dtype=np.float64),
-            "unavailable_names": np.array(list(self.unavailable_), dtype=str),
-            "unavailable_reasons": np.array(list(self.unavailable_.values()), dtype=str),
-            # JSON text keeps the fit record complete without pickling a dict.
-            "fit_info": np.array(json.dumps(self.fit_info_)),
-        }
-        for name, scores in self.calibration_scores_.items():
-            arrays[f"calibration_{name}"] = np.asarray(scores, dtype=np.float64)
-        if self.mahalanobis_ is not None:
-            arrays["mahalanobis_means"] = self.mahalanobis_.means_
-            arrays["mahalanobis_precision"] = self.mahalanobis_.precision_
-            # Labels are saved as text so that any label type loads without pickle.
-            arrays["mahalanobis_classes"] = np.asarray(self.mahalanobis_.classes_).astype(str)
-            arrays["mahalanobis_shrinkage"] = np.array(float(self.mahalanobis_.shrinkage_))
-        if self.knn_ is not None:
-            arrays["knn_bank"] = self.knn_.bank_
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(
-                prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
-            )
-            try:
-                with os.fdopen(handle, "wb") as stream:
-                    np.savez_compressed(stream, **arrays)
-                replace_file(temporary, path)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(temporary)
-                raise
-        except OSError as error:
-            raise CardError(
-                f"cannot write OOD statistics {path}: {error.strerror or error}"
-            ) from None
-        self.stats_file_ = path.name
-        return path
-
-    @classmethod
-    def load_stats(cls, path: str | os.PathLike) -> "OODDetector":
-        """A detector as it was saved by :meth:`save_stats`."""
-        path = Path(path)
-        try:
-            with np.load(path, allow_pickle=False) as archive:
-                data = {key: archive[key] for key in archive.files}
-        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
-            raise CardError(f"cannot read OOD statistics {path}: {error}") from None
-        if data.get("format") is None or str(data["format"].item()) != STATS_FORMAT:
-            raise CardError(f"{path} is not a probscope OOD statistics file")
-        if int(data["version"].item()) > STATS_VERSION:
-            raise CardError(
-                f"{path} has OOD statistics version {int(data['version'].item())}; this "
-                f"probscope reads up to version {STATS_VERSION}"
-            )
-        try:
-            detector = cls._from_arrays(data)
-        except (KeyError, ValueError, DataError) as error:
-            raise CardError(f"OOD statistics {path} are incomplete or damaged: {error}") from None
-        detector.stats_file_ = path.name
-        return detector
-
-    @classmethod
-    def _from_arrays(cls, data: dict[str, np.ndarray]) -> "OODDetector":
-        shrinkage = str(_scalar(data, "shrinkage"))
-        detector = cls(
-            knn_k=int(_scalar(data, "knn_k")),
-            shrinkage=shrinkage if shrinkage == "auto" else float(shrinkage),
-            label=str(_scalar(data, "label")),
-        )
-        detector.score_name = str(_scalar(data, "score_name"))
-        detector.threshold = float(_scalar(data, "threshold"))
-        detector.temperature = float(_scalar(data, "temperature"))
-        detector.tpr_target = float(_scalar(data, "tpr_target"))
-        detector.thresholds_ = {
-            str(name): float(value)
-            for name, value in zip(data["threshold_names"], data["threshold_values"], strict=True)
-        }
-        detector.unavailable_ = {
-            str(name): str(reason)
-            for name, reason in zip(
-                data["unavailable_names"], data["unavailable_reasons"], strict=True
-            )
-        }
-        detector.calibration_scores_ = {
-            name: data[f"calibration_{name}"]
-            for name in SCORE_NAMES
-            if f"calibration_{name}" in data
-        }
-        if "mahalanobis_means" in data:
-            detector.mahalanobis_ = MahalanobisScorer.from_statistics(
-                data["mahalanobis_means"],
-                data["mahalanobis_precision"],
-                data["mahalanobis_classes"],
-            )
-            detector.mahalanobis_.shrinkage_ = float(_scalar(data, "mahalanobis_shrinkage"))
-        if "knn_bank" in data:
-            knn = KNNScorer(detector.knn_k)
-            knn.bank_ = as_matrix(data["knn_bank"], "k-NN bank", np.float32)
-            detector.knn_ = knn
-        detector.fit_info_ = json.loads(str(_scalar(data, "fit_info")))
-        return detector
-
-    def to_card_dict(self) -> dict:
-        """The model card's ``ood`` object for this detector."""
-        if self.threshold is None:
-            raise RuntimeError("OODDetector has no threshold; fit it first")
-        return {
-            "score": self.score_name,
-            "threshold": float(self.threshold),
-            "tpr": float(self.tpr_target),
-            "temperature": float(self.temperature),
-            "label": self.label,
-            "stats": self.stats_file_,
-            "fitted": dict(self.fit_info_),
-        }
-
-    @classmethod
-    def from_card_dict(
-        cls,
-        card_ood: Mapping,
-        stats_path: str | os.PathLike | None = None,
-        *,
-        temperature: float = 1.0,
-    ) -> "OODDetector":
-        """The detector a model card's ``ood`` object describes.
-
-        Parameters
-        ----------
-        card_ood : mapping
-            The card's ``ood`` object; only ``score`` and ``threshold`` are required.
-        stats_path : path or None
-            The statistics file (the card directory joined with ``card_ood["stats"]``). May be
-            None or missing when the score is a logit score.
-        temperature : float, default=1.0
-            The card's calibrated temperature, used when neither ``card_ood`` nor the
-            statistics file records the temperature the threshold was set with.
-
-        Returns
-        -------
-        OODDetector
-            The card's ``score``, ``threshold``, ``tpr`` and ``label`` override the file's.
-        """
-        if not isinstance(card_ood, Mapping):
-            raise CardError("the model card's 'ood' entry must be an object")
-        name = card_ood.get("score")
-        if name not in SCORE_NAMES:
-            raise CardError(
-                f"the model card's OOD score {name!r} is not one of {', '.join(SCORE_NAMES)}"
-            )
-        threshold = _card_number(card_ood, "threshold", low=-np.inf, high=np.inf)
-
-        has_stats = stats_path is not None and Path(stats_path).is_file()
-        detector = cls.load_stats(stats_path) if has_stats else cls()
-        if not has_stats:
-            detector.temperature = float(temperature)
-            reason = "the model card names no OOD statistics file"
-            if stats_path is not None:
-                reason = f"the OOD statistics file {Path(stats_path).name} is missing"
-            detector.unavailable_ = dict.fromkeys(FEATURE_SCORE_NAMES, reason)
-        if name in FEATURE_SCORE_NAMES and detector._stats().get(name) is None:
-            reason = detector.unavailable_.get(name, "no fitted statistics")
-            raise CardError(f"the model card's OOD score {name!r} cannot be used: {reason}")
-        if "temperature" in card_ood:
-            detector.temperature = _card_number(card_ood, "temperature", low=0.0, high=np.inf)
-        if "tpr" in card_ood:
-            detector.tpr_target = _card_number(card_ood, "tpr", low=0.0, high=1.0)
-        if "label" in card_ood:
-            detector.label = str(card_ood["label"])
-        detector.score_name = name
-        detector.threshold = float(threshold)
-        detector.thresholds_[name] = float(threshold)
-        return detector
+__all__ = ["MIN_FIT_SAMPLES", "OODDetector", "stats_path_for"]

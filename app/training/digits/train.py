@@ -37,6 +37,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from app.core.files import atomic_write
 from app.core.resources import resources_dir
 from app.training.digits import synth, synth_fonts, synth_handwriting
 
@@ -191,9 +192,7 @@ def model_card(training: dict) -> dict:
 
 
 def write_json_atomic(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(data, indent=2) + "\n")
 
 
 def save_model(model, path: Path) -> None:
