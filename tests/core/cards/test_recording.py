@@ -25,7 +25,7 @@ from app.core.preprocessing.keras_applications import _PRESETS, keras_applicatio
 from app.core.preprocessing.pipeline import normalize
 from app.core.preprocessing.spec import PreprocessingSpec
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_import_starts_nothing_heavy():

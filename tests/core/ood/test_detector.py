@@ -243,3 +243,17 @@ def test_cards_that_cannot_work_are_refused(tmp_path: Path) -> None:
 def test_stats_path_sits_beside_the_model(tmp_path: Path) -> None:
     assert stats_path_for(tmp_path / "digits.keras") == tmp_path / "digits.keras.probscope.npz"
     assert stats_path_for("models/saved_dir").name == "saved_dir.probscope.npz"
+
+
+def test_set_acceptance_moves_every_threshold_to_the_share():
+    from app.core.ood import OODDetector
+    from app.core.ood.metrics import acceptance_rate
+
+    rng = np.random.default_rng(3)
+    logits = rng.normal(0, 3, size=(200, 4))
+    detector = OODDetector().fit(logits, None, None, score="max_logit", tpr=0.95)
+    detector.set_acceptance(0.8)
+    assert detector.tpr_target == 0.8
+    for name, scores in detector.calibration_scores_.items():
+        assert abs(acceptance_rate(scores, detector.thresholds_[name]) - 0.8) < 0.02
+    assert detector.threshold == detector.thresholds_["max_logit"]

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-DIGITS_DIR = Path(__file__).resolve().parents[1] / "resources" / "digits"
+DIGITS_DIR = Path(__file__).resolve().parents[2] / "resources" / "digits"
 CARD_KEYS = {"format", "version", "classes", "preprocessing", "calibration", "ood"}
 PREPROCESSING_KEYS = {"color_mode", "target_size", "interpolation", "resize_backend", "scale",
                       "offset", "mean", "std", "per_image_standardization",

@@ -1,0 +1,78 @@
+"""``probscope classify`` and ``probscope preprocess``: images in, answers or tensors out."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+from app.cli.common import default_model, open_session, progress
+
+
+# -- classify ------------------------------------------------------------------------------
+def cmd_classify(args: argparse.Namespace) -> int:
+    from app.core.images.files import collect_image_files
+
+    files = collect_image_files(args.paths)
+    session = open_session(args)
+    failed = 0
+    done = 0
+    if not args.json:
+        print(f"{'label':<12} {'prob':>6}  {'check':<10} path")
+    for batch in session.iter_classify(files, batch_size=args.batch_size):
+        for r in batch:
+            failed += r.error is not None
+            if args.json:
+                print(json.dumps(r.to_json()), flush=False)
+            else:
+                print(_human_row(r, session, args.top))
+        done += len(batch)
+        sys.stdout.flush()
+        progress(done, len(files))
+    session.close()
+    if failed:
+        print(f"probscope: {failed} of {len(files)} image(s) could not be classified", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _human_row(r: Any, session: Any, top: int) -> str:
+    if r.error:
+        # Errors name the file already ("x.png: not an image file"); the path replaces the name.
+        error = r.error.removeprefix(f"{os.path.basename(r.path)}: ")
+        return f"{'ERROR':<12} {'':>6}  {'':<10} {r.path}: {error}"
+    check = ("ok" if r.ood.in_distribution else session.ood.label) if r.ood.checked else "unchecked"
+    line = f"{r.label:<12} {r.confidence:6.1%}  {check:<10} {r.path}"
+    if top > 1:
+        order = r.probabilities.argsort()[::-1][:top]
+        line += "  [" + ", ".join(f"{session.classes[i]} {r.probabilities[i]:.1%}" for i in order) + "]"
+    return line
+
+
+# -- preprocess ----------------------------------------------------------------------------
+def cmd_preprocess(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from app.core import open_model
+    from app.core.cards.card_file import read_card
+    from app.core.errors import ImageError
+    from app.core.images.files import collect_image_files
+    from app.core.preprocessing.pipeline import prepare_batch
+
+    files = collect_image_files(args.paths)
+    card = read_card(args.card) if args.card else None
+    session = open_model(args.model or default_model(), trust=args.trust_model, card=card)
+    batch = prepare_batch(files, session.spec, session.executor)
+    session.close()
+    bad = [(f, e) for f, e in zip(files, batch.errors, strict=True) if e]
+    if bad:
+        raise ImageError(bad[0][1] + (f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""))
+    np.save(args.out, batch.inputs.astype(np.float32))
+    info = {"out": str(args.out), "shape": list(batch.inputs.shape), "dtype": "float32",
+            "files": [str(f) for f in files], "preprocessing": session.spec.to_dict()}
+    print(json.dumps(info) if args.json else
+          f"wrote {args.out}: float32 {tuple(batch.inputs.shape)} ({session.spec.summary()})")
+    return 0
+
+

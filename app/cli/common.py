@@ -1,0 +1,64 @@
+"""What every subcommand shares: the model options, opening the model, terminal progress."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+
+class UserError(Exception):
+    """A one-line problem to report with exit code 1."""
+
+
+class VersionAction(argparse.Action):
+    """``--version``, reading package metadata only when asked (it slows every start-up)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, **kw: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
+                         help="show the version and exit", **kw)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> None:
+        import app
+
+        print(f"probscope {app.__version__}")
+        parser.exit()
+
+
+def default_model() -> str:
+    from app.core.resources import bundled_model_path
+
+    return str(bundled_model_path())
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def add_model_args(p: argparse.ArgumentParser, json_flag: bool = True,
+                    default: str = "bundled digits") -> None:
+    p.add_argument("--model", metavar="PATH", default=None,
+                   help=f"model file (.keras, .h5) or SavedModel folder (default: {default})")
+    p.add_argument("--trust-model", action="store_true",
+                   help="allow a model that can run code (Lambda, custom layers, SavedModel)")
+    if json_flag:
+        p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def open_session(args: argparse.Namespace) -> Any:
+    from app.core import open_model
+
+    return open_model(args.model or default_model(), trust=args.trust_model)
+
+
+def progress(done: int, total: int) -> None:
+    if total >= 50 and sys.stderr.isatty():
+        end = "\n" if done >= total else ""
+        bar = "#" * int(30 * done / total)
+        print(f"\r[{bar:<30}] {done}/{total}", end=end, file=sys.stderr, flush=True)
+
+

@@ -1,0 +1,88 @@
+"""``probscope calibrate``, ``ood`` and ``diagnose``: fitting and checking on a data set."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from app.cli.common import open_session, progress
+
+
+# -- calibrate -----------------------------------------------------------------------------
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from app.core.calibration.run import run_calibration, save_calibration
+
+    session = open_session(args)
+    result = run_calibration(session, args.data, progress=progress)
+    saved = save_calibration(session, result) if args.save else None
+    session.close()
+    if args.json:
+        print(json.dumps({**result.to_json(), "saved": saved}))
+        return 0
+    print(f"temperature T = {result.temperature:.4f}  (fitted on {result.n} images of {result.data})")
+    print(f"{'metric':<14}{'before (T=1)':>14}{'after':>12}")
+    for key in ("accuracy", "nll", "brier", "ece", "adaptive_ece", "mce", "classwise_ece"):
+        print(f"{key:<14}{result.before[key]:>14.4f}{result.after[key]:>12.4f}")
+    for w in result.warnings:
+        print(f"warning: {w}")
+    print(f"saved to {saved}" if saved else "not saved (add --save to write T into the model card)")
+    return 0
+
+
+# -- ood -----------------------------------------------------------------------------------
+def cmd_ood(args: argparse.Namespace) -> int:
+    from app.core.ood.fitting import run_ood, save_ood
+
+    session = open_session(args)
+    result = run_ood(session, args.data, args.ood_data, args.score, args.tpr, progress=progress)
+    saved = save_ood(session, result) if args.save else None
+    session.close()
+    if args.json:
+        print(json.dumps({**result.to_json(), "saved": saved}))
+        return 0
+    d = result.detector
+    print(f"score {d.score_name}: threshold {d.threshold:.4g} accepts {d.tpr_target:.0%} of {result.in_data}")
+    if result.ood_accepted is not None:
+        print(f"at this threshold {result.ood_accepted:.1%} of {result.ood_data} is accepted "
+              "(the table below: fitted on 70 % of the data, measured on the rest)")
+    if result.table:
+        print(f"{'score':<12}{'AUROC':>8}{'FPR@95':>9}{'AUPR':>8}{'accepted OOD':>14}")
+        for r in result.table:
+            if r["auroc"] is None:
+                print(f"{r['score']:<12}  unavailable: {r['reason']}")
+                continue
+            mark = " <" if r["score"] == d.score_name else ""
+            print(f"{r['score']:<12}{r['auroc']:>8.3f}{r['fpr_at_95_tpr']:>9.3f}{r['aupr']:>8.3f}"
+                  f"{r['fpr_at_threshold']:>14.1%}{mark}")
+    for w in result.warnings:
+        print(f"warning: {w}")
+    print(f"saved to {saved}" if saved else "not saved (add --save to write it into the model card)")
+    return 0
+
+
+# -- diagnose ------------------------------------------------------------------------------
+def cmd_diagnose(args: argparse.Namespace) -> int:
+    from app.core.diagnostics.run import diagnose_model
+
+    session = open_session(args)
+    result = diagnose_model(session, args.data, progress=progress)
+    session.close()
+    if args.json:
+        print(json.dumps(result.to_json()))
+        return 0
+    state = "COLLAPSED" if result.collapsed else ("near collapse" if result.near_collapse else "ok")
+    print(f"outputs: {state} (spread {result.output_spread.get('mean_tv', 0.0):.3g} over "
+          f"{result.n} inputs of {result.data})")
+    print(f"{'layer':<28}{'activation':<12}{'units':>7}{'dead':>8}{'zeros':>8}  verdict")
+    for r in result.layers:
+        print(f"{r['name'][:27]:<28}{r['activation'][:11]:<12}{r['units']:>7}"
+              f"{r['dead_fraction']:>8.1%}{r['zero_fraction']:>8.1%}  {r['verdict']}")
+    for w in result.warnings:
+        print(f"warning: {w}")
+    for a in result.advice:
+        print(f"try:     {a}")
+    for note in result.notes:
+        print(f"note:    {note}")
+    return 0
+
+

@@ -1,0 +1,141 @@
+"""``probscope info``, ``card init`` and ``gui``: what the model is, recording its card, the window."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from app.cli.common import default_model, open_session
+
+
+# -- info ----------------------------------------------------------------------------------
+def cmd_info(args: argparse.Namespace) -> int:
+    from app.core.cards.card_file import card_path_for
+    from app.core.errors import CardError, UnsafeModelError
+    from app.core.models.inspection import inspect_model
+
+    path = args.model or default_model()
+    inspection = inspect_model(path)
+    info: dict[str, Any] = {
+        "model": str(path),
+        "format": inspection.format,
+        "risky_layers": inspection.risky,
+        "preprocessing_layers": inspection.preprocessing_layers,
+        "layer_classes": inspection.layer_classes,
+    }
+    try:
+        session = open_session(args)
+    except UnsafeModelError as exc:
+        info.update({"loaded": False, "refused": str(exc)})
+    except CardError as exc:
+        # Still describe the model: this is the command people run to find what is wrong.
+        info.update({"loaded": False, "card_error": str(exc),
+                     "refused": f"{exc} (fix or delete {card_path_for(path)})"})
+    else:
+        info.update({
+            "loaded": True,
+            "input_shape": list(session.loaded.input_shape),
+            "classes": session.classes,
+            "logits": session.loaded.logits_source,
+            "features": session.loaded.has_features,
+            "card": str(session.card_path) if session.has_card_file else None,
+            "preprocessing": session.spec.to_dict(),
+            "preprocessing_recorded": session.spec.recorded,
+            "temperature": session.temperature,
+            "ood": {**session.card.ood, "checked": session.ood.checked},
+            "warnings": session.warnings,
+        })
+        session.close()
+    if args.json:
+        print(json.dumps(info))
+    else:
+        _print_info(info)
+    return 1 if "card_error" in info else 0
+
+
+def _print_info(info: dict[str, Any]) -> None:
+    print(f"model:          {info['model']} ({info['format']})")
+    if info["loaded"]:
+        h, w, c = info["input_shape"]
+        print(f"input:          {h}x{w}x{c}")
+        classes = info["classes"]
+        shown = ", ".join(classes[:12]) + (f", … ({len(classes)} in all)" if len(classes) > 12 else "")
+        print(f"classes:        {shown}")
+        print(f"logits:         {info['logits']}; penultimate features: {'yes' if info['features'] else 'no'}")
+        print(f"card:           {info['card'] or 'none (preprocessing inferred)'}")
+        from app.core.preprocessing.spec import PreprocessingSpec
+
+        spec = PreprocessingSpec.from_dict(info["preprocessing"])
+        print(f"preprocessing:  {spec.summary()}")
+        if spec.source:
+            print(f"                source: {spec.source}")
+        print(f"temperature:    {info['temperature']:g}")
+        ood = info["ood"]
+        if ood.get("checked", True):
+            print(f"none-of-classes check: score {ood.get('score')}, threshold {ood.get('threshold'):g}")
+        else:
+            print("none-of-classes check: not set up (fit one with 'probscope ood --data DIR "
+                  "--ood-data DIR --save')")
+    else:
+        print(f"not loaded:     {info['refused']}")
+    layers = info["preprocessing_layers"]
+    print("in-model preprocessing: " + (", ".join(
+        f"{p['class_name']} '{p.get('name')}'" for p in layers) if layers else "none"))
+    risky = info["risky_layers"]
+    print("risky parts:    " + ("; ".join(risky) if risky else "none"))
+    for w in info.get("warnings", []):
+        print(f"warning:        {w}")
+
+
+# -- card ----------------------------------------------------------------------------------
+def cmd_card_init(args: argparse.Namespace) -> int:
+    from app.cli.card_init_args import card_from_args
+    from app.core.cards.inferred import card_problems
+    from app.core.cards.recording import save_card_for_model
+    from app.core.errors import CardError, UnsafeModelError
+    from app.core.models.loading import load_model
+    from app.core.preprocessing.spec import PreprocessingSpec
+
+    card = card_from_args(args)
+    # A card that contradicts its model would make every later command fail: refuse to write it.
+    try:
+        loaded = load_model(args.model_path)
+    except UnsafeModelError:
+        loaded = None  # cannot be opened without trust; the card is checked when it is
+    if loaded is not None:
+        problems = card_problems(card, PreprocessingSpec.from_dict(card.preprocessing), loaded)
+        if problems:
+            hint = " (give the names with --classes)" if "classes" in problems[0] else ""
+            raise CardError(f"card not written: {problems[0]}{hint}")
+    path = save_card_for_model(card, args.model_path)
+    print(json.dumps({"card": str(path)}) if args.json else f"wrote {path}")
+    return 0
+
+
+# -- gui -----------------------------------------------------------------------------------
+def cmd_gui(args: argparse.Namespace) -> int:
+    from app.core.models.inspection import looks_like_model
+    from app.ui.launch import run_gui
+
+    model, images = args.model_path, list(args.images)
+    # `probscope gui a.png b.png` means images for the default model, not a model named a.png.
+    if model and not args.model and not looks_like_model(model) and Path(model).exists():
+        model, images = None, [model, *images]
+    code = run_gui(
+        model=model or args.model,
+        images=images,
+        trust=args.trust_model,
+        screenshot=args.screenshot,
+    )
+    # The window is closed and its settings saved. Leaving now skips the interpreter's final
+    # garbage collection of Qt wrappers and TensorFlow's thread pools, which can crash
+    # (PySide6 6.12 aborts in bool_dealloc) and would turn a clean exit into a failure.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
