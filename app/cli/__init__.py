@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from app.cli import classify_commands, fit_commands, model_commands
-from app.cli.common import VersionAction, add_model_args, positive_int
+from app.cli.common import VersionAction, add_model_args, alpha_value, positive_int
 
 SUBCOMMANDS = ("gui", "classify", "preprocess", "info", "calibrate", "ood", "diagnose", "card")
 
@@ -50,7 +50,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("calibrate", help="fit a temperature on labelled held-out data")
     p.add_argument("--data", required=True, metavar="DIR_OR_NPZ",
                    help="labelled folder (one sub-folder per class) or .npz with images/logits + labels")
-    p.add_argument("--save", action="store_true", help="write T into the model card")
+    p.add_argument("--alpha", type=alpha_value, default=0.1, metavar="A",
+                   help="prediction sets miss the true class for at most this share of new "
+                        "images (default 0.1: 90 %% sets)")
+    p.add_argument("--conformal", choices=["lac", "aps", "raps", "none"], default=None,
+                   help="prediction-set method (default lac when there are enough images; none: "
+                        "T only, fitted on every image)")
+    p.add_argument("--by-class", action="store_true",
+                   help="promise the coverage for every class (Mondrian), not only overall")
+    p.add_argument("--save", action="store_true", help="write T (and the sets) into the model card")
     add_model_args(p)
     p.set_defaults(func=fit_commands.cmd_calibrate)
 

@@ -44,6 +44,8 @@ def _human_row(r: Any, session: Any, top: int) -> str:
         return f"{'ERROR':<12} {'':>6}  {'':<10} {r.path}: {error}"
     check = ("ok" if r.ood.in_distribution else session.ood.label) if r.ood.checked else "unchecked"
     line = f"{r.label:<12} {r.confidence:6.1%}  {check:<10} {r.path}"
+    if r.prediction_set is not None:
+        line += "  {" + ", ".join(r.prediction_set) + "}"
     if top > 1:
         order = r.probabilities.argsort()[::-1][:top]
         line += "  [" + ", ".join(f"{session.classes[i]} {r.probabilities[i]:.1%}" for i in order) + "]"

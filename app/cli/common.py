@@ -39,6 +39,17 @@ def positive_int(text: str) -> int:
     return value
 
 
+def alpha_value(text: str) -> float:
+    """``--alpha``: a share strictly between 0 and 1 (0.1 means 90 % prediction sets)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number between 0 and 1, not {text!r}") from None
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (e.g. 0.1), not {value:g}")
+    return value
+
+
 def add_model_args(p: argparse.ArgumentParser, json_flag: bool = True,
                     default: str = "bundled digits") -> None:
     p.add_argument("--model", metavar="PATH", default=None,

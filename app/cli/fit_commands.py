@@ -13,7 +13,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from app.core.calibration.run import run_calibration, save_calibration
 
     session = open_session(args)
-    result = run_calibration(session, args.data, progress=progress)
+    result = run_calibration(session, args.data, progress=progress, conformal=args.conformal,
+                             alpha=args.alpha, by_class=args.by_class)
     saved = save_calibration(session, result) if args.save else None
     session.close()
     if args.json:
@@ -23,6 +24,14 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     print(f"{'metric':<14}{'before (T=1)':>14}{'after':>12}")
     for key in ("accuracy", "nll", "brier", "ece", "adaptive_ece", "mce", "classwise_ece"):
         print(f"{key:<14}{result.before[key]:>14.4f}{result.after[key]:>12.4f}")
+    sets = result.conformal
+    if sets is not None:
+        c = sets.to_json()
+        scope = "per class" if args.by_class else "overall"
+        print(f"prediction sets: {c['method'].upper()}, {1 - c['alpha']:.0%} coverage promised "
+              f"({scope}); on held-out images: coverage {sets.coverage:.1%}, mean set size "
+              f"{sets.mean_set_size:.2f} (T fitted on half of the images, the threshold on the "
+              "other half)")
     for w in result.warnings:
         print(f"warning: {w}")
     print(f"saved to {saved}" if saved else "not saved (add --save to write T into the model card)")

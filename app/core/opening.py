@@ -1,13 +1,14 @@
 """Open a model with everything it needs: the one place the core's rooms are put together.
 
 Loading (``models``), the card (``cards``), the preprocessing (``preprocessing``) and the
-card's "none of the classes" check (``ood``) meet here, so no room has to know the others.
+card's "none of the classes" check (``ood``) and prediction sets (``calibration``) meet here, so no room has to know the others.
 """
 
 from __future__ import annotations
 
 import os
 
+from app.core.calibration.conformal_card import prediction_sets_from_card
 from app.core.cards.card_file import ModelCard, card_path_for, load_card_for
 from app.core.cards.inferred import card_problems, double_preprocessing_warnings, infer_card
 from app.core.errors import CardError, ModelError
@@ -60,5 +61,8 @@ def open_model(
     ood = OODRuntime.from_card(card, card_path_for(path))
     if not loaded.has_features and ood.score_name in ("mahalanobis", "knn"):
         raise ModelError(f"{loaded.name}: the card's OOD score needs features this model lacks")
+    sets = prediction_sets_from_card(card.data.get("calibration", {}), card.temperature)
+    if sets is not None:
+        warnings += sets.warnings_
     predictor = Predictor(loaded)
-    return ModelSession(loaded, card, spec, predictor, ood, warnings, has_card_file)
+    return ModelSession(loaded, card, spec, predictor, ood, warnings, has_card_file, sets)

@@ -9,6 +9,9 @@ from typing import Any
 
 import numpy as np
 
+from app.core.calibration.conformal_card import prediction_sets_from_card
+from app.core.calibration.conformal_split import ConformalFit, fit_temperature_and_sets
+from app.core.calibration.conformity_scores import check_alpha
 from app.core.calibration.metrics import calibration_report
 from app.core.calibration.temperature import TemperatureScaler
 from app.core.cards.card_file import write_card
@@ -16,6 +19,12 @@ from app.core.data.labelled import load_data
 from app.core.data.outputs import CancelFn, DataOutputs, ProgressFn, compute_outputs
 from app.core.errors import DataError
 from app.core.session.model_session import ModelSession
+
+CONFORMAL_METHODS = ("lac", "aps", "raps")
+# LAC gives the smallest sets on average; APS without randomisation grows sets of most classes
+# on a confident model (see the README), so it is never the default.
+DEFAULT_METHOD = "lac"
+DEFAULT_ALPHA = 0.1
 
 
 @dataclass
@@ -29,6 +38,8 @@ class CalibrationResult:
     n: int
     warnings: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    # Prediction sets fitted with this T on other images than T's (None: not fitted).
+    conformal: ConformalFit | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -39,17 +50,60 @@ class CalibrationResult:
             "n": self.n,
             "skipped": self.skipped,
             "warnings": self.warnings,
+            "conformal": None if self.conformal is None else self.conformal.to_json(),
         }
 
 
-def fit_calibration(outputs: DataOutputs, data_name: str, logits_are_fallback: bool = False) -> CalibrationResult:
-    """Fit T on precomputed outputs (the UI reuses this after computing outputs once)."""
+def fit_calibration(
+    outputs: DataOutputs,
+    data_name: str,
+    logits_are_fallback: bool = False,
+    conformal: str | None = None,
+    alpha: float = DEFAULT_ALPHA,
+    by_class: bool = False,
+) -> CalibrationResult:
+    """Fit T (and, by default, LAC prediction sets) on precomputed outputs.
+
+    Parameters
+    ----------
+    outputs : DataOutputs
+        Labelled held-out outputs (the window reuses this after computing them once).
+    data_name : str
+        How to name the data in messages and the card.
+    logits_are_fallback : bool, default=False
+        The model gave no logits: T is fitted on log-probabilities (said in the warnings).
+    conformal : {"lac", "aps", "raps", "none"} or None, default=None
+        Prediction sets to fit. With a method, T is fitted on one half of the images and the
+        set threshold on the other (they must not share images); ``"none"`` fits T on all.
+        None means LAC when there are enough images, else none with a warning.
+    alpha : float, default=0.1
+        The sets miss the true class for at most this share of new images.
+    by_class : bool, default=False
+        Per-class (Mondrian) thresholds: the coverage holds for every class.
+    """
     if outputs.labels is None:
         raise DataError(f"{data_name}: calibration needs labels")
     logits = np.asarray(outputs.outputs.logits, dtype=np.float64)
-    scaler = TemperatureScaler().fit(logits, outputs.labels)
-    t = float(scaler.temperature_)
-    warnings = list(scaler.warnings_)
+    check_alpha(alpha)
+    method = DEFAULT_METHOD if conformal is None else conformal
+    if method not in CONFORMAL_METHODS + ("none",):
+        raise DataError(f"unknown prediction-set method {method!r}; choose lac, aps, raps or none")
+    fit = None
+    warnings: list[str] = []
+    if method != "none":
+        try:
+            fit = fit_temperature_and_sets(logits, outputs.labels, alpha, method, by_class)
+        except DataError as exc:
+            if conformal is not None:
+                raise
+            warnings.append(f"no prediction sets: {exc.message}")
+    if fit is not None:
+        t = float(fit.temperature)
+        warnings += fit.warnings
+    else:
+        scaler = TemperatureScaler().fit(logits, outputs.labels)
+        t = float(scaler.temperature_)
+        warnings += scaler.warnings_
     if logits_are_fallback and not any("log" in w for w in warnings):
         warnings.append("the model exposes no logits: T was fitted on log(probabilities)")
     if outputs.skipped:
@@ -62,6 +116,7 @@ def fit_calibration(outputs: DataOutputs, data_name: str, logits_are_fallback: b
         n=len(outputs),
         warnings=warnings,
         skipped=outputs.skipped,
+        conformal=fit,
     )
 
 
@@ -88,11 +143,16 @@ def run_calibration(
     data_path: str | os.PathLike[str],
     progress: ProgressFn | None = None,
     cancelled: CancelFn | None = None,
+    conformal: str | None = None,
+    alpha: float = DEFAULT_ALPHA,
+    by_class: bool = False,
 ) -> CalibrationResult:
-    """Compute (or reuse cached) logits for a labelled folder or ``.npz`` and fit T."""
+    """Compute (or reuse cached) logits for a labelled folder or ``.npz``, fit T and the sets."""
+    check_alpha(alpha)
     data = load_data(data_path, session.classes, labelled=True)
     outputs = compute_outputs(session, data, progress, cancelled)
-    result = fit_calibration(outputs, str(data_path), session.loaded.logits_are_fallback)
+    result = fit_calibration(outputs, str(data_path), session.loaded.logits_are_fallback,
+                             conformal, alpha, by_class)
     result.warnings = data.notes + result.warnings
     return result
 
@@ -112,4 +172,10 @@ def save_calibration(session: ModelSession, result: CalibrationResult) -> str:
             "method": "temperature scaling (NLL, log T bounded search)",
         },
     }
-    return str(write_card(card, session.card_path))
+    # A threshold fitted under another T no longer promises its coverage: replace or drop it.
+    card.data["calibration"].pop("conformal", None)
+    if result.conformal is not None:
+        card.data["calibration"]["conformal"] = result.conformal.to_card_dict()
+    path = str(write_card(card, session.card_path))
+    session.sets = prediction_sets_from_card(card.data["calibration"], result.temperature)
+    return path

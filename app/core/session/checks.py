@@ -1,4 +1,4 @@
-"""What a session needs from the "none of the classes" check, without depending on how it works.
+"""What a session needs from the no-class check and the prediction sets, not how they work.
 
 The check is fitted and stored by :mod:`app.core.ood`, which sits above the session (it fits
 on a session's outputs). The session only calls it through this protocol, and
@@ -27,3 +27,13 @@ class NoClassCheck(Protocol):
     def threshold(self) -> float: ...
 
     def scores(self, logits: np.ndarray, features: np.ndarray | None) -> np.ndarray: ...
+
+
+class PredictionSets(Protocol):
+    """Conformal prediction sets: for each image, the classes that may be the true one."""
+
+    alpha: float
+
+    def predict_members(self, probabilities: np.ndarray) -> list[list[int]]:
+        """Class indices in every image's set, most probable first."""
+        ...

@@ -26,7 +26,7 @@ from app.core.models.predictor import ModelOutputs, Predictor
 from app.core.numeric import softmax
 from app.core.preprocessing.pipeline import ImageSource, PreparedBatch, prepare_batch
 from app.core.preprocessing.spec import PreprocessingSpec
-from app.core.session.checks import NoClassCheck
+from app.core.session.checks import NoClassCheck, PredictionSets
 from app.core.session.results import Classification, OODVerdict
 
 CancelCheck = Callable[[], bool]
@@ -43,6 +43,8 @@ class ModelSession:
     ood: NoClassCheck
     warnings: list[str] = field(default_factory=list)
     has_card_file: bool = False
+    # The card's conformal prediction sets (fitted by calibration), or None.
+    sets: PredictionSets | None = None
     last_latency_ms: float = 0.0
     _executor: ThreadPoolExecutor | None = field(default=None, repr=False)
 
@@ -87,10 +89,15 @@ class ModelSession:
         temperature: float | None = None,
         inputs: np.ndarray | None = None,
     ) -> list[Classification]:
-        """Turn model outputs into per-image results with the card's T and OOD check."""
+        """Turn model outputs into per-image results with the card's T, check and sets.
+
+        ``temperature`` changes the probabilities shown, never the prediction sets: their
+        threshold holds for the temperature it was fitted with, the card's.
+        """
         t = self.temperature if temperature is None else float(temperature)
         probs = softmax(outputs.logits, t).astype(np.float32)
         scores = self.ood.scores(outputs.logits, outputs.features)
+        members = self._set_members(outputs.logits)
         results = []
         for i, name in enumerate(names):
             idx = int(np.argmax(probs[i]))
@@ -112,9 +119,17 @@ class ModelSession:
                     logits=outputs.logits[i],
                     features=None if outputs.features is None else outputs.features[i],
                     model_input=None if inputs is None else inputs[i],
+                    prediction_set=None if members is None else [
+                        self.classes[k] for k in members[i]
+                    ],
                 )
             )
         return results
+
+    def _set_members(self, logits: np.ndarray) -> list[list[int]] | None:
+        if self.sets is None or len(logits) == 0:
+            return None
+        return self.sets.predict_members(softmax(logits, self.temperature))
 
     def rescore(
         self, results: Sequence[Classification], temperature: float | None = None

@@ -44,6 +44,8 @@ class Classification:
     logits: np.ndarray | None = field(default=None, repr=False)
     features: np.ndarray | None = field(default=None, repr=False)
     model_input: np.ndarray | None = field(default=None, repr=False)
+    # Conformal prediction set (class names, most probable first); None while the card has none.
+    prediction_set: list[str] | None = None
 
     @property
     def ok(self) -> bool:
@@ -69,4 +71,5 @@ class Classification:
             "temperature": float(self.temperature),
             "ood": None if self.ood is None else self.ood.to_json(),
             "error": self.error,
+            "prediction_set": None if self.prediction_set is None else list(self.prediction_set),
         }

@@ -1,0 +1,148 @@
+"""Prediction sets end to end: `calibrate --alpha --save`, then `classify --json` on new images.
+
+A real CNN is trained here on four overlapping colour classes (accuracy well below 100 %, so
+sets of more than one class are needed), the sets are fitted on one folder and their coverage
+is measured on another the fit never saw.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app.cli import main
+from app.core.cards.card_file import card_path_for, new_card, write_card
+from tests.conftest import write_png
+
+CLASSES = ["amber", "coral", "olive", "teal"]
+CENTRES = np.array([[200, 140, 40], [215, 110, 80], [150, 150, 50], [60, 150, 140]], float)
+SIZE = 12
+
+
+def _images(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    labels = rng.integers(0, len(CLASSES), n)
+    # Per-image colour jitter makes neighbouring classes overlap: the model cannot be sure.
+    centre = CENTRES[labels] + rng.normal(0, 28, size=(n, 3))
+    pixels = centre[:, None, None, :] + rng.normal(0, 12, size=(n, SIZE, SIZE, 3))
+    return np.clip(pixels, 0, 255).astype(np.uint8), labels
+
+
+def _folder(root: Path, images: np.ndarray, labels: np.ndarray) -> Path:
+    for i, (img, y) in enumerate(zip(images, labels, strict=True)):
+        write_png(root / CLASSES[y] / f"{i:04d}.png", img)
+    return root
+
+
+@pytest.fixture(scope="module")
+def overlap(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    from app.core.tf_runtime import import_keras
+
+    keras = import_keras()
+    keras.utils.set_random_seed(1)
+    rng = np.random.default_rng(1)
+    x, y = _images(rng, 1200)
+    model = keras.Sequential([
+        keras.Input((SIZE, SIZE, 3)),
+        keras.layers.Conv2D(8, 3, activation="relu"),
+        keras.layers.GlobalAveragePooling2D(),
+        keras.layers.Dense(len(CLASSES), activation="softmax"),
+    ])
+    model.compile(optimizer=keras.optimizers.Adam(0.03), loss="sparse_categorical_crossentropy")
+    model.fit(x / 255.0, y, epochs=12, batch_size=64, verbose=0)
+    root = tmp_path_factory.mktemp("overlap")
+    path = root / "overlap.keras"
+    model.save(path)
+    card = new_card(CLASSES, {"color_mode": "rgb", "target_size": [SIZE, SIZE],
+                              "interpolation": "area", "resize_backend": "opencv",
+                              "scale": 1 / 255, "source": "test"}, team={"owner": "qa"})
+    write_card(card, card_path_for(path))
+    fit = _folder(root / "fit", *_images(rng, 600))
+    held_out = _folder(root / "held_out", *_images(rng, 600))
+    return path, fit, held_out
+
+
+def _run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("alpha", [0.1, 0.05])
+def test_sets_cover_new_images_as_promised(capsys, overlap, alpha, tmp_path, monkeypatch):
+    monkeypatch.setenv("PROBSCOPE_CACHE_DIR", str(tmp_path / "cache"))
+    model, fit, held_out = overlap
+    code, out, err = _run(capsys, "calibrate", "--model", str(model), "--data", str(fit),
+                          "--alpha", str(alpha), "--save", "--json")
+    assert code == 0, err
+    report = json.loads(out)["conformal"]
+    assert report["method"] == "lac" and report["alpha"] == alpha
+    assert 1 - alpha - 0.05 <= report["coverage"] <= 1 - alpha + 0.05
+    card = json.loads(card_path_for(model).read_text())
+    assert card["team"] == {"owner": "qa"}  # unknown keys survive the rewrite
+    assert card["calibration"]["conformal"]["threshold"] == pytest.approx(report["threshold"])
+
+    code, out, err = _run(capsys, "classify", str(held_out), "--model", str(model), "--json")
+    assert code == 0, err
+    records = [json.loads(line) for line in out.splitlines()]
+    assert len(records) == 600
+    hits = [Path(r["path"]).parent.name in r["prediction_set"] for r in records]
+    sizes = [len(r["prediction_set"]) for r in records]
+    # 600 new images: the binomial spread of the coverage is about ±1.2 points.
+    assert 1 - alpha - 0.04 <= np.mean(hits) <= 1 - alpha + 0.05
+    assert 1.0 < np.mean(sizes) < len(CLASSES)  # informative: neither always one nor all
+    for r in records:  # most probable first
+        probs = dict(zip(CLASSES, r["probabilities"], strict=True))
+        shown = [probs[c] for c in r["prediction_set"]]
+        assert shown == sorted(shown, reverse=True)
+
+
+def test_classify_shows_no_set_until_one_is_fitted_and_table_shows_braces(capsys, overlap):
+    model, _, held_out = overlap
+    one = next(held_out.rglob("*.png"))
+    card = json.loads(card_path_for(model).read_text())
+    card["calibration"].pop("conformal", None)
+    card_path_for(model).write_text(json.dumps(card))
+    code, out, _ = _run(capsys, "classify", str(one), "--model", str(model), "--json")
+    assert code == 0 and json.loads(out)["prediction_set"] is None
+    code, out, err = _run(capsys, "calibrate", "--model", str(model), "--data",
+                          str(held_out.parent / "fit"), "--save")
+    assert code == 0, err
+    assert "prediction sets: LAC, 90% coverage promised" in out
+    code, out, _ = _run(capsys, "classify", str(one), "--model", str(model))
+    assert "{" in out.splitlines()[1] and "}" in out.splitlines()[1]
+
+
+@pytest.mark.parametrize("alpha", ["0", "1", "1.5", "x"])
+def test_alpha_outside_zero_one_is_a_usage_error(capsys, overlap, alpha):
+    model, fit, _ = overlap
+    with pytest.raises(SystemExit) as stop:
+        main(["calibrate", "--model", str(model), "--data", str(fit), "--alpha", alpha])
+    assert stop.value.code == 2
+    assert "between 0 and 1" in capsys.readouterr().err
+
+
+def test_too_few_images_for_the_asked_alpha_say_how_many(capsys, overlap, tmp_path):
+    model, fit, _ = overlap
+    small = tmp_path / "small"
+    for cls in CLASSES:
+        for f in sorted((fit / cls).glob("*.png"))[:3]:
+            (small / cls).mkdir(parents=True, exist_ok=True)
+            (small / cls / f.name).write_bytes(f.read_bytes())
+    code, _, err = _run(capsys, "calibrate", "--model", str(model), "--data", str(small),
+                        "--alpha", "0.01", "--conformal", "lac")
+    assert code == 1 and "at least" in err and "labelled images" in err
+
+
+def test_a_changed_temperature_warns_that_the_sets_no_longer_hold(capsys, overlap):
+    model, fit, _ = overlap
+    code, _, err = _run(capsys, "calibrate", "--model", str(model), "--data", str(fit), "--save")
+    assert code == 0, err
+    card = json.loads(card_path_for(model).read_text())
+    card["calibration"]["temperature"] = card["calibration"]["temperature"] * 2
+    card_path_for(model).write_text(json.dumps(card))
+    code, out, _ = _run(capsys, "info", "--model", str(model), "--json")
+    assert any("prediction sets were fitted under temperature" in w
+               for w in json.loads(out)["warnings"])
