@@ -60,10 +60,11 @@ def colour_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     model = keras.Sequential(
         [
             keras.Input((16, 16, 3)),
-            keras.layers.Conv2D(8, 3, activation="relu"),
-            keras.layers.GlobalAveragePooling2D(),
-            keras.layers.Dense(16, activation="relu"),
-            keras.layers.Dense(3, activation="softmax"),
+            # Named, so tests can find layers whatever else this process built first.
+            keras.layers.Conv2D(8, 3, activation="relu", name="conv2d"),
+            keras.layers.GlobalAveragePooling2D(name="global_average_pooling2d"),
+            keras.layers.Dense(16, activation="relu", name="dense"),
+            keras.layers.Dense(3, activation="softmax", name="dense_1"),
         ]
     )
     model.compile(optimizer=keras.optimizers.Adam(0.02), loss="sparse_categorical_crossentropy")

@@ -70,9 +70,11 @@ def _load_cached(path: Path) -> DataOutputs | None:
     try:
         with np.load(path, allow_pickle=False) as z:
             feats = z["features"] if z["features"].size else None
+            stats = z["stats"] if "stats" in z.files and z["stats"].size else None
             labels = z["labels"] if z["labels"].size or "has_labels" in z.files else None
             skipped = [str(s) for s in z["skipped"]]
-            return DataOutputs(ModelOutputs(z["logits"], z["probabilities"], feats), labels, skipped)
+            outputs = ModelOutputs(z["logits"], z["probabilities"], feats, stats)
+            return DataOutputs(outputs, labels, skipped)
     except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
         path.unlink(missing_ok=True)
         return None
@@ -83,6 +85,7 @@ def _store(path: Path, result: DataOutputs) -> None:
         "logits": result.outputs.logits,
         "probabilities": result.outputs.probabilities,
         "features": result.outputs.features if result.outputs.features is not None else np.zeros(0),
+        "stats": result.outputs.stats if result.outputs.stats is not None else np.zeros(0),
         "labels": result.labels if result.labels is not None else np.zeros(0, dtype=np.int64),
         "skipped": np.asarray(result.skipped, dtype=str),
         **({"has_labels": np.ones(1)} if result.labels is not None else {}),

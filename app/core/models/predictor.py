@@ -22,11 +22,17 @@ _WARMUP_SIZE = (32, 32)
 
 @dataclass
 class ModelOutputs:
-    """What one batch produced: float32 logits and probabilities, features when known."""
+    """What one batch produced: float32 logits and probabilities, features when known.
+
+    ``stats`` is the fixed-width vector of layer statistics the "none of the classes" probe
+    reads (per-channel means and spreads of the hidden activations), computed in the same
+    compiled call; None when the model's heads provide none.
+    """
 
     logits: np.ndarray  # (n, k)
     probabilities: np.ndarray  # (n, k)
     features: np.ndarray | None  # (n, d)
+    stats: np.ndarray | None = None  # (n, s)
 
     def __len__(self) -> int:
         return len(self.logits)
@@ -38,10 +44,12 @@ def concat_outputs(parts: list[ModelOutputs], n_classes: int) -> ModelOutputs:
         empty = np.zeros((0, n_classes), dtype=np.float32)
         return ModelOutputs(empty, empty.copy(), None)
     feats = None if parts[0].features is None else np.concatenate([p.features for p in parts])
+    stats = None if parts[0].stats is None else np.concatenate([p.stats for p in parts])
     return ModelOutputs(
         np.concatenate([p.logits for p in parts]),
         np.concatenate([p.probabilities for p in parts]),
         feats,
+        stats,
     )
 
 
@@ -65,11 +73,16 @@ class Predictor:
         heads = loaded.heads
         has_features = loaded.has_features
 
-        def run(x: object) -> tuple[object, object, object]:
-            logits, probs, feats = heads(x)
+        def run(x: object) -> tuple[object, object, object, object]:
+            # Heads give (logits, probabilities, features) and, when the model's layer
+            # statistics are wired in, a fourth output: one call returns all of it.
+            logits, probs, feats, *more = heads(x)
+            n = tf.shape(x)[0]
             if not has_features or feats is None:
-                feats = tf.zeros((tf.shape(x)[0], 0), tf.float32)
-            return logits, probs, tf.cast(tf.reshape(feats, (tf.shape(x)[0], -1)), tf.float32)
+                feats = tf.zeros((n, 0), tf.float32)
+            stats = more[0] if more and more[0] is not None else tf.zeros((n, 0), tf.float32)
+            return (logits, probs, tf.cast(tf.reshape(feats, (n, -1)), tf.float32),
+                    tf.cast(stats, tf.float32))
 
         self._fn = tf.function(
             run,
@@ -103,19 +116,20 @@ class Predictor:
     def _use_log_probabilities(self) -> None:
         fn = self._fn
 
-        def wrapped(x: object) -> tuple[object, object, object]:
+        def wrapped(x: object) -> tuple[object, object, object, object]:
             tf = import_tensorflow()
-            _, probs, feats = fn(x)
-            return tf.math.log(tf.maximum(probs, 1e-30)), probs, feats
+            _, probs, feats, stats = fn(x)
+            return tf.math.log(tf.maximum(probs, 1e-30)), probs, feats, stats
 
         self._fn = wrapped
 
     def _run_chunks(self, x: np.ndarray) -> list[ModelOutputs]:
         parts = []
         for start in range(0, len(x), self.batch_size):
-            logits, probs, feats = self._fn(x[start : start + self.batch_size])
-            f = feats.numpy()
-            parts.append(ModelOutputs(logits.numpy(), probs.numpy(), f if f.shape[1] else None))
+            logits, probs, feats, stats = self._fn(x[start : start + self.batch_size])
+            f, s = feats.numpy(), stats.numpy()
+            parts.append(ModelOutputs(logits.numpy(), probs.numpy(), f if f.shape[1] else None,
+                                      s if s.shape[1] else None))
         return parts
 
     def __call__(self, batch: np.ndarray) -> ModelOutputs:

@@ -118,6 +118,7 @@ class ModelSession:
                     ),
                     logits=outputs.logits[i],
                     features=None if outputs.features is None else outputs.features[i],
+                    stats=None if outputs.stats is None else outputs.stats[i],
                     model_input=None if inputs is None else inputs[i],
                     prediction_set=None if members is None else [
                         self.classes[k] for k in members[i]
@@ -145,6 +146,7 @@ class ModelSession:
             return fresh
         picked = [results[i] for i in usable]
         features = [r.features for r in picked]
+        stats = [r.stats for r in picked]
         outputs = ModelOutputs(
             logits=np.stack([np.asarray(r.logits) for r in picked]),
             probabilities=np.stack([
@@ -152,6 +154,7 @@ class ModelSession:
                            else r.probabilities) for r in picked
             ]),
             features=None if any(f is None for f in features) else np.stack(features),
+            stats=None if any(s is None for s in stats) else np.stack(stats),
         )
         again = self.results_from_outputs([r.path for r in picked], outputs, temperature)
         for i, old, new in zip(usable, picked, again, strict=True):

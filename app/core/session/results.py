@@ -43,6 +43,7 @@ class Classification:
     error: str | None = None
     logits: np.ndarray | None = field(default=None, repr=False)
     features: np.ndarray | None = field(default=None, repr=False)
+    stats: np.ndarray | None = field(default=None, repr=False)  # layer statistics (probe)
     model_input: np.ndarray | None = field(default=None, repr=False)
     # Conformal prediction set (class names, most probable first); None while the card has none.
     prediction_set: list[str] | None = None
