@@ -7,14 +7,14 @@ BIN    := $(VENV)/bin
 RUN_STAMP  := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
 PACKAGE_STAMP := $(VENV)/.installed-package
-QT_STAMP   := $(VENV)/.qt-system-libs
 
-# Shared libraries Qt needs even offscreen; installed only when missing (CI runs as root).
+# Shared libraries Qt's X11 window needs (the bundle carries them too); the qt-libs target asks
+# the dynamic linker which are missing (packaging/linux/qt_system_libs.py) and installs those.
 QT_DEBS := libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3 fonts-dejavu-core \
            libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-xinerama0 libxcb-randr0 \
            libxcb-render-util0 libxcb-image0
 
-.PHONY: run test lint bench package package-test validate-desktop install-desktop clean
+.PHONY: run test lint bench package package-test validate-desktop install-desktop clean qt-libs xvfb
 
 # $(call apt_install,PACKAGES,WHY): Debian packages installed as root with apt-get (as in CI);
 # anyone else is told which to install, and the target fails.
@@ -43,20 +43,24 @@ $(PACKAGE_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[package]"
 	touch $@ $(RUN_STAMP)
 
-$(QT_STAMP): | $(RUN_STAMP)
-	@if ! QT_QPA_PLATFORM=offscreen $(BIN)/python -c "from PySide6.QtWidgets import QApplication; QApplication([])" >/dev/null 2>&1; then \
-	  $(call apt_install,$(QT_DEBS),Qt cannot start without its system libraries); \
-	fi
-	touch $@
+# Not a stamp: ldd takes milliseconds, and a library removed later must be noticed.
+qt-libs: | $(RUN_STAMP)
+	@$(BIN)/python packaging/linux/qt_system_libs.py --install
 
-run: $(RUN_STAMP) $(QT_STAMP)
+# The tests open the real window on a virtual X server as well as offscreen.
+xvfb:
+	@if ! command -v Xvfb >/dev/null 2>&1; then \
+	  $(call apt_install,xvfb xauth,The window tests run on a virtual X server); \
+	fi
+
+run: $(RUN_STAMP) qt-libs
 	$(BIN)/probscope
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 
-test: $(TEST_STAMP) $(QT_STAMP) lint
+test: $(TEST_STAMP) qt-libs xvfb lint
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest
 
 bench: $(TEST_STAMP)
@@ -66,7 +70,7 @@ bench: $(TEST_STAMP)
 BUNDLE := dist/probscope/probscope
 # Qt's xcb plugin links libraries a headless build machine may lack: they are installed first
 # (as root with apt) so that the bundle carries them, else the user's desktop must have them.
-package: $(PACKAGE_STAMP) $(QT_STAMP)
+package: $(PACKAGE_STAMP) qt-libs
 	@if command -v dpkg-query >/dev/null 2>&1; then \
 	  missing=$$(for p in $(QT_DEBS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || echo $$p; done); \
 	  if [ -n "$$missing" ] && command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
@@ -81,7 +85,7 @@ package: $(PACKAGE_STAMP) $(QT_STAMP)
 
 # Runs the bundle with no Python environment (builds it first if there is none), and validates
 # the desktop files.
-package-test: validate-desktop $(QT_STAMP)
+package-test: validate-desktop qt-libs
 	@test -x $(BUNDLE) || $(MAKE) package
 	packaging/smoke_test.sh $(BUNDLE)
 

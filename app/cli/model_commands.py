@@ -6,7 +6,6 @@ import argparse
 import json
 import os
 import sys
-from pathlib import Path
 from typing import Any
 
 from app.cli.common import default_model, open_session
@@ -117,16 +116,29 @@ def cmd_card_init(args: argparse.Namespace) -> int:
 
 
 # -- gui -----------------------------------------------------------------------------------
-def cmd_gui(args: argparse.Namespace) -> int:
+def split_gui_arguments(
+    first: str | None, rest: list[str], model_option: str | None
+) -> tuple[str | None, list[str]]:
+    """(model, images) of ``probscope gui [MODEL] [IMAGE...]`` and ``--model``.
+
+    With ``--model`` every positional is an image or folder; without it the first one is the
+    model only when it looks like one (``probscope gui a.png b/`` opens the last model).
+    """
     from app.core.models.inspection import looks_like_model
+
+    if first is None:
+        return model_option, list(rest)
+    if model_option or not looks_like_model(first):
+        return model_option, [first, *rest]
+    return first, list(rest)
+
+
+def cmd_gui(args: argparse.Namespace) -> int:
     from app.ui.launch import run_gui
 
-    model, images = args.model_path, list(args.images)
-    # `probscope gui a.png b.png` means images for the default model, not a model named a.png.
-    if model and not args.model and not looks_like_model(model) and Path(model).exists():
-        model, images = None, [model, *images]
+    model, images = split_gui_arguments(args.model_path, list(args.images), args.model)
     code = run_gui(
-        model=model or args.model,
+        model=model,
         images=images,
         trust=args.trust_model,
         screenshot=args.screenshot,

@@ -159,3 +159,16 @@ def test_info_still_describes_a_model_whose_card_is_wrong(capsys, colour_model: 
     assert code == 1
     assert "copy.keras (keras)" in out and "2 classes but the model outputs 3" in out
     assert "copy.keras.probscope.json" in out
+
+
+def test_gui_arguments_route_images_away_from_the_model_slot(tmp_path):
+    from app.cli.model_commands import split_gui_arguments
+
+    model = str(tmp_path / "m.keras")
+    assert split_gui_arguments(None, [], None) == (None, [])
+    assert split_gui_arguments(model, ["a.png"], None) == (model, ["a.png"])
+    assert split_gui_arguments("a.png", ["b.png"], None) == (None, ["a.png", "b.png"])
+    # With --model, a first positional is an image (or a folder of them), never the model.
+    assert split_gui_arguments("a.png", [], model) == (model, ["a.png"])
+    assert split_gui_arguments(str(tmp_path), [], model) == (model, [str(tmp_path)])
+    assert split_gui_arguments(str(tmp_path), [], None) == (None, [str(tmp_path)])
