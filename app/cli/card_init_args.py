@@ -12,16 +12,36 @@ from typing import Any
 _INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "area", "box", "lanczos", "lanczos3")
 
 
+def number(text: str) -> float:
+    """A finite number or a fraction such as ``1/255`` or ``-1/127.5``, as Keras code writes it."""
+    import math
+
+    parts = text.split("/")
+    try:
+        if len(parts) == 1:
+            value = float(parts[0])
+        elif len(parts) == 2:
+            value = float(parts[0]) / float(parts[1])
+        else:
+            raise ValueError(text)
+    except (ValueError, ZeroDivisionError):
+        raise argparse.ArgumentTypeError(f"expected a number or a fraction like 1/255, not {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, not {text!r}")
+    return value
+
+
 def add_card_init_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``card init`` options (all but the MODEL positional) to ``parser``."""
     parser.add_argument(
         "--like", required=True, metavar="PIPELINE",
         help="idg (ImageDataGenerator.flow_from_directory), dataset "
-             "(image_dataset_from_directory) or a keras.applications model, e.g. resnet50, "
-             "mobilenet_v2, densenet121",
+             "(image_dataset_from_directory), arrays (NumPy arrays fed to fit(), e.g. "
+             "x_train / 255) or a keras.applications model, e.g. resnet50, mobilenet_v2",
     )
     classes = parser.add_mutually_exclusive_group()
-    classes.add_argument("--classes", metavar="A,B,C", help="class names in output order")
+    classes.add_argument("--classes", metavar="A,B,C",
+                         help="class names in output order (default: 0..N-1, the model's outputs)")
     classes.add_argument("--class-dir", metavar="DIR",
                          help="training folder: its sub-folder names, sorted, are the classes")
     parser.add_argument("--target-size", "--image-size", nargs=2, type=int, metavar=("H", "W"),
@@ -32,9 +52,9 @@ def add_card_init_arguments(parser: argparse.ArgumentParser) -> None:
                         help="default: Keras' own (idg: nearest, dataset: bilinear)")
     parser.add_argument("--resize-backend", choices=("pil", "tf", "opencv"), default=None,
                         help="override: idg uses pil, dataset and keras.applications use tf")
-    parser.add_argument("--rescale", "--scale", type=float, default=None, metavar="X",
-                        help="multiply pixels by X (e.g. 0.00392156862745098 for 1/255)")
-    parser.add_argument("--offset", type=float, default=None, help="then add this")
+    parser.add_argument("--rescale", "--scale", type=number, default=None, metavar="X",
+                        help="multiply pixels by X, a number or a fraction (e.g. 1/255)")
+    parser.add_argument("--offset", type=number, default=None, help="then add this (e.g. -1)")
     parser.add_argument("--crop-to-aspect-ratio", "--keep-aspect-ratio", action="store_true",
                         help="centre-crop to the target aspect ratio before resizing")
     parser.add_argument("--pad-to-aspect-ratio", action="store_true",
@@ -52,7 +72,7 @@ def add_card_init_arguments(parser: argparse.ArgumentParser) -> None:
                         help="tf.image.per_image_standardization in the data pipeline")
 
 
-def card_from_args(args: argparse.Namespace) -> Any:
+def card_from_args(args: argparse.Namespace, default_classes: list[str] | None = None) -> Any:
     """``card_from_preset(args.like, args.model, ...)`` with the parsed ``card init`` options.
 
     The model path is taken from ``args.model_path``, ``args.model`` or ``args.path``.
@@ -67,4 +87,4 @@ def card_from_args(args: argparse.Namespace) -> Any:
 
     options = {k: getattr(args, k) for k in OPTION_KEYS if hasattr(args, k)}
 
-    return card_from_preset(args.like, model, **options)
+    return card_from_preset(args.like, model, default_classes=default_classes, **options)

@@ -13,10 +13,15 @@ from app.cli.common import default_model, open_session, progress
 
 # -- classify ------------------------------------------------------------------------------
 def cmd_classify(args: argparse.Namespace) -> int:
+    from app.core.cards.inferred import recording_hint
     from app.core.images.files import collect_image_files
 
     files = collect_image_files(args.paths)
     session = open_session(args)
+    if not session.spec.recorded:
+        # Answers on a guessed input scale can be confidently wrong: say so once, up front.
+        print(f"probscope: note: the preprocessing is a guess ({session.spec.source}); "
+              f"{recording_hint(session.loaded.path)}", file=sys.stderr)
     failed = 0
     done = 0
     if not args.json:
@@ -32,6 +37,10 @@ def cmd_classify(args: argparse.Namespace) -> int:
         sys.stdout.flush()
         progress(done, len(files))
     session.close()
+    if not args.json and not session.ood.checked and done > failed:
+        print("probscope: note: 'unchecked' means no 'none of the classes' check is fitted for "
+              "this model yet; fit one with: probscope ood --data LABELLED_DIR --save",
+              file=sys.stderr)
     if failed:
         print(f"probscope: {failed} of {len(files)} image(s) could not be classified", file=sys.stderr)
     return 1 if failed else 0

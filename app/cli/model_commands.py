@@ -66,6 +66,10 @@ def _print_info(info: dict[str, Any]) -> None:
         print(f"classes:        {shown}")
         print(f"logits:         {info['logits']}; penultimate features: {'yes' if info['features'] else 'no'}")
         print(f"card:           {info['card'] or 'none (preprocessing inferred)'}")
+        if not info["preprocessing_recorded"]:
+            from app.core.cards.inferred import recording_hint
+
+            print(f"                next step: {recording_hint(info['model'])}")
         from app.core.preprocessing.spec import PreprocessingSpec
 
         spec = PreprocessingSpec.from_dict(info["preprocessing"])
@@ -77,8 +81,8 @@ def _print_info(info: dict[str, Any]) -> None:
         if ood.get("checked", True):
             print(f"none-of-classes check: score {ood.get('score')}, threshold {ood.get('threshold'):g}")
         else:
-            print("none-of-classes check: not set up (fit one with 'probscope ood --data DIR "
-                  "--ood-data DIR --save')")
+            print("none-of-classes check: not set up (fit one with 'probscope ood --data "
+                  "LABELLED_DIR --save'; no images of other things are needed)")
     else:
         print(f"not loaded:     {info['refused']}")
     layers = info["preprocessing_layers"]
@@ -99,19 +103,30 @@ def cmd_card_init(args: argparse.Namespace) -> int:
     from app.core.models.loading import load_model
     from app.core.preprocessing.spec import PreprocessingSpec
 
-    card = card_from_args(args)
     # A card that contradicts its model would make every later command fail: refuse to write it.
     try:
         loaded = load_model(args.model_path)
     except UnsafeModelError:
         loaded = None  # cannot be opened without trust; the card is checked when it is
+    outputs = None if loaded is None else [str(i) for i in range(loaded.n_classes)]
+    card = card_from_args(args, default_classes=outputs)
+    notes = []
+    if outputs is not None and not args.classes and not args.class_dir and card.classes == outputs:
+        notes.append(f"classes: 0..{len(outputs) - 1}, the model's {len(outputs)} outputs "
+                     "(name them with --classes a,b,c or --class-dir DIR)")
     if loaded is not None:
         problems = card_problems(card, PreprocessingSpec.from_dict(card.preprocessing), loaded)
         if problems:
             hint = " (give the names with --classes)" if "classes" in problems[0] else ""
             raise CardError(f"card not written: {problems[0]}{hint}")
     path = save_card_for_model(card, args.model_path)
-    print(json.dumps({"card": str(path)}) if args.json else f"wrote {path}")
+    if args.json:
+        print(json.dumps({"card": str(path), "notes": notes}))
+        return 0
+    print(f"wrote {path}")
+    print(f"preprocessing: {PreprocessingSpec.from_dict(card.preprocessing).summary()}")
+    for note in notes:
+        print(f"note: {note}")
     return 0
 
 

@@ -10,7 +10,12 @@ import os
 
 from app.core.calibration.conformal_card import prediction_sets_from_card
 from app.core.cards.card_file import ModelCard, card_path_for, load_card_for
-from app.core.cards.inferred import card_problems, double_preprocessing_warnings, infer_card
+from app.core.cards.inferred import (
+    card_problems,
+    double_preprocessing_warnings,
+    infer_card,
+    recording_hint,
+)
 from app.core.errors import CardError, ModelError
 from app.core.models.loading import load_model
 from app.core.models.predictor import Predictor
@@ -56,7 +61,7 @@ def open_model(
         raise CardError(f"{card_path_for(path).name}: {problems[0]}")
     warnings = list(loaded.notes)
     if not spec.recorded:
-        warnings.insert(0, f"preprocessing is unrecorded: {spec.source}")
+        warnings.insert(0, f"preprocessing is unrecorded ({spec.source}); {recording_hint(path)}")
     warnings += double_preprocessing_warnings(spec, loaded)
     ood = OODRuntime.from_card(card, card_path_for(path))
     if not loaded.has_features and ood.score_name in ("mahalanobis", "knn"):

@@ -6,6 +6,7 @@ in-model preprocessing layers, but the value scale is a guess and is marked as o
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from app.core.cards.card_file import ModelCard, new_card
@@ -54,6 +55,13 @@ def infer_card(loaded: LoadedModel) -> ModelCard:
         recorded=False,
     )
     return new_card([str(i) for i in range(loaded.n_classes)], pre.to_dict())
+
+
+def recording_hint(model_path: str | os.PathLike[str]) -> str:
+    """The command that records a card-less model's preprocessing (the next step to name)."""
+    name = os.path.basename(os.fspath(model_path).rstrip("/")) or "MODEL"
+    return (f"record how it was trained: probscope card init {name} --like "
+            "idg|dataset|arrays|<keras.applications name> (see --help)")
 
 
 def card_problems(card: ModelCard, spec: PreprocessingSpec, loaded: LoadedModel) -> list[str]:

@@ -90,7 +90,7 @@ def model_input_shape(model_path: str | os.PathLike[str]) -> tuple[int | None, i
 
 
 def _classes(model_path: str | os.PathLike[str], classes: str | Sequence[str] | None,
-             class_dir: str | None) -> list[str]:
+             class_dir: str | None, default: Sequence[str] | None = None) -> list[str]:
     if class_dir:
         return class_names_from_dir(class_dir)
     if isinstance(classes, str):
@@ -103,10 +103,17 @@ def _classes(model_path: str | os.PathLike[str], classes: str | Sequence[str] | 
     existing = load_card_for(model_path)
     if existing is not None and existing.classes:
         return existing.classes
+    if default:
+        return [str(c) for c in default]
     raise CardError("card init: give the class names with --classes a,b,c or --class-dir DIR")
 
 
-def card_from_preset(like: str, model_path: str | os.PathLike[str], **options: Any) -> ModelCard:
+def card_from_preset(
+    like: str,
+    model_path: str | os.PathLike[str],
+    default_classes: Sequence[str] | None = None,
+    **options: Any,
+) -> ModelCard:
     """Build (not save) a model card describing the given training pipeline.
 
     Parameters
@@ -118,6 +125,8 @@ def card_from_preset(like: str, model_path: str | os.PathLike[str], **options: A
     model_path : path-like
         The model; its input size and channels are read (not loaded) for defaults, and an
         existing card's classes are reused when no classes are given.
+    default_classes : sequence of str, optional
+        Classes when none are given and no card exists (e.g. "0".."N-1" for N outputs).
     **options
         Keys as added by :func:`add_card_init_arguments` (``classes``, ``class_dir``,
         ``target_size``, ``color_mode``, ``interpolation``, ``resize_backend``, ``rescale``,
@@ -134,13 +143,16 @@ def card_from_preset(like: str, model_path: str | os.PathLike[str], **options: A
     if unknown:
         raise CardError(f"card init: unknown option(s) {', '.join(sorted(unknown))}")
     opt = {k: v for k, v in options.items() if v is not None and v is not False}
-    classes = _classes(model_path, opt.pop("classes", None), opt.pop("class_dir", None))
+    classes = _classes(model_path, opt.pop("classes", None), opt.pop("class_dir", None),
+                       default_classes)
     h, w, c = model_input_shape(model_path)
     size = opt.pop("target_size", None)
     color_mode = opt.pop("color_mode", None) or ("grayscale" if c == 1 else "rgb")
     kind = like.strip().lower()
     if kind in ("idg", "imagedatagenerator", "flow_from_directory"):
         spec = _idg_spec(size or ((h, w) if h and w else KERAS_DEFAULT_SIZE), color_mode, opt)
+    elif kind in ("arrays", "numpy", "array"):
+        spec = _arrays_spec(size or ((h, w) if h and w else None), color_mode, opt)
     elif kind in ("dataset", "image_dataset_from_directory"):
         size = size or ((h, w) if h and w else KERAS_DEFAULT_SIZE)
         spec = _dataset_spec(size, color_mode, opt)
@@ -149,7 +161,7 @@ def card_from_preset(like: str, model_path: str | os.PathLike[str], **options: A
             keras_application_preset(kind)
         except CardError:
             raise CardError(
-                f"card init: --like {like!r} is not idg, dataset or a keras.applications model "
+                f"card init: --like {like!r} is not idg, dataset, arrays or a keras.applications model "
                 f"({', '.join(preset_names()[:8])}, ...)"
             ) from None
         spec = spec_for_keras_application(
@@ -175,6 +187,21 @@ def _idg_spec(size: Sequence[int], color_mode: str, opt: dict[str, Any]) -> Prep
         "per_image_standardization": False, "keras_applications_mode": None,
         "crop_to_aspect_ratio": bool(opt.pop("crop_to_aspect_ratio", False)),
         "source": "tf_keras ImageDataGenerator.flow_from_directory (card init)",
+    })
+    return _apply_value_options(spec, opt)
+
+
+def _arrays_spec(size: Sequence[int] | None, color_mode: str, opt: dict[str, Any]) -> PreprocessingSpec:
+    # Trained on arrays already at the model's size: any image file must be brought to that
+    # size, and OpenCV's area filter is the faithful way to shrink a photo; values as fed.
+    if size is None:
+        raise CardError("card init: --like arrays needs --target-size H W (the model takes any size)")
+    spec = PreprocessingSpec.from_dict({
+        "color_mode": color_mode, "target_size": list(size),
+        "interpolation": _card_interpolation(opt.pop("interpolation", "area")),
+        "resize_backend": opt.pop("resize_backend", "opencv"), "scale": 1.0, "offset": 0.0,
+        "source": "NumPy arrays passed to model.fit (card init --like arrays); images are "
+                  "resized to the arrays' size",
     })
     return _apply_value_options(spec, opt)
 

@@ -64,7 +64,7 @@ def save_card_for_model(card: ModelCard, model_path: PathLike) -> Path:
 
     When a card is already there, its ``classes``, ``preprocessing`` and
     ``input_statistics`` are replaced and everything else (calibration, OOD threshold,
-    keys written by other tools) is kept.
+    keys written by other tools, and unknown keys inside ``preprocessing``) is kept.
 
     Returns
     -------
@@ -83,6 +83,12 @@ def save_card_for_model(card: ModelCard, model_path: PathLike) -> Path:
         for key in ("classes", "preprocessing", "input_statistics"):
             if key in card.data:
                 merged.data[key] = card.data[key]
+        old_pre = existing.data.get("preprocessing")
+        if isinstance(old_pre, dict) and isinstance(merged.data.get("preprocessing"), dict):
+            # Keys probscope does not know (another tool's, a newer version's) stay.
+            known = set(PreprocessingSpec.__dataclass_fields__)
+            kept = {k: v for k, v in old_pre.items() if k not in known}
+            merged.data["preprocessing"] = {**kept, **merged.data["preprocessing"]}
         card.data = merged.data
     write_card(card, target)
     return target

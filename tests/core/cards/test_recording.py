@@ -177,7 +177,7 @@ def test_card_init_keras_application(gray_model):
 
 
 @pytest.mark.parametrize(("like", "options", "fragment"), [
-    ("resnet51", {"classes": "a"}, "is not idg, dataset or a keras.applications model"),
+    ("resnet51", {"classes": "a"}, "is not idg, dataset, arrays or a keras.applications model"),
     ("idg", {}, "give the class names"),
     ("idg", {"classes": "a", "pad_to_aspect_ratio": True}, "no pad_to_aspect_ratio"),
     ("idg", {"classes": "a,,b"}, "empty class name"),

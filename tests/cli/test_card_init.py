@@ -1,0 +1,71 @@
+"""`probscope card init` for a model that has no card: fractions, default classes, arrays."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from app.cli import main
+from app.core.cards.card_file import card_path_for
+
+
+@pytest.fixture()
+def bare_model(tmp_path: Path, colour_model: Path) -> Path:
+    path = tmp_path / "bare.keras"
+    shutil.copy(colour_model, path)
+    return path
+
+
+def _card(model: Path) -> dict:
+    return json.loads(card_path_for(model).read_text())
+
+
+def test_rescale_takes_a_fraction_and_classes_default_to_the_outputs(capsys, bare_model):
+    assert main(["card", "init", str(bare_model), "--like", "idg", "--rescale", "1/255"]) == 0
+    out = capsys.readouterr().out
+    card = _card(bare_model)
+    assert card["preprocessing"]["scale"] == pytest.approx(1 / 255)
+    assert card["classes"] == ["0", "1", "2"]
+    assert "0..2, the model's 3 outputs" in out
+
+
+def test_like_arrays_records_opencv_area_at_the_model_size(capsys, bare_model):
+    assert main(["card", "init", str(bare_model), "--like", "arrays", "--rescale", "1/255",
+                 "--classes", "r,g,b"]) == 0
+    pre = _card(bare_model)["preprocessing"]
+    assert (pre["resize_backend"], pre["interpolation"], pre["target_size"]) == ("opencv", "area", [16, 16])
+    assert "NumPy arrays" in pre["source"]
+    assert main(["classify", str(bare_model.parent), "--model", str(bare_model)]) == 1  # no images there
+    capsys.readouterr()
+
+
+def test_rewriting_keeps_unknown_keys_inside_preprocessing(capsys, bare_model):
+    assert main(["card", "init", str(bare_model), "--like", "idg", "--classes", "r,g,b"]) == 0
+    card = _card(bare_model)
+    card["preprocessing"]["augmentation_note"] = "flips only"
+    card["team"] = "qa"
+    card_path_for(bare_model).write_text(json.dumps(card))
+    assert main(["card", "init", str(bare_model), "--like", "dataset", "--rescale", "1/255"]) == 0
+    card = _card(bare_model)
+    assert card["preprocessing"]["augmentation_note"] == "flips only"
+    assert card["team"] == "qa" and card["preprocessing"]["resize_backend"] == "tf"
+
+
+@pytest.mark.parametrize("bad", ["1/0", "a/b", "1/2/3", "inf"])
+def test_a_bad_fraction_is_a_usage_error(capsys, bare_model, bad):
+    with pytest.raises(SystemExit) as stop:
+        main(["card", "init", str(bare_model), "--like", "idg", "--rescale", bad])
+    assert stop.value.code == 2
+
+
+def test_a_card_less_model_names_the_next_step(capsys, bare_model, colour_folder):
+    assert main(["info", "--model", str(bare_model)]) == 0
+    assert "next step: record how it was trained: probscope card init bare.keras" in capsys.readouterr().out
+    code = main(["classify", str(next(colour_folder.rglob("*.png"))), "--model", str(bare_model)])
+    err = capsys.readouterr().err
+    assert code == 0
+    assert err.count("preprocessing is a guess") == 1 and "probscope card init" in err
+    assert "'unchecked' means no 'none of the classes' check" in err
