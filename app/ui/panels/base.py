@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QStackedWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QBoxLayout, QHBoxLayout, QLayout, QStackedWidget, QVBoxLayout, QWidget
 
 from app.ui.jobs.runner import JobRunner
 from app.ui.panels.data_picker import accept_data_drag
@@ -83,3 +83,32 @@ class PanelBase(QWidget):
         path = accept_data_drag(event, self._session is not None)
         if path is not None:
             self.use_dropped(path)
+
+
+Part = QWidget | QLayout | tuple[QWidget, int]
+
+
+def _add(layout: QBoxLayout, parts: tuple[Part, ...]) -> None:
+    for part in parts:
+        if isinstance(part, tuple):
+            layout.addWidget(*part)  # (widget, stretch)
+        elif isinstance(part, QLayout):
+            layout.addLayout(part)
+        else:
+            layout.addWidget(part)
+
+
+def row(*parts: Part) -> QHBoxLayout:
+    """A horizontal row of widgets and layouts; ``(widget, stretch)`` gives one a stretch."""
+    layout = QHBoxLayout()
+    _add(layout, parts)
+    return layout
+
+
+def column(parent: QWidget, *parts: Part) -> QWidget:
+    """A widget holding ``parts`` top to bottom, without margins (a panel's content page)."""
+    content = QWidget(parent)
+    layout = QVBoxLayout(content)
+    layout.setContentsMargins(0, 0, 0, 0)
+    _add(layout, parts)
+    return content

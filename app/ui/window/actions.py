@@ -22,16 +22,12 @@ class MenuHost(Protocol):
 
     settings: AppSettings
 
-    def open_images_dialog(self) -> None: ...
-    def open_folder_dialog(self) -> None: ...
+    def classify_paths(self, paths: list[str]) -> None: ...
     def paste(self) -> None: ...
-    def open_model_dialog(self) -> None: ...
-    def open_savedmodel_dialog(self) -> None: ...
     def open_model(self, path: str, trust: bool = False) -> None: ...
     def export_history(self, kind: str) -> None: ...
     def clear_history(self) -> None: ...
     def cancel_run(self) -> None: ...
-    def show_about(self) -> None: ...
 
 
 @dataclass
@@ -61,20 +57,41 @@ def _action(window: QMainWindow, text: str, slot: Callable[..., Any],
 
 def build_menus(window: QMainWindow, host: MenuHost) -> WindowActions:
     """File, View, Run and Help menus on ``window``'s menu bar, calling into ``host``."""
+    def open_images() -> None:
+        if paths := choose_images(window):
+            host.classify_paths(paths)
+
+    def open_folder() -> None:
+        if path := choose_image_folder(window):
+            host.classify_paths([path])
+
+    def open_model() -> None:
+        if path := choose_model_file(window):
+            host.open_model(path)
+
+    def open_savedmodel() -> None:
+        if path := choose_savedmodel(window):
+            host.open_model(path)
+
+    def about() -> None:
+        from app.ui.window.about import show_about
+
+        show_about(window)
+
     bar = window.menuBar()
     file_menu = bar.addMenu("&File")
-    open_images = _action(window, "Open &images…", host.open_images_dialog,
-                          QKeySequence.StandardKey.Open, "Classify image files")
-    file_menu.addAction(open_images)
-    file_menu.addAction(_action(window, "Open image &folder…", host.open_folder_dialog,
+    open_images_action = _action(window, "Open &images…", open_images,
+                                 QKeySequence.StandardKey.Open, "Classify image files")
+    file_menu.addAction(open_images_action)
+    file_menu.addAction(_action(window, "Open image &folder…", open_folder,
                                 "Ctrl+Shift+F", "Classify every image in a folder, recursively"))
     paste = _action(window, "&Paste image", host.paste, QKeySequence.StandardKey.Paste,
                     "Classify the image or files on the clipboard")
     file_menu.addAction(paste)
     file_menu.addSeparator()
-    file_menu.addAction(_action(window, "Open &model…", host.open_model_dialog, "Ctrl+Shift+O",
+    file_menu.addAction(_action(window, "Open &model…", open_model, "Ctrl+Shift+O",
                                 "Load a .keras or .h5 model"))
-    file_menu.addAction(_action(window, "Open &SavedModel folder…", host.open_savedmodel_dialog))
+    file_menu.addAction(_action(window, "Open &SavedModel folder…", open_savedmodel))
     recent_menu = file_menu.addMenu("&Recent models")
     recent_menu.aboutToShow.connect(lambda: _fill_recent_menu(recent_menu, host))
     file_menu.addSeparator()
@@ -93,8 +110,8 @@ def build_menus(window: QMainWindow, host: MenuHost) -> WindowActions:
     run_menu.addAction(cancel)
 
     help_menu = bar.addMenu("&Help")
-    help_menu.addAction(_action(window, "&About probscope", host.show_about))
-    return WindowActions(open_images, paste, sort, cancel, recent_menu)
+    help_menu.addAction(_action(window, "&About probscope", about))
+    return WindowActions(open_images_action, paste, sort, cancel, recent_menu)
 
 
 def _fill_recent_menu(menu: QMenu, host: MenuHost) -> None:

@@ -34,7 +34,7 @@ from app.ui.results.result_view import ResultView
 from app.ui.state import ViewState
 from app.ui.widgets.drop_area import DropArea, DropPayload, payload_from_mime
 from app.ui.widgets.message_banner import MessageBanner
-from app.ui.window import actions
+from app.ui.window.actions import build_menus
 from app.ui.window.display import CurrentDisplay
 from app.ui.window.folder_runs import FolderRunController
 from app.ui.window.session_controller import SessionController
@@ -85,7 +85,7 @@ class MainWindow(QMainWindow):
         self.sessions.single_ready.connect(self.display.classify)
         self.sessions.run_ready.connect(self.runs.queue)
         self.state.session_changed.connect(self._on_session)
-        self.menu_actions = actions.build_menus(self, self)
+        self.menu_actions = build_menus(self, self)
         self.sort_action = self.menu_actions.sort
         self.sort_action.setChecked(self.plot.sort_box.isChecked())
         self.sort_action.toggled.connect(self.plot.sort_box.setChecked)
@@ -304,22 +304,6 @@ class MainWindow(QMainWindow):
             return
         self.handle_payload(payload)
 
-    def open_images_dialog(self) -> None:
-        if paths := actions.choose_images(self):
-            self.classify_paths(paths)
-
-    def open_folder_dialog(self) -> None:
-        if path := actions.choose_image_folder(self):
-            self.classify_paths([path])
-
-    def open_model_dialog(self) -> None:
-        if path := actions.choose_model_file(self):
-            self.open_model(path)
-
-    def open_savedmodel_dialog(self) -> None:
-        if path := actions.choose_savedmodel(self):
-            self.open_model(path)
-
     def export_history(self, kind: str) -> None:
         self.history.export_dialog(kind)
 
@@ -330,12 +314,6 @@ class MainWindow(QMainWindow):
     def clear_history(self) -> None:
         self.history.clear()
         self.state.history_cleared.emit()
-
-    def show_about(self) -> None:
-        from app.ui.window.about import show_about
-
-        show_about(self)
-
     # -- idle and close -----------------------------------------------------------------------------
     def busy_reasons(self) -> list[str]:
         """Why :meth:`is_idle` is False, for logs and test failures."""
@@ -360,17 +338,3 @@ class MainWindow(QMainWindow):
         self.cancel_run()
         self.sessions.pending.clear()
         super().closeEvent(event)
-
-    def wait_idle_timer(self, callback: Any, interval_ms: int = 100) -> QTimer:
-        """Poll until idle, then call ``callback`` once (used by --screenshot)."""
-        timer = QTimer(self)
-        timer.setInterval(interval_ms)
-
-        def check() -> None:
-            if self.is_idle():
-                timer.stop()
-                callback()
-
-        timer.timeout.connect(check)
-        timer.start()
-        return timer

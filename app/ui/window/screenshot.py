@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QTimer
@@ -14,6 +15,21 @@ from app.ui.window.status_bar import STATE_READY
 # Past this, save whatever is shown rather than hang a script forever.
 SCREENSHOT_TIMEOUT_S = 180
 _SETTLE_MS = 300
+
+
+def wait_idle_timer(window: MainWindow, callback: Callable[[], None], interval_ms: int = 100) -> QTimer:
+    """Poll until ``window`` is idle, then call ``callback`` once."""
+    timer = QTimer(window)
+    timer.setInterval(interval_ms)
+
+    def check() -> None:
+        if window.is_idle():
+            timer.stop()
+            callback()
+
+    timer.timeout.connect(check)
+    timer.start()
+    return timer
 
 
 def save_window(window: MainWindow, png: str) -> bool:
@@ -39,11 +55,11 @@ def screenshot_when_done(app: QApplication, window: MainWindow, png: str) -> Non
 
     def on_idle() -> None:
         if window.status.state != STATE_READY and window.model_error is None:
-            window.wait_idle_timer(on_idle)  # idle but not yet "Ready": keep polling
+            wait_idle_timer(window, on_idle)  # idle but not yet "Ready": keep polling
             return
         finish()
 
-    window.wait_idle_timer(on_idle)
+    wait_idle_timer(window, on_idle)
     QTimer.singleShot(SCREENSHOT_TIMEOUT_S * 1000, lambda: finish(True))
 
 

@@ -15,7 +15,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Signal, SignalInstance, Slot
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QPushButton, QWidget
 from superqt.utils import qthrottled
 
 from app.core import ProbscopeError
@@ -29,7 +29,7 @@ from app.core.calibration import (
 )
 from app.ui.jobs.data_jobs import DataRun, outputs_for
 from app.ui.jobs.runner import one_line
-from app.ui.panels.base import PanelBase
+from app.ui.panels.base import PanelBase, column, row
 from app.ui.panels.calibration.metrics_table import CalibrationMetricsTable
 from app.ui.panels.calibration.reliability_plot import REFRESH_MS, ReliabilityPlot
 from app.ui.panels.calibration.temperature_control import TemperatureControl
@@ -103,26 +103,11 @@ class CalibrationPanel(PanelBase):
         self.saved_label = QLabel(self)
         self.saved_label.setWordWrap(True)
 
-        fit_row = QHBoxLayout()
-        fit_row.addWidget(self.fit_button)
-        fit_row.addWidget(self.temperature, 1)
-        card_row = QHBoxLayout()
-        card_row.addWidget(self.card_label, 1)
-        card_row.addWidget(self.revert_button)
-        card_row.addWidget(self.save_button)
-
-        content = QWidget(self)
-        body = QVBoxLayout(content)
-        body.setContentsMargins(0, 0, 0, 0)
-        body.addWidget(self.picker)
-        body.addWidget(self.progress)
-        body.addWidget(self.messages)
-        body.addLayout(fit_row)
-        body.addWidget(self.plot, 1)
-        body.addWidget(self.table)
-        body.addLayout(card_row)
-        body.addWidget(self.saved_label)
-        self.set_content(content)
+        self.set_content(column(
+            self, self.picker, self.progress, self.messages,
+            row(self.fit_button, (self.temperature, 1)), (self.plot, 1), self.table,
+            row((self.card_label, 1), self.revert_button, self.save_button), self.saved_label,
+        ))
 
         # Created per instance so each panel has its own timer.
         self._refresh_table_soon = qthrottled(self._refresh_table, timeout=REFRESH_MS, leading=True)

@@ -20,7 +20,6 @@ from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QFrame,
     QGroupBox,
-    QHBoxLayout,
     QLabel,
     QPushButton,
     QScrollArea,
@@ -31,7 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.diagnostics import MIN_IMAGES
-from app.ui.panels.base import PanelBase
+from app.ui.panels.base import PanelBase, column, row
 from app.ui.panels.data_picker import DataPicker
 from app.ui.panels.diagnostics.current_image import CurrentImageBox
 from app.ui.panels.diagnostics.jobs import diagnose_job
@@ -94,10 +93,7 @@ class DiagnosticsPanel(PanelBase):
         self.progress = JobProgress(self.runner, self)
         self.progress.set_text("Diagnosing")
         self.progress.cancel_button.setToolTip("Stop the diagnosis")
-        run_row = QHBoxLayout()
-        run_row.addWidget(self.run_button)
-        run_row.addWidget(self.history_button)
-        run_row.addWidget(self.progress, 1)
+        run_row = row(self.run_button, self.history_button, (self.progress, 1))
         run_row.addStretch(0)
 
         # -- left: over the data set ------------------------------------------------------
@@ -138,15 +134,7 @@ class DiagnosticsPanel(PanelBase):
         self.splitter.setStretchFactor(0, 11)
         self.splitter.setStretchFactor(1, 9)
 
-        content = QWidget(self)
-        body = QVBoxLayout(content)
-        body.setContentsMargins(0, 0, 0, 0)
-        body.addWidget(self.picker)
-        body.addLayout(run_row)
-        body.addWidget(self.messages)
-        body.addWidget(self.splitter, 1)
-
-        self.set_content(content)
+        self.set_content(column(self, self.picker, run_row, self.messages, (self.splitter, 1)))
         self.set_session(None)
 
     # -- state for the window and tests ----------------------------------------------------

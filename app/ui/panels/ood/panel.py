@@ -17,10 +17,8 @@ from PySide6.QtGui import QStandardItemModel
 from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
-    QHBoxLayout,
     QLabel,
     QPushButton,
-    QVBoxLayout,
     QWidget,
 )
 from superqt import QLabeledDoubleSlider
@@ -29,7 +27,7 @@ from app.core import ProbscopeError
 from app.core.ood import acceptance_rate
 from app.ui.jobs.data_jobs import OODRun, fit_check_job
 from app.ui.jobs.runner import one_line
-from app.ui.panels.base import PanelBase
+from app.ui.panels.base import PanelBase, column, row
 from app.ui.panels.data_picker import DataPicker
 from app.ui.panels.job_progress import JobProgress
 from app.ui.panels.ood.histogram_plot import OODHistogramPlot
@@ -137,9 +135,6 @@ class OODPanel(PanelBase):
         self.accept_slider.setAccessibleName("Share of real images to accept, in percent")
         self.accept_slider.valueChanged.connect(self._on_accept)
         self.accept_label = QLabel("% of real images", self)
-        accept_row = QHBoxLayout()
-        accept_row.addWidget(self.accept_slider, 1)
-        accept_row.addWidget(self.accept_label)
         self.threshold_label = QLabel(self)
         self.accepted_in_label = QLabel(self)
         self.accepted_out_label = QLabel(self)
@@ -156,7 +151,7 @@ class OODPanel(PanelBase):
         )
         form = QFormLayout()
         form.addRow("Score", self.score_box)
-        form.addRow("Accept", accept_row)
+        form.addRow("Accept", row((self.accept_slider, 1), self.accept_label))
         form.addRow("Threshold", self.threshold_label)
         form.addRow("Accepted real images", self.accepted_in_label)
         form.addRow("Accepted no-class images", self.accepted_out_label)
@@ -169,23 +164,10 @@ class OODPanel(PanelBase):
         self.save_button.clicked.connect(self.save)
         self.saved_label = QLabel(self)
         self.saved_label.setWordWrap(True)
-        save_row = QHBoxLayout()
-        save_row.addWidget(self.label_note, 1)
-        save_row.addWidget(self.save_button)
-
-        content = QWidget(self)
-        body = QVBoxLayout(content)
-        body.setContentsMargins(0, 0, 0, 0)
-        body.addWidget(self.in_picker)
-        body.addWidget(self.ood_picker)
-        body.addWidget(self.progress)
-        body.addWidget(self.messages)
-        body.addLayout(form)
-        body.addWidget(self.plot, 1)
-        body.addLayout(save_row)
-        body.addWidget(self.saved_label)
-
-        self.set_content(content)
+        self.set_content(column(
+            self, self.in_picker, self.ood_picker, self.progress, self.messages, form,
+            (self.plot, 1), row((self.label_note, 1), self.save_button), self.saved_label,
+        ))
         self.set_session(None)
 
     @property
