@@ -3,7 +3,7 @@
 A Dense-like (1-D) output is drawn as one bar per unit; a Conv output (height, width,
 channels) as a mosaic of its first :data:`MAX_MAPS` channel maps on one shared colour scale
 (black = 0), so silent maps look black next to active ones. A 2-D output (e.g. Conv1D) is one
-heat map. The summary line gives :func:`~app.core.diagnostics.activations.activation_summary`'s
+heat map. The summary line gives :func:`~app.core.diagnostics.activation_summary`'s
 numbers. Items are created once and updated.
 """
 

@@ -1,6 +1,6 @@
 """A diagnosis in plain words: the verdict line and the findings list, as rich text.
 
-Pure functions over :class:`~app.core.diagnostics.run.DiagnosisResult` (no widgets), so the
+Pure functions over :class:`~app.core.diagnostics.DiagnosisResult` (no widgets), so the
 wording can be tested on its own and reused by a report.
 """
 
