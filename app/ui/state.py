@@ -91,9 +91,9 @@ class ViewState(QObject):
         self._current = self._shown = None
         self.current_key = None
         session = self.session
-        if session is not None:
-            self.history.ood_label = session.ood.label
-            self.history.generation = handle.generation if handle is not None else 0
+        if handle is not None:
+            self.history.ood_label = handle.session.ood.label
+            self.history.generation = handle.generation  # stamped on the rows to come
         old_t = self._temperature
         self._temperature = DEFAULT_TEMPERATURE if session is None else float(session.temperature)
         self.session_changed.emit(session)

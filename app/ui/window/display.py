@@ -99,6 +99,7 @@ class CurrentDisplay(QObject):
         if self._selecting or entry.key == self.state.current_key:
             return
         self._singles.cancel(silent=True)  # images still classifying go to the history only
+        self._views.cancel(silent=True)  # the row picked before is no longer what to show
         self.result_view.set_pictures(entry.original, None)
         self.state.set_current(entry.result, entry.key)
         handle = self.state.handle

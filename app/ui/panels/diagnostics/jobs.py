@@ -1,6 +1,6 @@
 """The Diagnostics panel's work, as module-level functions run on a worker thread.
 
-Each job takes its inputs plus the :class:`~app.ui.jobs.data_jobs.JobRunner` progress callback
+Each job takes its inputs plus the :class:`~app.ui.jobs.runner.JobRunner` progress callback
 and cancel event, and returns plain data; none touches a widget. The core (and with it
 TensorFlow) is imported inside the jobs so that importing the panel stays cheap.
 """
