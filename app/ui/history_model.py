@@ -10,7 +10,7 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QImage
 
-from app.core.session.results import Classification
+from app.core.session import Classification
 
 COLUMNS = ("", "File", "Label", "Probability", "Flags")
 COL_THUMB, COL_FILE, COL_LABEL, COL_PROB, COL_FLAGS = range(5)
@@ -123,7 +123,7 @@ class HistoryModel(QAbstractTableModel):
                 generation=self.generation,
             )
             if entry.original is not None and entry.thumb is None:
-                from app.ui.qt_images import THUMBNAIL_SIZE, shrink
+                from app.ui.widgets.qt_images import THUMBNAIL_SIZE, shrink
 
                 entry.thumb = shrink(entry.original, THUMBNAIL_SIZE)
             self._row_of[key] = first + i

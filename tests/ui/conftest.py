@@ -119,7 +119,7 @@ def config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def window(qtbot, config_dir: Path, model_path: Path) -> Iterator:  # type: ignore[no-untyped-def]
     """A shown main window with the model loaded and Ready."""
-    from app.ui.main_window import MainWindow
+    from app.ui.window.main_window import MainWindow
 
     win = MainWindow()
     qtbot.addWidget(win)

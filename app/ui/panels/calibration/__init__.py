@@ -1,0 +1,1 @@
+"""Calibration: fit, explore and save the temperature; the reliability diagram and metrics."""

@@ -1,0 +1,1 @@
+"""The "none of the classes" check: score, acceptance threshold and its histogram."""

@@ -1,0 +1,283 @@
+"""The current result: the image as given, what the model saw, the top label and the OOD badge."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QFont, QImage, QPixmap, QResizeEvent
+from PySide6.QtWidgets import (
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QSizePolicy,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core.session import Classification
+
+if TYPE_CHECKING:
+    from app.core import ModelSession
+    from app.ui.state import ViewState
+
+EMPTY_HINT = "Drop images or a model here"
+
+_BADGE_OK = "background:#dff3e4; color:#14532d; border:1px solid #7cc495; border-radius:6px; padding:6px 10px;"
+_BADGE_OOD = "background:#fde2e1; color:#7a1712; border:2px solid #d9534f; border-radius:6px; padding:6px 10px;"
+_BADGE_UNCHECKED = ("background:palette(window); color:palette(text); border:1px dashed palette(mid);"
+                    " border-radius:6px; padding:6px 10px;")
+
+
+class ImagePane(QLabel):
+    """Shows one image scaled to fit; ``pixelated`` keeps model pixels crisp (no smoothing)."""
+
+    def __init__(self, pixelated: bool, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._image: QImage | None = None
+        self._pixelated = pixelated
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setMinimumSize(QSize(96, 96))
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+
+    def set_image(self, image: QImage | None, placeholder: str = "") -> None:
+        self._image = image if image is not None and not image.isNull() else None
+        if self._image is None:
+            self.setPixmap(QPixmap())
+            self.setText(placeholder)
+        else:
+            self.setText("")
+        self._rescale()
+
+    def image(self) -> QImage | None:
+        return self._image
+
+    def _rescale(self) -> None:
+        if self._image is None:
+            return
+        size = self.contentsRect().size() - QSize(8, 8)
+        if size.width() < 8 or size.height() < 8:
+            return
+        mode = (Qt.TransformationMode.FastTransformation if self._pixelated
+                else Qt.TransformationMode.SmoothTransformation)
+        scaled = self._image.scaled(size, Qt.AspectRatioMode.KeepAspectRatio, mode)
+        if not self._pixelated and (scaled.width() > self._image.width() * 4):
+            # Tiny photos blown up smoothly look like mush; cap at 4x.
+            scaled = self._image.scaled(self._image.size() * 4, Qt.AspectRatioMode.KeepAspectRatio, mode)
+        self.setPixmap(QPixmap.fromImage(scaled))
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt override)
+        super().resizeEvent(event)
+        self._rescale()
+
+
+def _caption(text: str) -> QLabel:
+    label = QLabel(text)
+    label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+    font = label.font()
+    font.setBold(True)
+    label.setFont(font)
+    return label
+
+
+class EmptyState(QLabel):
+    """The large, obvious hint shown before anything was classified."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("emptyState")
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setWordWrap(True)
+        self.setText(
+            f"<div style='font-size:20pt; font-weight:600'>{EMPTY_HINT}</div>"
+            "<div style='margin-top:10px'>image files, folders (classified recursively), image data "
+            "from a browser, or a .keras / .h5 / SavedModel model</div>"
+            "<div style='margin-top:6px'>or use File → Open images (Ctrl+O), paste (Ctrl+V), "
+            "File → Open model (Ctrl+Shift+O)</div>"
+        )
+
+
+class ResultView(QWidget):
+    """Everything about the one image currently shown."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.stack = QStackedWidget(self)
+        self.empty = EmptyState(self)
+        self.stack.addWidget(self.empty)
+
+        page = QWidget(self)
+        self.original = ImagePane(pixelated=False, parent=page)
+        self.original.setToolTip("The image as you gave it (EXIF orientation applied)")
+        self.seen = ImagePane(pixelated=True, parent=page)
+        self.seen.setToolTip(
+            "What the model receives after the recorded preprocessing (resize, colour order, "
+            "scaling), shown at model resolution and enlarged without smoothing"
+        )
+        self.original_caption = _caption("As given")
+        self.original_caption.setWordWrap(True)
+        self.seen_caption = _caption("What the model sees")
+        self.seen_caption.setWordWrap(True)
+
+        self.name_label = QLabel(page)
+        self.name_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.name_label.setWordWrap(True)
+        self.top_label = QLabel(page)
+        self.top_label.setObjectName("topLabel")
+        big = QFont(self.top_label.font())
+        big.setPointSizeF(max(big.pointSizeF(), 9.0) * 3.2)
+        big.setBold(True)
+        self.top_label.setFont(big)
+        self.top_label.setWordWrap(True)
+        self.confidence_label = QLabel(page)
+        mid = QFont(self.confidence_label.font())
+        mid.setPointSizeF(max(mid.pointSizeF(), 9.0) * 1.35)
+        self.confidence_label.setFont(mid)
+        self.confidence_label.setToolTip(
+            "Calibrated probability: the softmax of logits divided by the model card's temperature T. "
+            "With a fitted T, 80% means right about 80% of the time. The raw probability is the "
+            "model's own softmax (T = 1), often overconfident."
+        )
+        self.badge = QLabel(page)
+        self.badge.setObjectName("oodBadge")
+        self.badge.setWordWrap(True)
+        badge_font = QFont(self.badge.font())
+        badge_font.setBold(True)
+        badge_font.setPointSizeF(max(badge_font.pointSizeF(), 9.0) * 1.15)
+        self.badge.setFont(badge_font)
+        self.score_label = QLabel(page)
+        self.score_label.setToolTip(
+            "The 'none of the classes' check: an image is in distribution when its score is at least "
+            "the threshold stored in the model card"
+        )
+        self.error_label = QLabel(page)
+        self.error_label.setWordWrap(True)
+        self.error_label.setStyleSheet("color:#b42318; font-weight:600;")
+
+        # Verdict first (what, how sure, known or not), then the two pictures side by side.
+        verdict = QHBoxLayout()
+        verdict.addWidget(self.top_label, 0, Qt.AlignmentFlag.AlignVCenter)
+        verdict.addSpacing(14)
+        numbers = QVBoxLayout()
+        numbers.addWidget(self.confidence_label)
+        numbers.addWidget(self.score_label)
+        verdict.addLayout(numbers, 1)
+
+        grid = QGridLayout(page)
+        grid.setContentsMargins(0, 0, 0, 0)
+        grid.setVerticalSpacing(4)
+        grid.addWidget(self.name_label, 0, 0, 1, 2)
+        grid.addLayout(verdict, 1, 0, 1, 2)
+        grid.addWidget(self.badge, 2, 0, 1, 2)
+        grid.addWidget(self.error_label, 3, 0, 1, 2)
+        grid.addWidget(self.original_caption, 4, 0)
+        grid.addWidget(self.seen_caption, 4, 1)
+        grid.addWidget(self.original, 5, 0)
+        grid.addWidget(self.seen, 5, 1)
+        grid.setColumnStretch(0, 1)
+        grid.setColumnStretch(1, 1)
+        grid.setRowStretch(5, 1)
+        self.stack.addWidget(page)
+
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.stack)
+        self.result: Classification | None = None
+
+    def follow(self, state: ViewState) -> None:
+        """Show ``state.shown``: the current result at the display temperature."""
+        self._state = state
+        state.session_changed.connect(self._on_session)
+        state.shown_changed.connect(self._on_shown)
+
+    def _on_session(self, _session: ModelSession | None) -> None:
+        self.clear()
+
+    def _on_shown(self, shown: Classification | None) -> None:
+        if shown is None:
+            self.clear()
+            return
+        session = self._state.session
+        desc = ""
+        if session is not None and session.spec.target_size:
+            h, w = session.spec.target_size
+            desc = f"{w}×{h}, {session.spec.color_mode}"
+        # The pictures stay: whoever changes the current result sets them first.
+        self.show_result(shown, session.ood.label if session else "None of the classes",
+                         self.original.image(), self.seen.image(), desc)
+
+    @property
+    def showing_empty_state(self) -> bool:
+        return self.stack.currentIndex() == 0
+
+    def clear(self) -> None:
+        self.result = None
+        self.stack.setCurrentIndex(0)
+
+    def show_result(
+        self,
+        result: Classification,
+        ood_label: str,
+        original: QImage | None = None,
+        seen: QImage | None = None,
+        input_desc: str = "",
+    ) -> None:
+        """Show a result; pictures may arrive later through :meth:`set_pictures`."""
+        self.result = result
+        self.stack.setCurrentIndex(1)
+        # The parent folder too: in a labelled folder run it is the image's true class.
+        path = Path(result.path)
+        self.name_label.setText(f"{path.parent.name}/{path.name}" if path.parent.name else result.path)
+        self.name_label.setToolTip(result.path)
+        self.seen_caption.setText(f"What the model sees{f' ({input_desc})' if input_desc else ''}")
+        self.set_pictures(original, seen)
+        if not result.ok:
+            self.top_label.setText("—")
+            self.confidence_label.setText("")
+            self.badge.hide()
+            self.score_label.setText("")
+            self.error_label.setText(f"Could not classify: {result.error}")
+            self.error_label.show()
+            return
+        self.error_label.setText("")
+        self.error_label.hide()
+        conf = result.confidence or 0.0
+        known = result.ood is None or result.ood.in_distribution
+        # An image of none of the classes is headlined as such; the model's guess stays visible.
+        self.top_label.setText(str(result.label) if known else ood_label)
+        guess = "" if known else f"best guess <b>{result.label}</b>: "
+        raw = None
+        if result.raw_probabilities is not None and result.index is not None:
+            raw = float(result.raw_probabilities[result.index])
+        raw_text = f"<br><small>raw model output: {raw:.1%}</small>" if raw is not None else ""
+        self.confidence_label.setText(
+            f"{guess}<b>{conf:.1%}</b> sure <small>(calibrated, T = {result.temperature:.2f})</small>{raw_text}"
+        )
+        self.badge.show()
+        if result.ood is not None and not result.ood.checked:
+            self.badge.setText("No 'none of the classes' check is set up for this model: any image "
+                               "gets a label. Fit one in the None of the classes tab.")
+            self.badge.setStyleSheet(_BADGE_UNCHECKED)
+        elif known:
+            self.badge.setText("✓ looks like a known class")
+            self.badge.setStyleSheet(_BADGE_OK)
+        else:
+            self.badge.setText(f"⚠ {ood_label}: this image looks like none of the classes, "
+                               "so the model's best guess is not to be trusted")
+            self.badge.setStyleSheet(_BADGE_OOD)
+        if result.ood is not None and result.ood.checked:
+            op = "≥" if result.ood.in_distribution else "&lt;"
+            self.score_label.setText(
+                f"<small>'none of the classes' check: {result.ood.score_name} score "
+                f"{result.ood.score:.3g} {op} threshold {result.ood.threshold:.3g}</small>"
+            )
+        else:
+            self.score_label.setText("")
+
+    def set_pictures(self, original: QImage | None, seen: QImage | None) -> None:
+        self.original.set_image(original, "(no picture)")
+        self.seen.set_image(seen, "(not available)")

@@ -1,0 +1,1 @@
+"""Small shared widgets and helpers: drop area, message banner, plot style, QImage conversion."""

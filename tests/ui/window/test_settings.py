@@ -1,0 +1,54 @@
+"""Settings live in an ini file under PROBSCOPE_CONFIG_DIR and survive a restart."""
+
+from __future__ import annotations
+
+from app.ui.window.settings import AppSettings
+
+
+def test_settings_round_trip(qapp, config_dir, tmp_path):
+    s = AppSettings()
+    assert s.path.parent == config_dir
+    model = tmp_path / "m.keras"
+    model.write_bytes(b"x")
+    s.add_recent_model(model)
+    s.add_recent_model(tmp_path / "other.keras")
+    s.add_recent_model(model)  # moves to the front, no duplicate
+    s.top_k = 25
+    s.sort_by_probability = False
+    s.sync()
+
+    again = AppSettings()
+    assert again.recent_models == [str(model.resolve()), str((tmp_path / "other.keras").resolve())]
+    assert again.last_model == str(model.resolve())
+    assert again.top_k == 25
+    assert again.sort_by_probability is False
+
+
+def test_window_remembers_geometry_and_plot_options(qtbot, config_dir, model_path):
+    from app.ui.window.main_window import MainWindow
+
+    win = MainWindow()
+    qtbot.addWidget(win)
+    win.resize(800, 555)  # the offscreen screen is 800x600-ish; stay near it
+    win.plot.k_box.setValue(7)
+    win.plot.sort_box.setChecked(False)
+    win.close()
+
+    win2 = MainWindow()
+    qtbot.addWidget(win2)
+    assert win.settings.window_state()[0] is not None
+    assert (win2.width(), win2.height()) == (800, 555)
+    assert win2.plot.k_box.value() == 7
+    assert not win2.plot.sort_box.isChecked()
+    assert not win2.sort_action.isChecked()
+
+
+def test_last_model_is_reopened(qtbot, config_dir, model_path):
+    from app.ui.window.main_window import MainWindow
+
+    AppSettings().add_recent_model(model_path)
+    win = MainWindow()
+    qtbot.addWidget(win)
+    win.start()  # no model given: the last one used
+    qtbot.waitUntil(lambda: win.session is not None, timeout=60_000)
+    assert win.session.loaded.path.resolve() == model_path.resolve()
