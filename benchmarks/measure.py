@@ -24,7 +24,7 @@ def gui_startup(images: list[Path]) -> dict[str, float]:
     """Fresh offscreen GUI processes: time to a visible window and to the first result."""
     code = (
         "import sys, time; t0 = time.perf_counter(); "
-        "from app.ui.launch import measure_startup; "
+        "from app.ui.window.launch import measure_startup; "
         f"measure_startup({[str(p) for p in images]!r}, t0)"
     )
     runs = fresh_process_json(code, env={"QT_QPA_PLATFORM": "offscreen"})

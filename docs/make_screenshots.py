@@ -40,7 +40,7 @@ def wait(app: QApplication, done, timeout: float = 120.0) -> None:  # type: igno
 
 def main() -> int:
     app = QApplication(sys.argv[:1])
-    from app.ui.main_window import MainWindow
+    from app.ui.window.main_window import MainWindow
 
     OUT.mkdir(parents=True, exist_ok=True)
     window = MainWindow(interactive=False)

@@ -149,7 +149,7 @@ def split_gui_arguments(
 
 
 def cmd_gui(args: argparse.Namespace) -> int:
-    from app.ui.launch import run_gui
+    from app.ui.window.launch import run_gui
 
     model, images = split_gui_arguments(args.model_path, list(args.images), args.model)
     code = run_gui(

@@ -6,7 +6,6 @@ import threading
 import time
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from app.core import ProbscopeError
 from app.core.session import Classification
@@ -42,11 +41,9 @@ class RunFinished:
 
 def labelled_root(paths: Sequence[str], classes: Sequence[str]) -> str | None:
     """The folder, if a single one was given whose sub-folders are named like the classes."""
-    if len(paths) != 1 or not Path(paths[0]).is_dir():
-        return None
-    subdirs = {p.name for p in Path(paths[0]).iterdir() if p.is_dir()}
-    known = subdirs & set(classes)
-    return paths[0] if known and len(known) == len(subdirs) else None
+    from app.core.images import is_labelled_folder
+
+    return paths[0] if len(paths) == 1 and is_labelled_folder(paths[0], classes) else None
 
 
 def _expand(paths: Sequence[str]) -> tuple[list[str], list[Classification]]:

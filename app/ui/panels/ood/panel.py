@@ -370,11 +370,11 @@ class OODPanel(PanelBase):
     def _drop_target(self, path: str) -> DataPicker:
         from pathlib import Path
 
-        p = Path(path)
-        if self._session is None or p.is_file():
+        from app.core.images import is_labelled_folder
+
+        if self._session is None or Path(path).is_file():
             return self.in_picker
-        subfolders = {q.name for q in p.iterdir() if q.is_dir() and not q.name.startswith(".")}
-        labelled = bool(subfolders) and subfolders <= set(self._session.classes)
+        labelled = is_labelled_folder(path, self._session.classes)
         return self.in_picker if labelled else self.ood_picker
 
     def use_dropped(self, path: str) -> None:
