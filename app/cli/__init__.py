@@ -59,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--by-class", action="store_true",
                    help="promise the coverage for every class (Mondrian), not only overall")
     p.add_argument("--save", action="store_true", help="write T (and the sets) into the model card")
+    p.add_argument("--force", action="store_true",
+                   help="save even a fit that should not be trusted (T on a search bound, a worse "
+                        "NLL, a model near chance)")
     add_model_args(p)
     p.set_defaults(func=fit_commands.cmd_calibrate)
 

@@ -15,7 +15,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     session = open_session(args)
     result = run_calibration(session, args.data, progress=progress, conformal=args.conformal,
                              alpha=args.alpha, by_class=args.by_class)
-    saved = save_calibration(session, result) if args.save else None
+    saved = save_calibration(session, result, force=args.force) if args.save else None
     session.close()
     if args.json:
         print(json.dumps({**result.to_json(), "saved": saved}))

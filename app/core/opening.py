@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 
 from app.core.calibration.conformal_card import prediction_sets_from_card
+from app.core.calibration.run import near_chance
 from app.core.cards.card_file import ModelCard, card_path_for, load_card_for
 from app.core.cards.inferred import (
     card_problems,
@@ -66,8 +67,17 @@ def open_model(
     ood = OODRuntime.from_card(card, card_path_for(path))
     if not loaded.has_features and ood.score_name in ("mahalanobis", "knn"):
         raise ModelError(f"{loaded.name}: the card's OOD score needs features this model lacks")
+    fitted = card.data.get("calibration", {}).get("fitted")
+    accuracy = fitted.get("after", {}).get("accuracy") if isinstance(fitted, dict) else None
+    untrustworthy = None
+    if isinstance(accuracy, (int, float)) and near_chance(accuracy, len(card.classes)):
+        untrustworthy = (f"this model is {accuracy:.0%} accurate on its calibration data, near "
+                         "chance: its answers and checks cannot be trusted")
+        warnings.append(untrustworthy)
     sets = prediction_sets_from_card(card.data.get("calibration", {}), card.temperature)
     if sets is not None:
         warnings += sets.warnings_
     predictor = Predictor(loaded)
-    return ModelSession(loaded, card, spec, predictor, ood, warnings, has_card_file, sets)
+    session = ModelSession(loaded, card, spec, predictor, ood, warnings, has_card_file, sets)
+    session.untrustworthy = untrustworthy
+    return session

@@ -34,10 +34,13 @@ def model_copy(tmp_path: Path, colour_model: Path) -> Path:
 
 def test_calibrate_json_contract_and_save(capsys, model_copy: Path, colour_folder: Path, tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("PROBSCOPE_CACHE_DIR", str(tmp_path / "cache"))
+    # 36 perfectly separable images: NLL keeps falling as T shrinks, so T lands on the bound;
+    # such a fit is refused unless forced (the JSON says why).
     code, res, err = _run(capsys, "calibrate", "--model", str(model_copy), "--data", str(colour_folder),
-                          "--json", "--save")
+                          "--json", "--save", "--force")
     assert code == 0, err
     assert res["temperature"] > 0
+    assert res["save_problems"] and "bound" in res["save_problems"][0]
     for part in ("before", "after"):
         assert {"accuracy", "nll", "brier", "ece", "adaptive_ece", "mce"} <= set(res[part])
     assert res["after"]["nll"] <= res["before"]["nll"] + 1e-12
@@ -90,3 +93,33 @@ def test_ood_reports_what_the_saved_threshold_accepts(capsys) -> None:
     assert 0.0 <= report["ood_accepted"] < 0.1  # the bundled check rejects most non-digits
     worse_than_chance = [r["score"] for r in report["scores"] if r["auroc"] is not None and r["auroc"] < 0.5]
     assert all(any(s in w for w in report["warnings"]) for s in worse_than_chance)
+
+
+def test_a_fit_that_cannot_be_trusted_is_not_saved_without_force(capsys, tmp_path, monkeypatch) -> None:
+    """An untrained model (near chance): T is refused, --force saves it, and info then warns."""
+    from app.core.cards.card_file import new_card, write_card
+    from app.core.tf_runtime import import_keras
+
+    monkeypatch.setenv("PROBSCOPE_CACHE_DIR", str(tmp_path / "cache"))
+    keras = import_keras()
+    keras.utils.set_random_seed(3)
+    model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Flatten(),
+                              keras.layers.Dense(10, activation="softmax")])
+    path = tmp_path / "untrained.keras"
+    model.save(path)
+    write_card(new_card([str(i) for i in range(10)], {"target_size": [8, 8], "source": "test"}),
+               card_path_for(path))
+    rng = np.random.default_rng(0)
+    for i in range(200):
+        write_png(tmp_path / "data" / str(i % 10) / f"{i}.png",
+                  rng.integers(0, 255, (8, 8, 3), dtype=np.uint8))
+    before = card_path_for(path).read_text()
+    code, _, err = _run(capsys, "calibrate", "--model", str(path), "--data", str(tmp_path / "data"),
+                        "--save", "--conformal", "none")
+    assert code == 1 and "not saved" in err and "--force" in err
+    assert card_path_for(path).read_text() == before
+    code, _, err = _run(capsys, "calibrate", "--model", str(path), "--data", str(tmp_path / "data"),
+                        "--save", "--conformal", "none", "--force")
+    assert code == 0, err
+    code, info, _ = _run(capsys, "info", "--model", str(path), "--json")
+    assert any("near chance" in w for w in info["warnings"])

@@ -13,7 +13,7 @@ from app.core.calibration.conformal_card import prediction_sets_from_card
 from app.core.calibration.conformal_split import ConformalFit, fit_temperature_and_sets
 from app.core.calibration.conformity_scores import check_alpha
 from app.core.calibration.metrics import calibration_report
-from app.core.calibration.temperature import TemperatureScaler
+from app.core.calibration.temperature import DEFAULT_BOUNDS, TemperatureScaler
 from app.core.cards.card_file import write_card
 from app.core.data.labelled import load_data
 from app.core.data.outputs import CancelFn, DataOutputs, ProgressFn, compute_outputs
@@ -25,6 +25,8 @@ CONFORMAL_METHODS = ("lac", "aps", "raps")
 # on a confident model (see the README), so it is never the default.
 DEFAULT_METHOD = "lac"
 DEFAULT_ALPHA = 0.1
+# A fitted T that raises the NLL by more than this share is refused (without --force).
+NLL_WORSE_TOLERANCE = 0.01
 
 
 @dataclass
@@ -40,6 +42,29 @@ class CalibrationResult:
     skipped: list[str] = field(default_factory=list)
     # Prediction sets fitted with this T on other images than T's (None: not fitted).
     conformal: ConformalFit | None = None
+    n_classes: int = 0
+
+    @property
+    def near_chance(self) -> bool:
+        """The model is barely better than guessing on this data: no verdict should look good."""
+        return near_chance(self.after.get("accuracy"), self.n_classes)
+
+    def save_problems(self) -> list[str]:
+        """Why this temperature should not be written into the card (empty: safe to save)."""
+        problems = []
+        low, high = DEFAULT_BOUNDS
+        if not low * 1.001 < self.temperature < high * 0.999:
+            problems.append(f"T = {self.temperature:.3g} sits on the search bound [{low:g}, {high:g}]: "
+                            "the fit did not converge to a real optimum")
+        # Fitted on half the images (the other half fits the prediction sets), T can miss the
+        # optimum of all of them by a hair; only a real loss counts.
+        if self.after["nll"] > self.before["nll"] * (1 + NLL_WORSE_TOLERANCE) + 1e-9:
+            problems.append(f"T = {self.temperature:.3g} makes the NLL worse "
+                            f"({self.before['nll']:.4f} -> {self.after['nll']:.4f})")
+        if self.near_chance:
+            problems.append(f"the model's accuracy on this data is {self.after['accuracy']:.1%}, "
+                            "near chance: a temperature cannot make it trustworthy")
+        return problems
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -51,6 +76,7 @@ class CalibrationResult:
             "skipped": self.skipped,
             "warnings": self.warnings,
             "conformal": None if self.conformal is None else self.conformal.to_json(),
+            "save_problems": self.save_problems(),
         }
 
 
@@ -117,6 +143,7 @@ def fit_calibration(
         warnings=warnings,
         skipped=outputs.skipped,
         conformal=fit,
+        n_classes=int(logits.shape[1]),
     )
 
 
@@ -135,6 +162,7 @@ def result_at_temperature(
         n=len(outputs),
         warnings=list(warnings or []),
         skipped=list(outputs.skipped),
+        n_classes=int(logits.shape[1]),
     )
 
 
@@ -157,8 +185,23 @@ def run_calibration(
     return result
 
 
-def save_calibration(session: ModelSession, result: CalibrationResult) -> str:
-    """Write T and the fit's provenance into the model card (atomically); return its path."""
+def near_chance(accuracy: float | None, n_classes: int) -> bool:
+    """Accuracy within 1.5x of what guessing one of ``n_classes`` gets (10 classes: < 15 %)."""
+    return accuracy is not None and n_classes >= 2 and float(accuracy) < 1.5 / n_classes
+
+
+def save_calibration(session: ModelSession, result: CalibrationResult, force: bool = False) -> str:
+    """Write T and the fit's provenance into the model card (atomically); return its path.
+
+    Raises
+    ------
+    DataError
+        The fit should not be trusted (T on a search bound, a worse NLL, a model near chance)
+        and ``force`` is False; nothing is written.
+    """
+    problems = result.save_problems()
+    if problems and not force:
+        raise DataError(f"not saved: {problems[0]} (save anyway with --force)")
     card = session.card
     card.data["calibration"] = {
         **{k: v for k, v in card.data.get("calibration", {}).items() if k not in ("fitted",)},

@@ -45,6 +45,8 @@ class ModelSession:
     has_card_file: bool = False
     # The card's conformal prediction sets (fitted by calibration), or None.
     sets: PredictionSets | None = None
+    # Why no answer of this model may look trustworthy (e.g. near-chance accuracy), or None.
+    untrustworthy: str | None = None
     last_latency_ms: float = 0.0
     _executor: ThreadPoolExecutor | None = field(default=None, repr=False)
 
