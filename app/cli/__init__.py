@@ -67,10 +67,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ood", help="fit and evaluate the 'none of the classes' check")
     p.add_argument("--data", required=True, metavar="DIR_OR_NPZ", help="labelled in-distribution data")
-    p.add_argument("--ood-data", metavar="DIR_OR_NPZ", help="images that belong to no class")
+    p.add_argument("--ood-data", metavar="DIR_OR_NPZ",
+                   help="your own images that belong to no class (optional: a built-in "
+                        "reference is used either way)")
+    p.add_argument("--reference", default="all", metavar="KINDS",
+                   help="kinds of the built-in no-class reference, comma-separated (plain, "
+                        "gradient, clouds, stripes, checkers, bricks, wood, paper, dots, noise, "
+                        "shapes, blobs, photo, face, glyphs), all (default) or none")
     p.add_argument("--score", default="auto",
-                   choices=["auto", "msp", "max_logit", "energy", "mahalanobis", "knn"],
-                   help="score to use (auto: best AUROC on --ood-data, else energy)")
+                   choices=["auto", "msp", "max_logit", "energy", "mahalanobis", "knn", "probe"],
+                   help="score to use (auto: the one that lets the least held-out no-class "
+                        "junk through)")
     p.add_argument("--tpr", type=float, default=0.95, help="share of real images to accept (0.95)")
     p.add_argument("--save", action="store_true", help="write the check into the model card")
     add_model_args(p)

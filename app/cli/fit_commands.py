@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 from app.cli.common import open_session, progress
 
@@ -43,7 +44,8 @@ def cmd_ood(args: argparse.Namespace) -> int:
     from app.core.ood.fitting import run_ood, save_ood
 
     session = open_session(args)
-    result = run_ood(session, args.data, args.ood_data, args.score, args.tpr, progress=progress)
+    result = run_ood(session, args.data, args.ood_data, args.score, args.tpr, progress=progress,
+                     reference=args.reference)
     saved = save_ood(session, result) if args.save else None
     session.close()
     if args.json:
@@ -63,10 +65,27 @@ def cmd_ood(args: argparse.Namespace) -> int:
             mark = " <" if r["score"] == d.score_name else ""
             print(f"{r['score']:<12}{r['auroc']:>8.3f}{r['fpr_at_95_tpr']:>9.3f}{r['aupr']:>8.3f}"
                   f"{r['fpr_at_threshold']:>14.1%}{mark}")
+    _print_held_out(result)
     for w in result.warnings:
         print(f"warning: {w}")
     print(f"saved to {saved}" if saved else "not saved (add --save to write it into the model card)")
     return 0
+
+
+def _print_held_out(result: Any) -> None:
+    """Per score and per no-class kind: how much gets through that the score never saw."""
+    if not result.by_score:
+        return
+    chosen = result.detector.score_name
+    print(f"no-class images accepted (built-in reference, {result.reference['n']} images; "
+          "held out: the probe fitted without that kind)")
+    for name, v in result.by_score.items():
+        mark = "  <- chosen" if name == chosen else ""
+        print(f"  {name:<10} {v['held_out']:>8.1%} held out, AUROC "
+              f"{(v['auroc'] or float('nan')):.3f}{mark}")
+    print(f"{'kind':<22}{'accepted':>10}{'held out':>10}   ({chosen})")
+    for row in result.per_kind:
+        print(f"{row['kind']:<22}{row['accepted']:>10.1%}{row['held_out_accepted']:>10.1%}")
 
 
 # -- diagnose ------------------------------------------------------------------------------

@@ -80,4 +80,12 @@ def open_model(
     predictor = Predictor(loaded)
     session = ModelSession(loaded, card, spec, predictor, ood, warnings, has_card_file, sets)
     session.untrustworthy = untrustworthy
+    if ood.needs_layer_statistics:
+        session.enable_layer_statistics()
+        probe = ood.detector.probe_
+        if probe is not None and len(probe.coef_) != session.predictor.stats_width:
+            raise CardError(
+                f"{card_path_for(path).name}: its 'none of the classes' check was fitted on "
+                f"{len(probe.coef_)} layer statistics but the model gives "
+                f"{session.predictor.stats_width}; refit it with probscope ood --data DIR --save")
     return session

@@ -60,6 +60,8 @@ def _cache_key(session: ModelSession, data: DataSet) -> str:
     h = hashlib.sha256("\n".join(stat_parts).encode())
     h.update(json.dumps(session.spec.to_dict(), sort_keys=True, default=str).encode())
     h.update(data.fingerprint().encode())
+    # Outputs with and without the probe's layer statistics are different entries.
+    h.update(f"stats={getattr(session.predictor, 'stats_width', 0)}".encode())
     return h.hexdigest()[:40]
 
 

@@ -7,4 +7,5 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     ".loading": ["LoadedModel", "load_model"],
     ".activation_layers": ["RELU_FAMILY", "ActivationLayer", "find_activation_layers"],
     ".predictor": ["ModelOutputs", "Predictor", "concat_outputs"],
+    ".layer_statistics": ["StatsLayout", "build_stats_heads"],
 })

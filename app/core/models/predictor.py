@@ -8,6 +8,7 @@ traced once and then costs about a millisecond for a small CNN.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -62,15 +63,20 @@ class Predictor:
         The model and its logits/feature heads.
     batch_size : int, default=64
         Largest batch sent to the model at once; bounds memory for big inputs.
+    heads : callable, optional
+        What to trace instead of ``loaded.heads``, e.g. heads that also give the layer
+        statistics (:func:`app.core.models.layer_statistics.build_stats_heads`).
     """
 
-    def __init__(self, loaded: LoadedModel, batch_size: int = DEFAULT_BATCH_SIZE) -> None:
+    def __init__(self, loaded: LoadedModel, batch_size: int = DEFAULT_BATCH_SIZE,
+                 heads: Any = None) -> None:
         tf = import_tensorflow()
         self.loaded = loaded
         self.batch_size = batch_size
+        self.stats_width = 0
         h, w, c = loaded.input_shape
         self._signature_shape = (None, h, w, c)
-        heads = loaded.heads
+        heads = loaded.heads if heads is None else heads
         has_features = loaded.has_features
 
         def run(x: object) -> tuple[object, object, object, object]:
@@ -104,6 +110,7 @@ class Predictor:
             out = self(x.astype(np.float32))
         except Exception as exc:  # a model that cannot run at all is a user-facing model error
             raise ModelError(f"{self.loaded.name}: the model fails to run ({str(exc)[:200]})") from None
+        self.stats_width = 0 if out.stats is None else int(out.stats.shape[1])
         # The stripped head must reproduce the model exactly, or its logits are not the
         # model's; fall back rather than calibrate the wrong thing.
         if self.loaded.logits_source == LOGITS_STRIPPED_SOFTMAX and not np.allclose(

@@ -21,8 +21,10 @@ from app.core.ood.detector_file import DetectorFile, stats_path_for
 from app.core.ood.knn import DEFAULT_KNN_K, KNNScorer
 from app.core.ood.mahalanobis import MahalanobisScorer, cross_fitted_mahalanobis
 from app.core.ood.metrics import acceptance_rate, aupr, auroc, fpr_at_tpr, threshold_for_tpr
+from app.core.ood.probe import ProbeScore
 from app.core.ood.scores import (
     FEATURE_SCORE_NAMES,
+    LAYER_SCORE_NAMES,
     LOGIT_SCORE_NAMES,
     SCORE_NAMES,
     as_matrix,
@@ -87,6 +89,7 @@ class OODDetector(DetectorFile):
         self.tpr_target = 0.95
         self.mahalanobis_: MahalanobisScorer | None = None
         self.knn_: KNNScorer | None = None
+        self.probe_: ProbeScore | None = None
         self.thresholds_: dict[str, float] = {}
         self.calibration_scores_: dict[str, np.ndarray] = {}
         self.unavailable_: dict[str, str] = {}
@@ -189,6 +192,17 @@ class OODDetector(DetectorFile):
         }
         return self
 
+    def add_probe(self, probe: ProbeScore) -> OODDetector:
+        """Offer a fitted probe as the ``"probe"`` score; its threshold follows ``tpr_target``.
+
+        The probe's out-of-fold scores of the labelled images are its calibration scores, so
+        the threshold is set on images each fold model never saw.
+        """
+        self.probe_ = probe
+        self.calibration_scores_["probe"] = np.asarray(probe.oof_in_, dtype=np.float64)
+        self.unavailable_.pop("probe", None)
+        return self.set_acceptance(self.tpr_target)
+
     def set_acceptance(self, tpr: float) -> OODDetector:
         """Move every score's threshold to accept ``tpr`` of the real images it was set on.
 
@@ -218,19 +232,23 @@ class OODDetector(DetectorFile):
 
     # ------------------------------------------------------------------ scoring
 
-    def score(self, logits: np.ndarray | None, features: np.ndarray | None) -> np.ndarray:
+    def score(self, logits: np.ndarray | None, features: np.ndarray | None,
+              layer_stats: np.ndarray | None = None) -> np.ndarray:
         """The chosen score, shape (n_samples,), float64; higher is more in-distribution."""
-        return compute_scores(self.score_name, logits, features, self.temperature, self._stats())
+        return compute_scores(self.score_name, logits, features, self.temperature, self._stats(),
+                              layer_stats)
 
-    def in_distribution(self, logits: np.ndarray | None, features: np.ndarray | None) -> np.ndarray:
+    def in_distribution(self, logits: np.ndarray | None, features: np.ndarray | None,
+                        layer_stats: np.ndarray | None = None) -> np.ndarray:
         """Boolean mask, ``score >= threshold``."""
         if self.threshold is None:
             raise RuntimeError("OODDetector has no threshold; fit it or load it from a card")
-        return self.score(logits, features) >= self.threshold
+        return self.score(logits, features, layer_stats) >= self.threshold
 
-    def records(self, logits: np.ndarray | None, features: np.ndarray | None) -> list[dict]:
+    def records(self, logits: np.ndarray | None, features: np.ndarray | None,
+                layer_stats: np.ndarray | None = None) -> list[dict]:
         """Per sample ``{"score", "threshold", "in_distribution"}``, as ``classify --json``."""
-        scores = self.score(logits, features)
+        scores = self.score(logits, features, layer_stats)
         if self.threshold is None:
             raise RuntimeError("OODDetector has no threshold; fit it or load it from a card")
         threshold = float(self.threshold)
@@ -240,25 +258,30 @@ class OODDetector(DetectorFile):
         ]
 
     def scores_all(
-        self, logits: np.ndarray | None, features: np.ndarray | None
+        self, logits: np.ndarray | None, features: np.ndarray | None,
+        layer_stats: np.ndarray | None = None,
     ) -> dict[str, np.ndarray]:
         """Every score these inputs and the fitted statistics allow; others are left out."""
-        names = available_scores(features, self._stats())
+        names = available_scores(features, self._stats(), layer_stats)
         if logits is None:
             names = tuple(name for name in names if name not in LOGIT_SCORE_NAMES)
         return {
-            name: compute_scores(name, logits, features, self.temperature, self._stats())
+            name: compute_scores(name, logits, features, self.temperature, self._stats(),
+                                 layer_stats)
             for name in names
         }
 
     def unavailable_reason(
-        self, name: str, logits: np.ndarray | None, features: np.ndarray | None
+        self, name: str, logits: np.ndarray | None, features: np.ndarray | None,
+        layer_stats: np.ndarray | None = None,
     ) -> str | None:
         """Why ``name`` cannot be computed for these inputs, or ``None`` if it can."""
         if name in LOGIT_SCORE_NAMES:
             return "no logits were given" if logits is None else None
         if self._stats().get(name) is None:
             return self.unavailable_.get(name, f"no fitted {name} statistics")
+        if name in LAYER_SCORE_NAMES:
+            return "no layer statistics were computed" if layer_stats is None else None
         if features is None:
             return "the model provides no penultimate-layer features"
         return None
@@ -269,6 +292,8 @@ class OODDetector(DetectorFile):
         in_features: np.ndarray | None,
         out_logits: np.ndarray | None,
         out_features: np.ndarray | None,
+        in_stats: np.ndarray | None = None,
+        out_stats: np.ndarray | None = None,
     ) -> list[dict]:
         """Compare every score on in-distribution against OOD data, one row per score.
 
@@ -286,9 +311,9 @@ class OODDetector(DetectorFile):
         """
         rows = []
         for name in SCORE_NAMES:
-            reason = self.unavailable_reason(name, in_logits, in_features)
+            reason = self.unavailable_reason(name, in_logits, in_features, in_stats)
             if reason is None:
-                reason = self.unavailable_reason(name, out_logits, out_features)
+                reason = self.unavailable_reason(name, out_logits, out_features, out_stats)
             row = {
                 "score": name,
                 "chosen": name == self.score_name,
@@ -303,8 +328,10 @@ class OODDetector(DetectorFile):
             }
             if reason is None:
                 stats = self._stats()
-                inside = compute_scores(name, in_logits, in_features, self.temperature, stats)
-                outside = compute_scores(name, out_logits, out_features, self.temperature, stats)
+                inside = compute_scores(name, in_logits, in_features, self.temperature, stats,
+                                        in_stats)
+                outside = compute_scores(name, out_logits, out_features, self.temperature, stats,
+                                         out_stats)
                 row["auroc"] = auroc(inside, outside)
                 row["fpr_at_95_tpr"] = fpr_at_tpr(inside, outside, 0.95)
                 row["aupr"] = aupr(inside, outside)

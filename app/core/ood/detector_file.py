@@ -21,7 +21,8 @@ from app.core.errors import CardError, DataError
 from app.core.files import atomic_write
 from app.core.ood.knn import KNNScorer
 from app.core.ood.mahalanobis import MahalanobisScorer
-from app.core.ood.scores import FEATURE_SCORE_NAMES, SCORE_NAMES, as_matrix
+from app.core.ood.probe import ProbeScore
+from app.core.ood.scores import FEATURE_SCORE_NAMES, LAYER_SCORE_NAMES, SCORE_NAMES, as_matrix
 
 STATS_SUFFIX = ".probscope.npz"
 STATS_FORMAT = "probscope.ood-stats"
@@ -66,9 +67,10 @@ class DetectorFile:
     stats_file_: str | None
     mahalanobis_: MahalanobisScorer | None
     knn_: KNNScorer | None
+    probe_: ProbeScore | None
 
     def _stats(self) -> dict[str, object]:
-        return {"mahalanobis": self.mahalanobis_, "knn": self.knn_}
+        return {"mahalanobis": self.mahalanobis_, "knn": self.knn_, "probe": self.probe_}
 
 
     def save_stats(self, path: str | os.PathLike) -> Path:
@@ -107,6 +109,8 @@ class DetectorFile:
             arrays["mahalanobis_shrinkage"] = np.array(float(self.mahalanobis_.shrinkage_))
         if self.knn_ is not None:
             arrays["knn_bank"] = self.knn_.bank_
+        if self.probe_ is not None:
+            arrays.update(self.probe_.to_arrays("probe_"))
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             atomic_write(path, lambda stream: np.savez_compressed(stream, **arrays))
@@ -178,6 +182,8 @@ class DetectorFile:
             knn = KNNScorer(detector.knn_k)
             knn.bank_ = as_matrix(data["knn_bank"], "k-NN bank", np.float32)
             detector.knn_ = knn
+        if "probe_coef" in data:
+            detector.probe_ = ProbeScore.from_arrays(data, "probe_")
         detector.fit_info_ = json.loads(str(_scalar(data, "fit_info")))
         return detector
 
@@ -237,8 +243,8 @@ class DetectorFile:
             reason = "the model card names no OOD statistics file"
             if stats_path is not None:
                 reason = f"the OOD statistics file {Path(stats_path).name} is missing"
-            detector.unavailable_ = dict.fromkeys(FEATURE_SCORE_NAMES, reason)
-        if name in FEATURE_SCORE_NAMES and detector._stats().get(name) is None:
+            detector.unavailable_ = dict.fromkeys(FEATURE_SCORE_NAMES + LAYER_SCORE_NAMES, reason)
+        if name in FEATURE_SCORE_NAMES + LAYER_SCORE_NAMES and detector._stats().get(name) is None:
             reason = detector.unavailable_.get(name, "no fitted statistics")
             raise CardError(f"the model card's OOD score {name!r} cannot be used: {reason}")
         if "temperature" in card_ood:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,7 +15,10 @@ from app.core.data.outputs import CancelFn, DataOutputs, ProgressFn, compute_out
 from app.core.errors import DataError
 from app.core.ood.detector import OODDetector, stats_path_for
 from app.core.ood.metrics import acceptance_rate
+from app.core.ood.probe_fitting import fit_probe, resolve_kinds
 from app.core.ood.runtime import OODRuntime
+from app.core.ood.score_choice import choose_score, held_out_by_score
+from app.core.ood.scores import AUTO_SCORE_NAMES, SCORE_NAMES
 from app.core.session.model_session import ModelSession
 
 
@@ -30,6 +34,13 @@ class OODFitResult:
     # Share of the no-class images the saved threshold accepts (the table's figures come
     # from a 70/30 split of the in-distribution data, so their threshold differs slightly).
     ood_accepted: float | None = None
+    # The built-in no-class reference the check was fitted and judged with.
+    reference: dict[str, Any] = field(default_factory=lambda: {"kinds": [], "n": 0})
+    # Per reference kind, for the chosen score: share accepted, and accepted when the probe
+    # was fitted without that kind (the figure for junk it never saw).
+    per_kind: list[dict[str, Any]] = field(default_factory=list)
+    # The same per score, with each score's mean held-out acceptance: what --score auto ranks.
+    by_score: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         chosen = next((r for r in self.table if r["score"] == self.detector.score_name), {})
@@ -37,7 +48,7 @@ class OODFitResult:
             "score": self.detector.score_name,
             "threshold": float(self.detector.threshold),
             "tpr": float(self.detector.tpr_target),
-            "auroc": chosen.get("auroc"),
+            "auroc": chosen.get("auroc", self.by_score.get(self.detector.score_name, {}).get("auroc")),
             "fpr_at_95_tpr": chosen.get("fpr_at_95_tpr"),
             "aupr": chosen.get("aupr"),
             "fpr_at_threshold": chosen.get("fpr_at_threshold"),
@@ -47,6 +58,9 @@ class OODFitResult:
             "n": self.detector.fit_info_.get("n"),
             "ood_accepted": self.ood_accepted,
             "warnings": self.warnings,
+            "reference": self.reference,
+            "per_kind": self.per_kind,
+            "held_out_accepted": self.by_score.get(self.detector.score_name, {}).get("held_out"),
         }
 
 
@@ -85,7 +99,7 @@ def fit_ood(
         )
     detector = fitted(everything)
     if score in (None, "auto"):
-        ranked = [r for r in table if r.get("auroc") is not None]
+        ranked = [r for r in table if r.get("auroc") is not None and r["score"] in AUTO_SCORE_NAMES]
         score = max(ranked, key=lambda r: r["auroc"])["score"] if ranked else "energy"
     for row in table:
         row["chosen"] = row["score"] == score
@@ -101,32 +115,71 @@ def run_ood(
     tpr: float = 0.95,
     progress: ProgressFn | None = None,
     cancelled: CancelFn | None = None,
+    reference: str | Sequence[str] | None = "all",
 ) -> OODFitResult:
-    """Fit the check on in-distribution data and, if given, evaluate it on no-class images."""
+    """Fit the check on labelled images against the built-in reference (and ``ood_path``).
+
+    Parameters
+    ----------
+    reference : "all", "none", kind names, or a comma-separated string
+        The kinds of the built-in no-class reference (see
+        :func:`app.core.ood.reference.kinds_for`) the probe is fitted against.
+    """
     if not 0.5 <= tpr < 1.0:
         raise DataError(f"--tpr must be between 0.5 and 1 (the share of real images accepted), got {tpr}")
+    if score not in (None, "auto", *SCORE_NAMES):
+        raise DataError(f"unknown OOD score {score!r}; choose auto or one of {', '.join(SCORE_NAMES)}")
+    kinds = resolve_kinds(reference, session.classes)
     data = load_data(data_path, session.classes, labelled=True)
+    if data.labels is not None and len(np.unique(data.labels)) < 2:
+        raise DataError(f"{data.name}: all labelled images are of one class; the check learns what "
+                        "the model's classes look like from images of several of them")
+    warnings = list(data.notes)
+    try:
+        layout = session.enable_layer_statistics()
+        warnings += layout.notes
+    except Exception as exc:  # an exotic graph: the logit and feature scores still work
+        warnings.append(f"no layer statistics ({exc}); the probe is unavailable")
     in_out = compute_outputs(session, data, progress, cancelled)
     ood_out = None
     if ood_path is not None:
         ood_data = load_data(ood_path, session.classes, labelled=False)
         ood_out = compute_outputs(session, ood_data, progress, cancelled)
-    detector, table = fit_ood(in_out, session.temperature, score, tpr, ood_out, session.ood.label)
-    warnings = list(data.notes)
+    detector, table = fit_ood(in_out, session.temperature, "energy", tpr, ood_out, session.ood.label)
+    fit = None
+    if in_out.outputs.stats is not None and (kinds or ood_out is not None):
+        try:
+            fit = fit_probe(session, data, in_out, kinds, ood_out, tpr, progress, cancelled)
+        except DataError as exc:
+            if score == "probe":
+                raise
+            warnings.append(str(exc))
+    if fit is not None:
+        detector.add_probe(fit.probe)
+        warnings += fit.notes
+    elif score == "probe":
+        raise DataError("the probe needs layer statistics and a reference or --ood-data")
+    by_score = held_out_by_score(detector, in_out, fit, ood_out)
+    chosen = choose_score(score, table, by_score)
+    detector.use_score(chosen)
+    for row in table:
+        row["chosen"] = row["score"] == chosen
     if in_out.skipped:
         warnings.append(f"{len(in_out.skipped)} unreadable image(s) skipped")
     accepted = None
     if ood_out is not None:
-        accepted = acceptance_rate(detector.score(ood_out.outputs.logits, ood_out.outputs.features),
-                                   float(detector.threshold))
+        accepted = acceptance_rate(detector.score(ood_out.outputs.logits, ood_out.outputs.features,
+                                                  ood_out.outputs.stats), float(detector.threshold))
         if accepted > 0.05:
             warnings.append(f"{accepted:.0%} of the no-class images are still accepted at this threshold")
     warnings += [
         f"the {r['score']} score separates worse than chance here (AUROC {r['auroc']:.2f}); do not use it"
         for r in table if r.get("auroc") is not None and r["auroc"] < 0.5
     ]
+    ref = {"kinds": [] if fit is None else fit.kinds, "n": 0 if fit is None else fit.n_reference}
     return OODFitResult(detector, table, str(data_path), None if ood_path is None else str(ood_path),
-                        warnings, accepted)
+                        warnings, accepted, ref, by_score.get(chosen, {}).get("per_kind", []),
+                        by_score)
 
 
 def save_ood(session: ModelSession, result: OODFitResult) -> str:
@@ -134,8 +187,9 @@ def save_ood(session: ModelSession, result: OODFitResult) -> str:
     stats = stats_path_for(session.loaded.path)
     result.detector.save_stats(stats)
     card = session.card
-    keep = {k: v for k, v in card.ood.items() if k not in ("score", "threshold", "stats", "fitted", "tpr", "temperature")}
-    card.data["ood"] = {**keep, **result.detector.to_card_dict(), "label": session.ood.label}
+    keep = {k: v for k, v in card.ood.items() if k not in ("score", "threshold", "stats", "fitted", "tpr", "temperature", "evaluation", "reference", "per_kind")}
+    card.data["ood"] = {**keep, **result.detector.to_card_dict(), "label": session.ood.label,
+                        "reference": result.reference, "per_kind": result.per_kind}
     if result.table:
         card.data["ood"]["evaluation"] = {"ood_data": result.ood_data, "scores": result.table}
     path = str(write_card(card, session.card_path))

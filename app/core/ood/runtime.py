@@ -15,6 +15,7 @@ import numpy as np
 
 from app.core.cards.card_file import ModelCard
 from app.core.ood.detector import OODDetector
+from app.core.ood.scores import LAYER_SCORE_NAMES
 
 
 @dataclass
@@ -44,6 +45,13 @@ class OODRuntime:
         configured = "fitted" in ood or float(ood.get("threshold") or 0.0) != 0.0
         return cls(detector, card.ood_label, configured)
 
-    def scores(self, logits: np.ndarray, features: np.ndarray | None) -> np.ndarray:
+    @property
+    def needs_layer_statistics(self) -> bool:
+        """The card's score reads the layer statistics (the session must compute them)."""
+        return self.score_name in LAYER_SCORE_NAMES
+
+    def scores(
+        self, logits: np.ndarray, features: np.ndarray | None, stats: np.ndarray | None = None
+    ) -> np.ndarray:
         """Score a batch with the card's score; higher = more in-distribution."""
-        return np.asarray(self.detector.score(logits, features), dtype=np.float64)
+        return np.asarray(self.detector.score(logits, features, stats), dtype=np.float64)

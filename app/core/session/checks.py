@@ -26,7 +26,9 @@ class NoClassCheck(Protocol):
     @property
     def threshold(self) -> float: ...
 
-    def scores(self, logits: np.ndarray, features: np.ndarray | None) -> np.ndarray: ...
+    def scores(
+        self, logits: np.ndarray, features: np.ndarray | None, stats: np.ndarray | None = None
+    ) -> np.ndarray: ...
 
 
 class PredictionSets(Protocol):

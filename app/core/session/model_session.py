@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from app.core.cards.card_file import ModelCard, card_path_for
+from app.core.models.layer_statistics import StatsLayout, build_stats_heads
 from app.core.models.loading import LoadedModel
 from app.core.models.predictor import ModelOutputs, Predictor
 from app.core.numeric import softmax
@@ -28,6 +29,7 @@ from app.core.preprocessing.pipeline import ImageSource, PreparedBatch, prepare_
 from app.core.preprocessing.spec import PreprocessingSpec
 from app.core.session.checks import NoClassCheck, PredictionSets
 from app.core.session.results import Classification, OODVerdict
+from app.core.tf_runtime import on_tf_thread
 
 CancelCheck = Callable[[], bool]
 
@@ -47,6 +49,8 @@ class ModelSession:
     sets: PredictionSets | None = None
     # Why no answer of this model may look trustworthy (e.g. near-chance accuracy), or None.
     untrustworthy: str | None = None
+    # Where each layer statistic sits in ``ModelOutputs.stats``, once they are computed.
+    stats_layout: StatsLayout | None = None
     last_latency_ms: float = 0.0
     _executor: ThreadPoolExecutor | None = field(default=None, repr=False)
 
@@ -70,6 +74,18 @@ class ModelSession:
                 max_workers=max(2, min(8, os.cpu_count() or 2)), thread_name_prefix="probscope-decode"
             )
         return self._executor
+
+    def enable_layer_statistics(self) -> StatsLayout:
+        """Compute the probe's layer statistics in every inference call from now on.
+
+        The predictor is rebuilt once with heads that also reduce the hidden activations (one
+        forward pass still); a session that already computes them is left as it is.
+        """
+        if self.stats_layout is None:
+            heads, layout = build_stats_heads(self.loaded)
+            self.predictor = on_tf_thread(Predictor, self.loaded, self.predictor.batch_size, heads)
+            self.stats_layout = layout
+        return self.stats_layout
 
     def close(self) -> None:
         if self._executor is not None:
@@ -98,7 +114,7 @@ class ModelSession:
         """
         t = self.temperature if temperature is None else float(temperature)
         probs = softmax(outputs.logits, t).astype(np.float32)
-        scores = self.ood.scores(outputs.logits, outputs.features)
+        scores = self.ood.scores(outputs.logits, outputs.features, outputs.stats)
         members = self._set_members(outputs.logits)
         results = []
         for i, name in enumerate(names):

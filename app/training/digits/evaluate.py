@@ -23,9 +23,9 @@ import dataclasses
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 
+from app.core.images.opencv import cv2
 from app.training.digits import synth, train
 
 HERE = train.HERE

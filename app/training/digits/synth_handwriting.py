@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-import cv2
 import numpy as np
+
+from app.core.images.opencv import cv2
 
 Rng = np.random.Generator
 Stroke = list[tuple[float, float]]

@@ -34,12 +34,13 @@ import sys
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from app.core.files import atomic_write
+from app.core.images.opencv import cv2
+from app.core.ood.reference import glyph_fonts as synth_fonts
 from app.core.resources import resources_dir
-from app.training.digits import synth, synth_fonts, synth_handwriting
+from app.training.digits import synth, synth_handwriting
 
 # The trained model, its card and data sets are resources; this script is code.
 HERE = resources_dir() / "digits"

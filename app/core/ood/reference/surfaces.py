@@ -1,4 +1,7 @@
-"""Procedural surfaces for the digit generator: colours, backgrounds, textures, photo crops.
+"""Procedural surfaces: colours, backgrounds, textures and photo crops (moved from synth_backgrounds).
+
+Shared by the built-in no-class reference (``reference.py``) and the bundled model's digit
+generator (``resources/digits/synth.py`` imports it instead of keeping its own copy).
 
 Every function takes a ``numpy.random.Generator`` and returns float32 RGB arrays in 0..255 of the
 requested ``(h, w)`` so the composer can mix them freely. Texture kinds are named so that the
@@ -11,8 +14,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import lru_cache
 
-import cv2
 import numpy as np
+
+from app.core.images.opencv import cv2
 
 Rng = np.random.Generator
 
@@ -21,6 +25,7 @@ LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
 def luminance(rgb: np.ndarray) -> np.ndarray:
+    """Rec. 601 luma of RGB values in 0..255."""
     return np.asarray(rgb, dtype=np.float32)[..., :3] @ LUMA
 
 
@@ -62,10 +67,12 @@ def _tint(gray01: np.ndarray, c0: np.ndarray, c1: np.ndarray) -> np.ndarray:
 
 
 def plain(rng: Rng, h: int, w: int) -> np.ndarray:
+    """One flat colour."""
     return np.full((h, w, 3), random_colour(rng), dtype=np.float32)
 
 
 def gradient(rng: Rng, h: int, w: int) -> np.ndarray:
+    """A linear blend between two colours at a random angle."""
     angle = rng.uniform(0, 2 * np.pi)
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     t = xx * np.cos(angle) + yy * np.sin(angle)
@@ -74,6 +81,7 @@ def gradient(rng: Rng, h: int, w: int) -> np.ndarray:
 
 
 def clouds(rng: Rng, h: int, w: int) -> np.ndarray:
+    """Smooth value noise tinted between two colours."""
     return _tint(smooth_field(rng, h, w, int(rng.integers(2, 8))), random_colour(rng),
                  random_colour(rng))
 
@@ -87,6 +95,7 @@ def wall(rng: Rng, h: int, w: int) -> np.ndarray:
 
 
 def stripes(rng: Rng, h: int, w: int) -> np.ndarray:
+    """Sine or square stripes at a random angle and period."""
     period = rng.uniform(4, 20)
     angle = rng.uniform(0, np.pi)
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
@@ -96,6 +105,7 @@ def stripes(rng: Rng, h: int, w: int) -> np.ndarray:
 
 
 def checkers(rng: Rng, h: int, w: int) -> np.ndarray:
+    """A two-colour checkerboard."""
     size = rng.uniform(4, 18)
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     board = ((np.floor(xx / size) + np.floor(yy / size)) % 2).astype(np.float32)
@@ -103,6 +113,7 @@ def checkers(rng: Rng, h: int, w: int) -> np.ndarray:
 
 
 def bricks(rng: Rng, h: int, w: int) -> np.ndarray:
+    """Offset rows of bricks in mortar."""
     bh, bw = int(rng.integers(6, 16)), int(rng.integers(14, 34))
     mortar, brick = random_colour(rng), random_colour(rng)
     img = np.empty((h, w, 3), np.float32)
@@ -116,6 +127,7 @@ def bricks(rng: Rng, h: int, w: int) -> np.ndarray:
 
 
 def noise_texture(rng: Rng, h: int, w: int) -> np.ndarray:
+    """Pixel noise, sometimes blurred, tinted between two colours."""
     sigma = rng.uniform(0.0, 2.0)
     n = rng.random((h, w)).astype(np.float32)
     if sigma > 0.3:
@@ -140,6 +152,7 @@ def paper(rng: Rng, h: int, w: int) -> np.ndarray:
 
 
 def wood(rng: Rng, h: int, w: int) -> np.ndarray:
+    """Warped wood-grain rings in browns."""
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     warp = 6 * smooth_field(rng, h, w, 3)
     rings = 0.5 + 0.5 * np.sin(xx * rng.uniform(0.2, 0.6) + warp * 4 + yy * 0.05)
@@ -149,6 +162,7 @@ def wood(rng: Rng, h: int, w: int) -> np.ndarray:
 
 
 def dots(rng: Rng, h: int, w: int) -> np.ndarray:
+    """A staggered grid of dots on a flat colour."""
     img = plain(rng, h, w).copy()
     colour, step = random_colour(rng), int(rng.integers(6, 16))
     radius = max(1, int(step * rng.uniform(0.15, 0.4)))
@@ -179,10 +193,12 @@ def photo_crop(rng: Rng, h: int, w: int, photo_index: int = 0) -> np.ndarray:
 
 
 def photo_china(rng: Rng, h: int, w: int) -> np.ndarray:
+    """A crop of scikit-learn's china photo."""
     return photo_crop(rng, h, w, 0)
 
 
 def photo_flower(rng: Rng, h: int, w: int) -> np.ndarray:
+    """A crop of scikit-learn's flower photo."""
     return photo_crop(rng, h, w, 1)
 
 

@@ -1,5 +1,8 @@
 """Printed glyphs: every usable font on the machine, Pillow's own font and OpenCV's Hershey fonts.
 
+Moved from ``resources/digits/synth_fonts.py``: the no-class reference renders its non-class
+characters with it and the bundled model's generator renders its digits with it.
+
 A glyph is returned as an ink mask: float32 in 0..1, one row of characters, with the box of the
 character of interest so the composer can centre that one and let its neighbours be cut off.
 Font families in ``HELD_OUT_FAMILIES`` are never used for training; ``evaluate.py`` uses them to
@@ -13,9 +16,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
+
+from app.core.images.opencv import cv2
 
 Rng = np.random.Generator
 

@@ -1,0 +1,139 @@
+"""Layer statistics for the no-class probe, computed inside the model's one compiled call.
+
+``build_stats_heads`` extends what :func:`app.core.models.loading.find_heads` builds: one functional
+``keras.Model`` whose outputs are the classifier's output, the input of its last layer (the
+penultimate features, or the logits before a ``Softmax`` layer) and every ReLU-family activation
+found by :func:`app.core.models.activation_layers.find_activation_layers`. In the same graph each activation is
+reduced to per-channel spatial mean and standard deviation (a Dense activation is its own mean),
+and the logit statistics (max logit, energy, maximum softmax probability) are appended, so
+the predictor's single batched call returns logits, probabilities, features and one fixed-width
+float32 statistics vector per image. Only that vector crosses into numpy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.core.models.activation_layers import find_activation_layers
+from app.core.models.loading import LoadedModel
+from app.core.tf_runtime import import_keras, import_tensorflow, on_tf_thread
+
+LOGIT_STATS = ("max_logit", "energy", "msp")
+
+
+@dataclass
+class StatsLayout:
+    """Where each statistic sits in the vector: ``(layer, stat, start, width)`` per slot."""
+
+    slots: list[tuple[str, str, int, int]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def width(self) -> int:
+        return self.slots[-1][2] + self.slots[-1][3] if self.slots else 0
+
+    def add(self, layer: str, stat: str, width: int) -> None:
+        self.slots.append((layer, stat, self.width, int(width)))
+
+    def columns(self, stats: tuple[str, ...]) -> list[int]:
+        """Indices of the vector's entries whose stat is in ``stats``."""
+        return [i for _, s, a, w in self.slots if s in stats for i in range(a, a + w)]
+
+
+def _producer(tensor: Any) -> Any:
+    history = getattr(tensor, "_keras_history", None)
+    return history.operation if history is not None else None
+
+
+def _logit_maker(loaded: LoadedModel, keras: Any, tf: Any) -> tuple[Any, Any]:
+    """(tensor feeding the last layer, fn(output, that tensor) -> logits) for the model's ending.
+
+    Mirrors the cases of ``find_heads``; anything else falls back to ``log(p)``.
+    """
+    out = loaded.model.outputs[0]
+    last = _producer(out)
+    act = getattr(getattr(last, "activation", None), "__name__", None)
+    head_input = getattr(last, "input", None)
+    if isinstance(last, keras.layers.Dense) and act == "softmax":
+        def logits(_: Any, feats: Any) -> Any:
+            z = tf.matmul(tf.cast(feats, last.kernel.dtype), last.kernel)
+            return tf.cast(z + last.bias if last.use_bias else z, tf.float32)
+        return head_input, logits
+    if isinstance(last, keras.layers.Softmax) or (
+            isinstance(last, keras.layers.Activation) and act == "softmax"):
+        return head_input, lambda _, z: tf.cast(z, tf.float32)
+    if isinstance(last, keras.layers.Dense) and act == "linear":
+        return head_input, lambda o, _: tf.cast(o, tf.float32)
+    return head_input, lambda o, _: tf.math.log(tf.maximum(tf.cast(o, tf.float32), 1e-30))
+
+
+def build_stats_heads(loaded: LoadedModel) -> tuple[Any, StatsLayout]:
+    """A callable ``x -> (logits, probabilities, features, stats)`` and the stats layout.
+
+    Parameters
+    ----------
+    loaded : LoadedModel
+        A model loaded by :func:`app.core.models.loading.load_model`.
+
+    Returns
+    -------
+    heads : callable
+        To be traced inside the predictor's ``tf.function`` (see
+        :class:`app.core.models.predictor.Predictor`); one forward pass.
+    layout : StatsLayout
+        The slots of the statistics vector, and notes (e.g. no ReLU-family layer found).
+    """
+    return on_tf_thread(_build, loaded)
+
+
+def _build(loaded: LoadedModel) -> tuple[Any, StatsLayout]:
+    keras, tf = import_keras(), import_tensorflow()
+    model = loaded.model
+    entries, notes = find_activation_layers(model)
+    head_input, make_logits = _logit_maker(loaded, keras, tf)
+    # The last layer's input is the feature vector already; keep activations that are not it.
+    relus = [e for e in entries if e.applicable and e.tensor is not head_input]
+    has_feats = head_input is not None and len(head_input.shape) == 2 and loaded.has_features
+    if has_feats and relus and len(relus[-1].tensor.shape) == 2 and (
+            relus[-1].units == int(head_input.shape[-1])):
+        # Dense(relu) -> Dropout -> Dense(softmax): at inference the features are that layer.
+        relus = relus[:-1]
+    layout = StatsLayout(notes=list(notes))
+    for e in relus:
+        rank = len(e.tensor.shape)
+        layout.add(e.name, "mean", e.units)
+        if rank == 4:
+            layout.add(e.name, "std", e.units)
+    if has_feats:
+        layout.add("features", "features", int(head_input.shape[-1]))
+    for name in LOGIT_STATS:
+        layout.add("logits", name, 1)
+    if not relus:
+        layout.notes.append("no ReLU-family layers: the probe uses features and logits only")
+    tensors = [model.outputs[0], head_input if head_input is not None else model.outputs[0]]
+    graph = keras.Model(model.inputs, tensors + [e.tensor for e in relus])
+    n_relu = len(relus)
+
+    def heads(x: Any) -> tuple[Any, Any, Any, Any]:
+        res = graph(x, training=False)
+        out, before = res[0], res[1]
+        logits = make_logits(out, before)
+        probs = tf.nn.softmax(logits)
+        parts = []
+        for t in res[2:2 + n_relu]:
+            t = tf.cast(t, tf.float32)
+            if len(t.shape) == 4:
+                mean, var = tf.nn.moments(t, axes=[1, 2])
+                parts += [mean, tf.sqrt(var + 1e-12)]
+            else:
+                parts.append(tf.reshape(t, (tf.shape(x)[0], -1)))
+        feats = tf.cast(tf.reshape(before, (tf.shape(x)[0], -1)), tf.float32)
+        if has_feats:
+            parts.append(feats)
+        energy = tf.reduce_logsumexp(logits, axis=1, keepdims=True)
+        top = tf.reduce_max(logits, axis=1, keepdims=True)
+        parts += [top, energy, tf.exp(top - energy)]
+        return logits, probs, feats if has_feats else None, tf.concat(parts, axis=1)
+
+    return heads, layout
