@@ -53,7 +53,7 @@ def _quiet_native_stderr() -> Iterator[None]:
         os.dup2(sink.fileno(), 2)
         try:
             yield
-        except BaseException:
+        except Exception:  # not on Ctrl+C: then the captured lines are only noise
             os.dup2(saved, 2)
             sink.seek(0)
             os.write(2, sink.read()[-4000:])
