@@ -129,6 +129,22 @@ def _own_stderr() -> None:
                            errors="backslashreplace")
 
 
+def _report_notes() -> None:
+    """Print the core's notes ("damaged cache discarded") as probscope's own stderr lines."""
+    import logging
+
+    class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+        # sys.stderr as it is at each message (tests and _own_stderr replace it).
+        stream = property(lambda self: sys.stderr, lambda self, value: None)
+
+    logger = logging.getLogger("probscope")
+    if not any(type(h).__name__ == "StderrHandler" for h in logger.handlers):
+        handler = StderrHandler()
+        handler.setFormatter(logging.Formatter("probscope: %(message)s"))
+        logger.addHandler(handler)
+        logger.propagate = False
+
+
 def _leave_now(code: int) -> None:
     # Python's exit would wait for TensorFlow's thread to finish its import (seconds), whose
     # quieted output then reaches the terminal as it fails in the shutting-down interpreter.
@@ -145,6 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``probscope`` command; returns the exit code."""
     if argv is None:
         _own_stderr()
+    _report_notes()
     try:
         from app.core.errors import ProbscopeError
 

@@ -97,7 +97,7 @@ def read_zip_member(archive: zipfile.ZipFile, name: str, limit: int) -> bytes:
         while chunk := member.read(1 << 20):
             total += len(chunk)
             if total > limit:
-                raise JSONLimitError(f"{name} inflates to more than {limit // 2**20} MB")
+                raise JSONLimitError(f"inflates to more than {limit // 2**20} MB")
             chunks.append(chunk)
     return b"".join(chunks)
 

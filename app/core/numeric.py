@@ -67,7 +67,7 @@ def logsumexp(logits: np.ndarray, axis: int = -1) -> np.ndarray:
 # Temperatures probscope accepts. Outside, dividing float32-range logits overflows (5e-324
 # turns every logit into inf and the probabilities into NaN) or flattens every answer to
 # uniform; temperature scaling's own search stays within 0.05 to 20.
-TEMPERATURE_RANGE = (1e-3, 1e3)
+TEMPERATURE_RANGE = (1e-4, 1e4)
 
 
 def check_temperature(temperature: float) -> float:

@@ -32,6 +32,7 @@ from app.core.errors import ImageError
 from app.core.images.files import IMAGE_EXTENSIONS, is_image_path
 from app.core.images.formats import PILLOW_FORMATS, jpeg_has_end, png_problem, sniff_format
 from app.core.images.opencv import MAX_IMAGE_PIXELS, cv2
+from app.core.tf_runtime import quiet_native_stderr
 
 MAX_FILE_BYTES = 512 * 1024 * 1024
 # Pillow only reads headers here; the pixel limit is enforced by probscope itself.
@@ -219,7 +220,9 @@ def decode_image_bytes(data: bytes, name: str = "image") -> np.ndarray:
         return _decode_with_pillow(data, name, f"the PNG file is damaged: {problem}")
     buf = np.frombuffer(data, dtype=np.uint8)
     # IMREAD_COLOR applies EXIF orientation, expands gray/palette and drops alpha.
-    bgr = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    # libjpeg and libtiff inside OpenCV print warnings ("Corrupt JPEG data: …") to fd 2.
+    with quiet_native_stderr():
+        bgr = cv2.imdecode(buf, cv2.IMREAD_COLOR)
     if bgr is None:
         return _decode_with_pillow(data, name)
     if bgr.dtype != np.uint8:

@@ -31,7 +31,7 @@ from app.core.images.decoding import (
     pillow_reason,
     probe_image,
 )
-from app.core.images.formats import png_problem
+from app.core.images.formats import jpeg_has_end, png_problem
 from app.core.images.opencv import cv2
 from app.core.preprocessing.spec import PreprocessingSpec
 
@@ -211,7 +211,7 @@ def _tf_loader(channels: int, size: tuple[int, int] | None, method: str, crop: b
 
 def decode_resize_tf(data: bytes, spec: PreprocessingSpec, name: str = "image") -> np.ndarray:
     """``image_dataset_from_directory``'s ``_load_image_tf``: TF decode and TF resize."""
-    from app.core.tf_runtime import import_tensorflow
+    from app.core.tf_runtime import import_tensorflow, quiet_native_stderr
 
     header = probe_image(data, name)
     problem = png_problem(data) if header.format == "PNG" else None
@@ -226,8 +226,12 @@ def decode_resize_tf(data: bytes, spec: PreprocessingSpec, name: str = "image") 
         spec.crop_to_aspect_ratio,
         spec.pad_to_aspect_ratio,
     )
+    if header.format == "JPEG" and not jpeg_has_end(data):
+        raise ImageError(f"{name}: the JPEG file is truncated")
     try:
-        arr = load(tf.constant(data)).numpy()
+        # TensorFlow's libjpeg prints "Corrupt JPEG data: …" straight to fd 2 and decodes on.
+        with quiet_native_stderr():
+            arr = load(tf.constant(data)).numpy()
     except tf.errors.OpError as exc:
         raise ImageError(f"{name}: TensorFlow cannot decode it ({tf_error_reason(exc.message)})") from None
     if spec.color_mode == "bgr":
