@@ -40,14 +40,15 @@ _quiet_sink: Any = None
 
 
 @contextlib.contextmanager
-def quiet_native_stderr() -> Iterator[None]:
+def quiet_native_stderr(replay_on_error: bool = False) -> Iterator[None]:
     """Hide what native code writes to file descriptor 2 (libjpeg's "Corrupt JPEG data",
     absl's CUDA-stub lines) for the ``with`` block.
 
     fd 2 belongs to the whole process, so sections on several threads share one redirection,
     counted: the first in redirects, the last out restores. The ``probscope`` command writes
-    its own lines to a copy of fd 2, which stays untouched. If the block fails, what was
-    captured is printed, so nothing useful is lost.
+    its own lines to a copy of fd 2, which stays untouched. With ``replay_on_error``, what was
+    captured is printed if the block fails (a failed import must say why); a decoder's
+    failure is reported by probscope itself, in one line.
     """
     global _quiet_depth, _quiet_saved, _quiet_sink
     if os.environ.get("PROBSCOPE_DEBUG"):
@@ -66,7 +67,7 @@ def quiet_native_stderr() -> Iterator[None]:
         yield
     except Exception:  # not on Ctrl+C: then the captured lines are only noise
         with _quiet_lock:
-            if _quiet_saved is not None and _quiet_sink is not None:
+            if replay_on_error and _quiet_saved is not None and _quiet_sink is not None:
                 _quiet_sink.seek(0)
                 os.write(_quiet_saved, _quiet_sink.read()[-4000:])
                 _quiet_sink.seek(0, 2)
@@ -91,7 +92,7 @@ def import_tensorflow() -> ModuleType:
     with _lock:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-        with quiet_native_stderr():
+        with quiet_native_stderr(replay_on_error=True):
             import tensorflow as tf
 
             if not _configured:

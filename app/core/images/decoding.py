@@ -179,8 +179,9 @@ def _looks_truncated(data: bytes, header: ImageHeader) -> bool:
 
 
 def _decode_with_pillow(data: bytes, name: str, problem: str | None = None) -> np.ndarray:
+    # Pillow's libjpeg prints "Bogus Huffman table definition" and the like to fd 2.
     try:
-        with open_with_pillow(data) as im:
+        with quiet_native_stderr(), open_with_pillow(data) as im:
             im.seek(0)
             frame = ImageOps.exif_transpose(im) or im
             if frame.mode in ("I;16", "I;16B", "I;16L", "I"):

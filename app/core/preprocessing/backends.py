@@ -147,9 +147,12 @@ _PER_CHANNEL_EXACT = frozenset({"nearest", "bilinear", "area"})
 
 def decode_resize_pil(data: bytes, spec: PreprocessingSpec, name: str = "image") -> np.ndarray:
     """``tf_keras.utils.load_img`` + ``img_to_array``, step for step (see module docstring)."""
+    from app.core.tf_runtime import quiet_native_stderr
+
     probe_image(data, name)
     try:
-        with open_with_pillow(data) as img:
+        # Pillow's libjpeg prints "Corrupt JPEG data: …" to fd 2 while it decodes on.
+        with quiet_native_stderr(), open_with_pillow(data) as img:
             if spec.color_mode == "grayscale":
                 if img.mode not in ("L", "I;16", "I"):
                     img = img.convert("L")
