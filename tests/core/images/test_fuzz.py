@@ -57,7 +57,7 @@ def _seeds(rng: np.random.Generator) -> list[bytes]:
     Image.fromarray(rgb).convert("P").save(buf, "PNG")
     out.append(buf.getvalue())
     buf = io.BytesIO()
-    Image.fromarray((rgb[..., 0].astype(np.uint16) * 257)).save(buf, "PNG")  # 16-bit grey
+    Image.fromarray(rgb[..., 0].astype(np.uint16) * 257).save(buf, "PNG")  # 16-bit grey
     out.append(buf.getvalue())
     return out
 
