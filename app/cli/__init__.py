@@ -6,13 +6,25 @@ Thin by design: parse arguments, call :mod:`app.core`, print. Exit codes: 0 succ
 
 from __future__ import annotations
 
-import argparse
 import os
+import signal
 import sys
-from collections.abc import Sequence
 
-from app.cli import classify_commands, fit_commands, model_commands
-from app.cli.common import VersionAction, add_model_args, alpha_value, positive_int
+
+def _interrupted_during_start_up(signum: int, frame: object) -> None:
+    # Ctrl+C while the command's own modules import would print a traceback of an import.
+    os.write(2, b"probscope: interrupted\n")
+    os._exit(130)
+
+
+if os.path.basename(sys.argv[0] if sys.argv else "") in ("probscope", "-m", "__main__.py"):
+    signal.signal(signal.SIGINT, _interrupted_during_start_up)
+
+import argparse  # noqa: E402
+from collections.abc import Sequence  # noqa: E402
+
+from app.cli import classify_commands, fit_commands, model_commands  # noqa: E402
+from app.cli.common import VersionAction, add_model_args, alpha_value, positive_int  # noqa: E402
 
 SUBCOMMANDS = ("gui", "classify", "preprocess", "info", "calibrate", "ood", "diagnose", "card")
 
@@ -36,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("classify", help="classify image files and folders")
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.add_argument("--top", type=positive_int, default=1, metavar="K", help="also list the top K classes")
-    p.add_argument("--batch-size", type=int, default=64, help=argparse.SUPPRESS)
+    p.add_argument("--batch-size", type=positive_int, default=64, help=argparse.SUPPRESS)
     add_model_args(p)
     p.set_defaults(func=classify_commands.cmd_classify)
 
@@ -113,12 +125,63 @@ def _normalise_argv(argv: Sequence[str]) -> list[str]:
     return argv
 
 
+def _own_stderr() -> None:
+    """Write probscope's own lines to a copy of file descriptor 2.
+
+    TensorFlow's import silences fd 2 for a while (on its own thread) to hide CUDA probing;
+    a message printed meanwhile, such as "interrupted" after Ctrl+C, would vanish with it.
+    """
+    try:
+        fd = os.dup(sys.stderr.fileno())
+    except (AttributeError, OSError, ValueError):
+        return
+    sys.stderr = os.fdopen(fd, "w", buffering=1, encoding=sys.stderr.encoding or "utf-8",
+                           errors="backslashreplace")
+
+
+def _report_notes() -> None:
+    """Print the core's notes ("damaged cache discarded") as probscope's own stderr lines."""
+    import logging
+
+    class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+        # sys.stderr as it is at each message (tests and _own_stderr replace it).
+        stream = property(lambda self: sys.stderr, lambda self, value: None)
+
+    logger = logging.getLogger("probscope")
+    if not any(type(h).__name__ == "StderrHandler" for h in logger.handlers):
+        handler = StderrHandler()
+        handler.setFormatter(logging.Formatter("probscope: %(message)s"))
+        logger.addHandler(handler)
+        logger.propagate = False
+
+
+def _leave_now(code: int) -> None:
+    # Python's exit would wait for TensorFlow's thread to finish its import (seconds), whose
+    # quieted output then reaches the terminal as it fails in the shutting-down interpreter.
+    import contextlib
+
+    with contextlib.suppress(OSError, ValueError):
+        sys.stdout.flush()
+    with contextlib.suppress(OSError, ValueError):
+        sys.stderr.flush()
+    os._exit(code)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``probscope`` command; returns the exit code."""
-    from app.core.errors import ProbscopeError
+    if argv is None:
+        _own_stderr()
+    _report_notes()
+    try:
+        from app.core.errors import ProbscopeError
 
-    parser = build_parser()
-    args = parser.parse_args(_normalise_argv(sys.argv[1:] if argv is None else argv))
+        parser = build_parser()
+        # From here on Ctrl+C is a KeyboardInterrupt, reported below.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        args = parser.parse_args(_normalise_argv(sys.argv[1:] if argv is None else argv))
+    except KeyboardInterrupt:
+        print("probscope: interrupted", file=sys.stderr)
+        return 130
     try:
         return int(args.func(args) or 0)
     except ProbscopeError as exc:
@@ -126,6 +189,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         print("probscope: interrupted", file=sys.stderr)
+        if argv is None:
+            _leave_now(130)
         return 130
     except BrokenPipeError:
         # `probscope classify … | head` closed the pipe: stop quietly, as Unix tools do.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from typing import Any
@@ -14,9 +13,15 @@ from app.cli.common import default_model, open_session, progress
 # -- classify ------------------------------------------------------------------------------
 def cmd_classify(args: argparse.Namespace) -> int:
     from app.core.cards.inferred import recording_hint
-    from app.core.images.files import collect_image_files
+    from app.core.images.files import PathProblem, find_image_files
+    from app.core.json_io import dumps_standard
+    from app.core.session.results import Classification
 
-    files = collect_image_files(args.paths)
+    entries = find_image_files(args.paths)
+    files = [e for e in entries if not isinstance(e, PathProblem)]
+    # A path that yields no image (an unreadable folder, a link loop) gets its error record
+    # like an unreadable image: the run goes on and exits 1 at the end.
+    problems = [Classification(path=e.path, error=e.message) for e in entries if isinstance(e, PathProblem)]
     session = open_session(args)
     if not session.spec.recorded:
         # Answers on a guessed input scale can be confidently wrong: say so once, up front.
@@ -24,26 +29,33 @@ def cmd_classify(args: argparse.Namespace) -> int:
               f"{recording_hint(session.loaded.path)}", file=sys.stderr)
     failed = 0
     done = 0
+    total = len(files) + len(problems)
     if not args.json:
         print(f"{'label':<12} {'prob':>6}  {'check':<10} path")
-    for batch in session.iter_classify(files, batch_size=args.batch_size):
+    for batch in _with_first(problems, session.iter_classify(files, batch_size=args.batch_size)):
         for r in batch:
             failed += r.error is not None
             if args.json:
-                print(json.dumps(r.to_json()), flush=False)
+                print(dumps_standard(r.to_json()), flush=False)
             else:
                 print(_human_row(r, session, args.top))
         done += len(batch)
         sys.stdout.flush()
-        progress(done, len(files))
+        progress(done, total)
     session.close()
     if not args.json and not session.ood.checked and done > failed:
         print("probscope: note: 'unchecked' means no 'none of the classes' check is fitted for "
               "this model yet; fit one with: probscope ood --data LABELLED_DIR --save",
               file=sys.stderr)
     if failed:
-        print(f"probscope: {failed} of {len(files)} image(s) could not be classified", file=sys.stderr)
+        print(f"probscope: {failed} of {total} image(s) could not be classified", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _with_first(first: list[Any], batches: Any) -> Any:
+    if first:
+        yield first
+    yield from batches
 
 
 def _human_row(r: Any, session: Any, top: int) -> str:
@@ -68,10 +80,17 @@ def cmd_preprocess(args: argparse.Namespace) -> int:
     from app.core import open_model
     from app.core.cards.card_file import read_card
     from app.core.errors import ImageError
-    from app.core.images.files import collect_image_files
+    from app.core.files import atomic_write
+    from app.core.images.files import PathProblem, find_image_files
+    from app.core.json_io import dumps_standard
     from app.core.preprocessing.pipeline import prepare_batch
 
-    files = collect_image_files(args.paths)
+    out = _output_file(args.out)
+    entries = find_image_files(args.paths)
+    problem = next((e for e in entries if isinstance(e, PathProblem)), None)
+    if problem is not None:
+        raise ImageError(problem.message)
+    files = [e for e in entries if not isinstance(e, PathProblem)]
     card = read_card(args.card) if args.card else None
     session = open_model(args.model or default_model(), trust=args.trust_model, card=card)
     batch = prepare_batch(files, session.spec, session.executor)
@@ -79,11 +98,26 @@ def cmd_preprocess(args: argparse.Namespace) -> int:
     bad = [(f, e) for f, e in zip(files, batch.errors, strict=True) if e]
     if bad:
         raise ImageError(bad[0][1] + (f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""))
-    np.save(args.out, batch.inputs.astype(np.float32))
-    info = {"out": str(args.out), "shape": list(batch.inputs.shape), "dtype": "float32",
+    inputs = batch.inputs.astype(np.float32)
+    # np.save(path) appends ".npy" to a name without it; writing to a stream keeps the name
+    # the user gave, so "wrote X" is true. Atomic: an interrupted run leaves no half file.
+    written = atomic_write(out, lambda stream: np.save(stream, inputs))
+    info = {"out": str(written), "shape": list(inputs.shape), "dtype": "float32",
             "files": [str(f) for f in files], "preprocessing": session.spec.to_dict()}
-    print(json.dumps(info) if args.json else
-          f"wrote {args.out}: float32 {tuple(batch.inputs.shape)} ({session.spec.summary()})")
+    print(dumps_standard(info) if args.json else
+          f"wrote {written}: float32 {tuple(inputs.shape)} ({session.spec.summary()})")
     return 0
+
+
+def _output_file(out: str) -> str:
+    from app.core.errors import ProbscopeError
+
+    if os.path.isdir(out):
+        raise ProbscopeError(f"--out {out}: is a folder; name the file to write, e.g. "
+                             f"{os.path.join(out, 'batch.npy')}")
+    folder = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(folder):
+        raise ProbscopeError(f"--out {out}: the folder {folder} does not exist")
+    return out
 
 

@@ -33,7 +33,11 @@ def default_model() -> str:
 
 
 def positive_int(text: str) -> int:
-    value = int(text)
+    """An option that counts something: a whole number of at least 1 (else a usage error)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
     return value

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
 from app.cli.common import open_session, progress
+from app.core.json_io import dumps_standard
 
 
 # -- calibrate -----------------------------------------------------------------------------
@@ -19,7 +19,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     saved = save_calibration(session, result, force=args.force) if args.save else None
     session.close()
     if args.json:
-        print(json.dumps({**result.to_json(), "saved": saved}))
+        print(dumps_standard({**result.to_json(), "saved": saved}))
         return 0
     print(f"temperature T = {result.temperature:.4f}  (fitted on {result.n} images of {result.data})")
     print(f"{'metric':<14}{'before (T=1)':>14}{'after':>12}")
@@ -49,7 +49,7 @@ def cmd_ood(args: argparse.Namespace) -> int:
     saved = save_ood(session, result) if args.save else None
     session.close()
     if args.json:
-        print(json.dumps({**result.to_json(), "saved": saved}))
+        print(dumps_standard({**result.to_json(), "saved": saved}))
         return 0
     d = result.detector
     print(f"score {d.score_name}: threshold {d.threshold:.4g} accepts {d.tpr_target:.0%} of {result.in_data}")
@@ -96,7 +96,7 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     result = diagnose_model(session, args.data, progress=progress)
     session.close()
     if args.json:
-        print(json.dumps(result.to_json()))
+        print(dumps_standard(result.to_json()))
         return 0
     state = "COLLAPSED" if result.collapsed else ("near collapse" if result.near_collapse else "ok")
     print(f"outputs: {state} (spread {result.output_spread.get('mean_tv', 0.0):.3g} over "

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from typing import Any
 
 from app.cli.common import default_model, open_session
+from app.core.json_io import dumps_standard
 
 
 # -- info ----------------------------------------------------------------------------------
@@ -32,8 +32,10 @@ def cmd_info(args: argparse.Namespace) -> int:
         info.update({"loaded": False, "refused": str(exc)})
     except CardError as exc:
         # Still describe the model: this is the command people run to find what is wrong.
-        info.update({"loaded": False, "card_error": str(exc),
-                     "refused": f"{exc} (fix or delete {card_path_for(path)})"})
+        card = card_path_for(path)
+        fix = (f"fix or delete {card}" if card.exists() else
+               f"there is no card file: write one with 'probscope card init {path} ...'")
+        info.update({"loaded": False, "card_error": str(exc), "refused": f"{exc} ({fix})"})
     else:
         info.update({
             "loaded": True,
@@ -50,10 +52,14 @@ def cmd_info(args: argparse.Namespace) -> int:
         })
         session.close()
     if args.json:
-        print(json.dumps(info))
+        print(dumps_standard(info))
     else:
         _print_info(info)
-    return 1 if "card_error" in info else 0
+    if "card_error" in info:
+        # Exit 1 says something is wrong; stderr must say what, as for every user error.
+        print(f"probscope: error: {info['refused']}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _print_info(info: dict[str, Any]) -> None:
@@ -121,7 +127,7 @@ def cmd_card_init(args: argparse.Namespace) -> int:
             raise CardError(f"card not written: {problems[0]}{hint}")
     path = save_card_for_model(card, args.model_path)
     if args.json:
-        print(json.dumps({"card": str(path), "notes": notes}))
+        print(dumps_standard({"card": str(path), "notes": notes}))
         return 0
     print(f"wrote {path}")
     print(f"preprocessing: {PreprocessingSpec.from_dict(card.preprocessing).summary()}")

@@ -64,8 +64,14 @@ def logsumexp(logits: np.ndarray, axis: int = -1) -> np.ndarray:
     return np.squeeze(m, axis=axis) + np.log(np.exp(z - m).sum(axis=axis))
 
 
+# Temperatures probscope accepts. Outside, dividing float32-range logits overflows (5e-324
+# turns every logit into inf and the probabilities into NaN) or flattens every answer to
+# uniform; temperature scaling's own search stays within 0.05 to 20.
+TEMPERATURE_RANGE = (1e-4, 1e4)
+
+
 def check_temperature(temperature: float) -> float:
-    """The temperature as a float, or DataError for anything but a positive finite number.
+    """The temperature as a float, or DataError for anything outside :data:`TEMPERATURE_RANGE`.
 
     Parameters
     ----------
@@ -83,6 +89,7 @@ def check_temperature(temperature: float) -> float:
         value = float(temperature)
     except (TypeError, ValueError):
         value = float("nan")
-    if not (np.isfinite(value) and value > 0.0):
-        raise DataError(f"temperature must be a positive finite number, got {temperature!r}")
+    low, high = TEMPERATURE_RANGE
+    if not (np.isfinite(value) and low <= value <= high):
+        raise DataError(f"temperature must be a number from {low:g} to {high:g}, got {temperature!r}")
     return value

@@ -33,34 +33,53 @@ def _thread_count() -> int:
     return max(1, os.cpu_count() or 1)
 
 
-@contextlib.contextmanager
-def _quiet_native_stderr() -> Iterator[None]:
-    """Silence C++ logging that bypasses TF_CPP_MIN_LOG_LEVEL (absl's CUDA-stub lines).
+_quiet_lock = threading.Lock()
+_quiet_depth = 0
+_quiet_saved: int | None = None
+_quiet_sink: Any = None
 
-    Users of a CPU-only machine would otherwise see "Could not find cuda drivers" and
-    "failed call to cuInit" on every command. If the import fails, the captured text is
-    printed so nothing useful is lost.
+
+@contextlib.contextmanager
+def quiet_native_stderr(replay_on_error: bool = False) -> Iterator[None]:
+    """Hide what native code writes to file descriptor 2 (libjpeg's "Corrupt JPEG data",
+    absl's CUDA-stub lines) for the ``with`` block.
+
+    fd 2 belongs to the whole process, so sections on several threads share one redirection,
+    counted: the first in redirects, the last out restores. The ``probscope`` command writes
+    its own lines to a copy of fd 2, which stays untouched. With ``replay_on_error``, what was
+    captured is printed if the block fails (a failed import must say why); a decoder's
+    failure is reported by probscope itself, in one line.
     """
+    global _quiet_depth, _quiet_saved, _quiet_sink
     if os.environ.get("PROBSCOPE_DEBUG"):
         yield
         return
+    with _quiet_lock:
+        if _quiet_depth == 0:
+            try:
+                _quiet_saved = os.dup(2)
+                _quiet_sink = tempfile.TemporaryFile()  # noqa: SIM115 (closed by the last section out)
+                os.dup2(_quiet_sink.fileno(), 2)
+            except OSError:
+                _quiet_saved = None
+        _quiet_depth += 1
     try:
-        saved = os.dup(2)
-    except OSError:
         yield
-        return
-    with tempfile.TemporaryFile() as sink:
-        os.dup2(sink.fileno(), 2)
-        try:
-            yield
-        except BaseException:
-            os.dup2(saved, 2)
-            sink.seek(0)
-            os.write(2, sink.read()[-4000:])
-            raise
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
+    except Exception:  # not on Ctrl+C: then the captured lines are only noise
+        with _quiet_lock:
+            if replay_on_error and _quiet_saved is not None and _quiet_sink is not None:
+                _quiet_sink.seek(0)
+                os.write(_quiet_saved, _quiet_sink.read()[-4000:])
+                _quiet_sink.seek(0, 2)
+        raise
+    finally:
+        with _quiet_lock:
+            _quiet_depth -= 1
+            if _quiet_depth == 0 and _quiet_saved is not None:
+                os.dup2(_quiet_saved, 2)
+                os.close(_quiet_saved)
+                _quiet_sink.close()
+                _quiet_saved = _quiet_sink = None
 
 
 def import_tensorflow() -> ModuleType:
@@ -73,7 +92,7 @@ def import_tensorflow() -> ModuleType:
     with _lock:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-        with _quiet_native_stderr():
+        with quiet_native_stderr(replay_on_error=True):
             import tensorflow as tf
 
             if not _configured:

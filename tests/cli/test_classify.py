@@ -53,11 +53,13 @@ def test_per_file_errors_are_reported_and_the_run_continues(capsys, colour_model
     [(["/nonexistent/x.png"], "no such file"), (["EMPTY_DIR"], "no images")],
 )
 def test_user_errors_exit_1_with_one_line(capsys, colour_model: Path, tmp_path: Path, argv_tail, message) -> None:
+    # A path that gives no image is an error row of its own (the run goes on), then exit 1.
     (tmp_path / "EMPTY_DIR").mkdir()
     argv = [a.replace("EMPTY_DIR", str(tmp_path / "EMPTY_DIR")) for a in argv_tail]
     code, out, err = _run(capsys, "classify", *argv, "--model", str(colour_model))
     assert code == 1
-    assert message in err and len(err.strip().splitlines()) == 1
+    assert message in out.splitlines()[-1] and out.splitlines()[-1].startswith("ERROR")
+    assert err.strip() == "probscope: 1 of 1 image(s) could not be classified"
 
 
 def test_usage_error_exits_2(capsys) -> None:

@@ -15,12 +15,15 @@ from typing import Any
 
 from app.core.errors import CardError, DataError
 from app.core.files import atomic_write
-from app.core.numeric import check_temperature
+from app.core.json_io import JSONLimitError, loads_checked
+from app.core.numeric import TEMPERATURE_RANGE, check_temperature
 
 CARD_FORMAT = "probscope.model-card"
 CARD_VERSION = 1
 CARD_SUFFIX = ".probscope.json"
 DEFAULT_OOD_LABEL = "None of the classes"
+# Cards are a few kB; reading a stranger's multi-gigabyte file as one would only hang.
+MAX_CARD_BYTES = 16 * 2**20
 
 
 def card_path_for(model_path: str | os.PathLike[str]) -> Path:
@@ -134,7 +137,8 @@ def validate_card(data: Any, name: str = "model card") -> dict[str, Any]:
     t = cal.setdefault("temperature", 1.0)
     if not isinstance(t, (int, float)) or isinstance(t, bool) or not _is_temperature(t):
         raise CardError(
-            f"{name}: calibration temperature must be a positive finite number, got {t!r}"
+            f"{name}: calibration temperature must be a number from {TEMPERATURE_RANGE[0]:g} "
+            f"to {TEMPERATURE_RANGE[1]:g}, got {t!r}"
         )
     ood = data.setdefault("ood", {"score": "msp", "threshold": 0.0})
     if not isinstance(ood, dict):
@@ -156,13 +160,22 @@ def read_card(path: str | os.PathLike[str]) -> ModelCard:
     """
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        if p.stat().st_size > MAX_CARD_BYTES:
+            raise CardError(f"{p.name}: {p.stat().st_size / 2**20:.0f} MB is too large for a model card")
+        raw = p.read_bytes()
+    except FileNotFoundError:
+        raise CardError(f"{p.name}: no such card file") from None
     except OSError as exc:
         raise CardError(f"{p.name}: cannot be read ({exc.strerror or exc})") from exc
     try:
-        data = json.loads(text)
+        data = loads_checked(raw)
+    except UnicodeDecodeError as exc:
+        raise CardError(f"{p.name}: not a text file in UTF-8 (byte {exc.start} is not UTF-8); "
+                        "save the card as UTF-8") from None
     except json.JSONDecodeError as exc:
         raise CardError(f"{p.name}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    except JSONLimitError as exc:
+        raise CardError(f"{p.name}: not valid JSON ({exc})") from None
     return ModelCard(validate_card(data, p.name), p)
 
 
@@ -179,7 +192,12 @@ def write_card(card: ModelCard, path: str | os.PathLike[str] | None = None) -> P
         raise CardError("model card has no path to be written to")
     validate_card(card.data, target.name)
     try:
-        atomic_write(target, card.to_json())
+        text = card.to_json()
+    except (ValueError, TypeError) as exc:
+        # A value standard JSON cannot hold (NaN, Infinity, an object): the old card stays.
+        raise CardError(f"{target.name}: not written: a value is not valid in JSON ({exc})") from None
+    try:
+        atomic_write(target, text)
     except OSError as exc:
         raise CardError(f"{target.name}: cannot be written ({exc.strerror or exc})") from exc
     card.path = target

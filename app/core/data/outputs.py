@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -65,6 +66,9 @@ def _cache_key(session: ModelSession, data: DataSet) -> str:
     return h.hexdigest()[:40]
 
 
+_log = logging.getLogger("probscope")
+
+
 def _load_cached(path: Path) -> DataOutputs | None:
     """The cached outputs, or None; a truncated or corrupt entry is discarded (and rebuilt)."""
     if not path.exists():
@@ -77,7 +81,11 @@ def _load_cached(path: Path) -> DataOutputs | None:
             skipped = [str(s) for s in z["skipped"]]
             outputs = ModelOutputs(z["logits"], z["probabilities"], feats, stats)
             return DataOutputs(outputs, labels, skipped)
-    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        # Said once, naming the file: a cache that silently vanished would look like a bug.
+        reason = type(exc).__name__ if not str(exc) else f"{type(exc).__name__}: {str(exc)[:120]}"
+        _log.warning("note: %s: damaged cached model outputs discarded (%s); rebuilding them",
+                     path, reason)
         path.unlink(missing_ok=True)
         return None
 

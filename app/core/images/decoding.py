@@ -16,8 +16,10 @@ image, a decompression bomb) raises :class:`~app.core.errors.ImageError` with on
 
 from __future__ import annotations
 
+import errno
 import io
 import os
+import re
 import stat
 import struct
 from dataclasses import dataclass
@@ -28,7 +30,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from app.core.errors import ImageError
 from app.core.images.files import IMAGE_EXTENSIONS, is_image_path
+from app.core.images.formats import PILLOW_FORMATS, jpeg_has_end, png_problem, sniff_format
 from app.core.images.opencv import MAX_IMAGE_PIXELS, cv2
+from app.core.tf_runtime import quiet_native_stderr
 
 MAX_FILE_BYTES = 512 * 1024 * 1024
 # Pillow only reads headers here; the pixel limit is enforced by probscope itself.
@@ -58,8 +62,12 @@ def read_image_bytes(path: str | os.PathLike[str]) -> bytes:
     try:
         info = os.stat(p)
     except FileNotFoundError:
+        if os.path.islink(p):
+            raise ImageError(f"{name}: broken symbolic link (its target does not exist)") from None
         raise ImageError(f"{name}: no such file") from None
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ImageError(f"{name}: symbolic link loop (the link points back to itself)") from None
         raise ImageError(f"{name}: cannot be read ({exc.strerror or exc})") from exc
     if stat.S_ISDIR(info.st_mode):
         raise ImageError(f"{name}: is a folder, not an image")
@@ -120,7 +128,12 @@ def probe_image(data: bytes, name: str = "image") -> ImageHeader:
     """
     if not data:
         raise ImageError(f"{name}: the file is empty (0 bytes)")
-    header = _png_or_jpeg_header(data) or _pillow_header(data, name)
+    fmt = sniff_format(data)
+    if fmt is None:
+        # Told by the bytes, never the extension: nothing else reaches a decoder.
+        what = "a PostScript/PDF document" if data[:4] in (b"%!PS", b"%PDF") else "unrecognised format"
+        raise ImageError(f"{name}: not an image file ({what})")
+    header = _png_or_jpeg_header(data) or _pillow_header(data, name, fmt)
     if header.width <= 0 or header.height <= 0:
         raise ImageError(f"{name}: the image has no pixels ({header.width}x{header.height})")
     if header.width * header.height > MAX_IMAGE_PIXELS:
@@ -131,24 +144,44 @@ def probe_image(data: bytes, name: str = "image") -> ImageHeader:
     return header
 
 
-def _pillow_header(data: bytes, name: str) -> ImageHeader:
+_BUFFER_REPR = re.compile(r"\s*<_io\.BytesIO object at 0x[0-9a-fA-F]+>")
+
+
+def pillow_reason(exc: BaseException) -> str:
+    """Pillow's message without the ``<_io.BytesIO object at 0x…>`` it names buffers by."""
+    text = _BUFFER_REPR.sub("", str(exc)).strip()
+    return text or type(exc).__name__
+
+
+def open_with_pillow(data: bytes) -> Image.Image:
+    """``Image.open`` on encoded bytes, restricted to the formats probscope reads.
+
+    No other plugin is ever asked, so none that starts an external program (EPS runs
+    Ghostscript) can be reached, whatever the bytes claim.
+    """
+    return Image.open(io.BytesIO(data), formats=PILLOW_FORMATS)
+
+
+def _pillow_header(data: bytes, name: str, fmt: str) -> ImageHeader:
     try:
-        with Image.open(io.BytesIO(data)) as im:
+        with open_with_pillow(data) as im:
             return ImageHeader(im.width, im.height, im.format or "?", im.mode)
     except UnidentifiedImageError:
-        raise ImageError(f"{name}: not an image file (unrecognised format)") from None
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise ImageError(f"{name}: not a readable image ({exc})") from None
+        raise ImageError(f"{name}: not a readable {fmt} image (damaged header)") from None
+    except (OSError, ValueError, SyntaxError, struct.error) as exc:
+        raise ImageError(f"{name}: not a readable image ({pillow_reason(exc)})") from None
 
 
 def _looks_truncated(data: bytes, header: ImageHeader) -> bool:
-    # libjpeg pads a truncated JPEG with grey and only warns; the EOI marker tells.
-    return header.format == "JPEG" and data.rstrip(b"\x00\r\n")[-2:] != b"\xff\xd9"
+    # libjpeg pads a truncated JPEG with grey and only warns; the EOI marker tells. It may be
+    # followed by more bytes (maker notes, an appended file): the file is still whole.
+    return header.format == "JPEG" and not jpeg_has_end(data)
 
 
-def _decode_with_pillow(data: bytes, name: str) -> np.ndarray:
+def _decode_with_pillow(data: bytes, name: str, problem: str | None = None) -> np.ndarray:
+    # Pillow's libjpeg prints "Bogus Huffman table definition" and the like to fd 2.
     try:
-        with Image.open(io.BytesIO(data)) as im:
+        with quiet_native_stderr(), open_with_pillow(data) as im:
             im.seek(0)
             frame = ImageOps.exif_transpose(im) or im
             if frame.mode in ("I;16", "I;16B", "I;16L", "I"):
@@ -156,8 +189,9 @@ def _decode_with_pillow(data: bytes, name: str) -> np.ndarray:
                 arr = np.asarray(frame, dtype=np.float64)
                 frame = Image.fromarray(np.clip(arr / 257.0, 0, 255).astype(np.uint8))
             return np.asarray(frame.convert("RGB"), dtype=np.uint8).copy()
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise ImageError(f"{name}: the image data is corrupt ({exc})") from None
+    except (OSError, ValueError, SyntaxError, struct.error, EOFError) as exc:
+        reason = problem or pillow_reason(exc)
+        raise ImageError(f"{name}: the image data is corrupt ({reason})") from None
 
 
 def decode_image_bytes(data: bytes, name: str = "image") -> np.ndarray:
@@ -180,14 +214,32 @@ def decode_image_bytes(data: bytes, name: str = "image") -> np.ndarray:
         raise ImageError(f"{name}: the JPEG file is truncated")
     if header.format in ("GIF", "MPO") or (header.format == "WEBP" and header.mode == "RGBA"):
         return _decode_with_pillow(data, name)
+    problem = png_problem(data) if header.format == "PNG" else None
+    if problem:
+        # libpng would print "libpng error: …" to the terminal; Pillow reads damaged files
+        # quietly, and decodes the ones that are only missing their end.
+        return _decode_with_pillow(data, name, f"the PNG file is damaged: {problem}")
     buf = np.frombuffer(data, dtype=np.uint8)
     # IMREAD_COLOR applies EXIF orientation, expands gray/palette and drops alpha.
-    bgr = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    # libjpeg and libtiff inside OpenCV print warnings ("Corrupt JPEG data: …") to fd 2.
+    with quiet_native_stderr():
+        bgr = cv2.imdecode(buf, cv2.IMREAD_COLOR)
     if bgr is None:
         return _decode_with_pillow(data, name)
     if bgr.dtype != np.uint8:
-        bgr = (bgr.astype(np.float64) / 257.0).round().astype(np.uint8)
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        bgr = _to_8_bits(bgr)
+    # In place: a 100-megapixel image would otherwise hold two 300 MB copies at once.
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB, dst=bgr)
+
+
+def _to_8_bits(image: np.ndarray) -> np.ndarray:
+    # Row blocks keep the float64 intermediate small (a whole 16-bit 100-megapixel image
+    # would need 2.4 GB); the arithmetic is the same per pixel.
+    out = np.empty(image.shape, dtype=np.uint8)
+    for top in range(0, image.shape[0], 512):
+        block = image[top : top + 512]
+        out[top : top + 512] = (block.astype(np.float64) / 257.0).round()
+    return out
 
 
 def decode_image(source: str | os.PathLike[str] | bytes, name: str | None = None) -> np.ndarray:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from app.core.errors import ModelError
+from app.core.json_io import JSONLimitError, loads_checked, read_zip_member
 
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 PREPROCESSING_LAYERS = frozenset(
@@ -23,6 +24,13 @@ PREPROCESSING_LAYERS = frozenset(
 )
 # Keras 2 functional models record raw TensorFlow calls as these pseudo-layers.
 _CODE_LAYERS = frozenset({"Lambda", "TFOpLambda", "SlicingOpLambda"})
+# Layers that load and run a TensorFlow graph from elsewhere (Keras' safe mode blocks them).
+_GRAPH_LAYERS = frozenset({"TFSMLayer"})
+# Modules of Keras' global settings and of its deserializer: nothing a model needs, and the
+# place enable_unsafe_deserialization lives.
+_SETTINGS_MODULES = ("keras.config", "keras.src.backend.config", "keras.src.saving")
+# A real config.json is a few MB at most; a zip bomb inflates to gigabytes.
+MAX_CONFIG_BYTES = 64 * 2**20
 # Serialization markers Keras itself writes for plain values.
 _VALUE_MARKERS = frozenset(
     {"__tuple__", "__numpy__", "__bytes__", "__keras_tensor__", "__typespec__", "__tensor__",
@@ -79,9 +87,13 @@ def _risk_of(obj: dict[str, Any], known_class: Any) -> str | None:
     label = f"{cls} {_object_name(obj)}".strip()
     if cls in _CODE_LAYERS:
         return f"{label} (runs Python code)"
+    if cls in _GRAPH_LAYERS:
+        return f"{label} (loads and runs a TensorFlow SavedModel graph)"
+    module = obj.get("module")
+    if isinstance(module, str) and module.startswith(_SETTINGS_MODULES):
+        return f"{label} from '{module}' (Keras' own settings: can turn its safe mode off)"
     if cls == "__lambda__":
         return "a Python lambda function (runs Python code)"
-    module = obj.get("module")
     registered = obj.get("registered_name")
     if module is not None and not (module == "keras" or str(module).startswith("keras.")):
         if module == "builtins" and cls == "function":
@@ -96,8 +108,27 @@ def _risk_of(obj: dict[str, Any], known_class: Any) -> str | None:
     return None
 
 
+def _unsafe_strings(config: Any) -> list[str]:
+    # Any string in the config, wherever it sits (a layer argument, a function name): a call to
+    # enable_unsafe_deserialization need not be an object of its own.
+    found: list[str] = []
+    stack = [config]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, str) and "unsafe_deserialization" in node and node not in found:
+            found.append(node)
+    return found
+
+
 def _inspect_config(config: Any, inspection: ModelInspection, known_class: Any) -> None:
     seen_classes: list[str] = []
+    for text in _unsafe_strings(config):
+        inspection.risky.append(f"a reference to {text[:80]!r} (turns Keras' safe mode off)")
     for obj in _walk(config):
         cls = str(obj.get("class_name"))
         if cls in _VALUE_MARKERS:
@@ -135,16 +166,36 @@ def _keras2_known_class(name: str) -> bool:
     return name in {"DTypePolicy", "Policy", "VarianceScaling", "TruncatedNormal"}
 
 
+def _escaping_member(names: list[str]) -> str | None:
+    # Keras extracts assets to a temporary folder: a member named "../x" or "/x" would be
+    # written outside it (zip slip). Keras skips them with a warning; probscope refuses.
+    for name in names:
+        parts = name.replace("\\", "/").split("/")
+        if name.startswith(("/", "\\")) or ".." in parts or (len(name) > 1 and name[1] == ":"):
+            return name
+    return None
+
+
 def _read_keras_zip(p: Path) -> dict[str, Any]:
     try:
         with zipfile.ZipFile(p) as zf:
-            return json.loads(zf.read("config.json"))
+            escaping = _escaping_member(zf.namelist())
+            if escaping is not None:
+                raise ModelError(f"{p.name}: the .keras archive holds a file outside itself "
+                                 f"({escaping[:80]!r}); refused")
+            config = loads_checked(read_zip_member(zf, "config.json", MAX_CONFIG_BYTES))
     except zipfile.BadZipFile:
         raise ModelError(f"{p.name}: not a Keras model file (not a .keras zip archive)") from None
     except KeyError:
         raise ModelError(f"{p.name}: the .keras archive has no config.json") from None
-    except (json.JSONDecodeError, UnicodeDecodeError, OSError, EOFError) as exc:
+    except JSONLimitError as exc:
+        raise ModelError(f"{p.name}: config.json {exc}; refused") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError, EOFError,
+            NotImplementedError, zipfile.LargeZipFile) as exc:
         raise ModelError(f"{p.name}: the .keras archive is corrupt ({exc})") from None
+    if not isinstance(config, dict):
+        raise ModelError(f"{p.name}: config.json is not a Keras model config")
+    return config
 
 
 def _read_h5_config(p: Path) -> dict[str, Any]:
@@ -158,9 +209,11 @@ def _read_h5_config(p: Path) -> dict[str, Any]:
                     f"{p.name}: holds weights only, no model; save the whole model with model.save()"
                 )
             text = raw.decode("utf-8") if isinstance(raw, bytes) else str(raw)
-            return json.loads(text)
+            return loads_checked(text)
     except ModelError:
         raise
+    except JSONLimitError as exc:
+        raise ModelError(f"{p.name}: the model config {exc}; refused") from None
     except (OSError, ValueError) as exc:
         raise ModelError(f"{p.name}: not a readable HDF5 model file ({exc})") from None
 

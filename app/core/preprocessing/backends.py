@@ -19,14 +19,19 @@ Each backend takes the encoded file bytes and returns a float32 (H, W, C) array 
 from __future__ import annotations
 
 import functools
-import io
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
 from app.core.errors import ImageError
-from app.core.images.decoding import decode_image_bytes, probe_image
+from app.core.images.decoding import (
+    decode_image_bytes,
+    open_with_pillow,
+    pillow_reason,
+    probe_image,
+)
+from app.core.images.formats import jpeg_has_end, png_problem
 from app.core.images.opencv import cv2
 from app.core.preprocessing.spec import PreprocessingSpec
 
@@ -120,15 +125,34 @@ def array_to_input_range(rgb: np.ndarray, spec: PreprocessingSpec) -> np.ndarray
         rgb = rgb[:, :, ::-1]
     # Resizing in float32 avoids OpenCV's 8-bit fixed-point rounding (up to 0.7 grey levels
     # off tf.image.resize's bilinear); nearest stays exact either way.
-    resized = _resize_opencv(np.ascontiguousarray(rgb, dtype=np.float32), spec)
-    return resized.reshape(resized.shape[:2] + (spec.channels,))
+    if (spec.target_size is None or spec.interpolation not in _PER_CHANNEL_EXACT
+            or rgb.shape[0] * rgb.shape[1] <= _WHOLE_IMAGE_PIXELS):
+        resized = _resize_opencv(np.ascontiguousarray(rgb, dtype=np.float32), spec)
+        return resized.reshape(resized.shape[:2] + (spec.channels,))
+    # A large image is converted and resized one channel at a time: OpenCV's nearest, linear
+    # and area filters treat each channel on their own, so the result is the same to the bit
+    # (its cubic and Lanczos code is not: up to 6e-5 apart, so those keep the whole image),
+    # and the float32 copy of a 100-megapixel photo is 400 MB instead of 1.2 GB.
+    planes = [
+        _resize_opencv(np.ascontiguousarray(rgb[:, :, c], dtype=np.float32), spec)
+        for c in range(rgb.shape[2])
+    ]
+    return np.ascontiguousarray(np.stack(planes, axis=-1).reshape(planes[0].shape[:2] + (spec.channels,)))
+
+
+# Below this many pixels the whole image is converted at once (fastest); above, per channel.
+_WHOLE_IMAGE_PIXELS = 4_000_000
+_PER_CHANNEL_EXACT = frozenset({"nearest", "bilinear", "area"})
 
 
 def decode_resize_pil(data: bytes, spec: PreprocessingSpec, name: str = "image") -> np.ndarray:
     """``tf_keras.utils.load_img`` + ``img_to_array``, step for step (see module docstring)."""
+    from app.core.tf_runtime import quiet_native_stderr
+
     probe_image(data, name)
     try:
-        with Image.open(io.BytesIO(data)) as img:
+        # Pillow's libjpeg prints "Corrupt JPEG data: …" to fd 2 while it decodes on.
+        with quiet_native_stderr(), open_with_pillow(data) as img:
             if spec.color_mode == "grayscale":
                 if img.mode not in ("L", "I;16", "I"):
                     img = img.convert("L")
@@ -146,8 +170,8 @@ def decode_resize_pil(data: bytes, spec: PreprocessingSpec, name: str = "image")
                     else:
                         img = img.resize(wh, resample)
             arr = np.asarray(img, dtype=np.float32)
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise ImageError(f"{name}: the image data is corrupt ({exc})") from None
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise ImageError(f"{name}: the image data is corrupt ({pillow_reason(exc)})") from None
     if arr.ndim == 2:
         arr = arr[:, :, None]
     if spec.color_mode == "bgr":
@@ -190,9 +214,13 @@ def _tf_loader(channels: int, size: tuple[int, int] | None, method: str, crop: b
 
 def decode_resize_tf(data: bytes, spec: PreprocessingSpec, name: str = "image") -> np.ndarray:
     """``image_dataset_from_directory``'s ``_load_image_tf``: TF decode and TF resize."""
-    from app.core.tf_runtime import import_tensorflow
+    from app.core.tf_runtime import import_tensorflow, quiet_native_stderr
 
-    probe_image(data, name)
+    header = probe_image(data, name)
+    problem = png_problem(data) if header.format == "PNG" else None
+    if problem:
+        # TensorFlow's libpng would log about it on stderr; the file is damaged either way.
+        raise ImageError(f"{name}: the PNG file is damaged ({problem})")
     tf = import_tensorflow()
     load = _tf_loader(
         spec.channels,
@@ -201,14 +229,33 @@ def decode_resize_tf(data: bytes, spec: PreprocessingSpec, name: str = "image") 
         spec.crop_to_aspect_ratio,
         spec.pad_to_aspect_ratio,
     )
+    if header.format == "JPEG" and not jpeg_has_end(data):
+        raise ImageError(f"{name}: the JPEG file is truncated")
     try:
-        arr = load(tf.constant(data)).numpy()
+        # TensorFlow's libjpeg prints "Corrupt JPEG data: …" straight to fd 2 and decodes on.
+        with quiet_native_stderr():
+            arr = load(tf.constant(data)).numpy()
     except tf.errors.OpError as exc:
-        first = (exc.message or "").strip().splitlines()[:1] or ["decode error"]
-        raise ImageError(f"{name}: TensorFlow cannot decode it ({first[0]})") from None
+        raise ImageError(f"{name}: TensorFlow cannot decode it ({tf_error_reason(exc.message)})") from None
     if spec.color_mode == "bgr":
         arr = arr[:, :, ::-1]
     return np.ascontiguousarray(arr, dtype=np.float32)
+
+
+def tf_error_reason(message: str | None) -> str:
+    """The reason in a TensorFlow op error, without "Graph execution error:" and its trace.
+
+    A ``tf.function`` error reads "Graph execution error:", where the op was defined (a
+    Python stack), the reason, then ``[[{{node …}}]]``; eager errors are the reason alone.
+    """
+    lines = [line.strip() for line in (message or "").splitlines()]
+    for k, line in enumerate(lines):
+        if line.startswith("[[") and k > 0:
+            reason = next((x for x in reversed(lines[:k]) if x), "")
+            if reason:
+                return reason.rstrip(".")
+    kept = [x for x in lines if x and x != "Graph execution error:" and not x.startswith("[[")]
+    return kept[0].split(" [Op:")[0] if kept else "not a valid image"
 
 
 BACKENDS = {"opencv": decode_resize_opencv, "pil": decode_resize_pil, "tf": decode_resize_tf}

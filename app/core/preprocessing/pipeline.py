@@ -10,15 +10,17 @@ float32 with the same operations as Keras, so the results agree to the last bit 
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
 from app.core.errors import ImageError, ProbscopeError
-from app.core.images.decoding import read_image_bytes
+from app.core.images.decoding import probe_image, read_image_bytes
 from app.core.preprocessing.backends import BACKENDS, array_to_input_range
 from app.core.preprocessing.spec import PreprocessingSpec
 
@@ -63,7 +65,14 @@ def normalize(x: np.ndarray, spec: PreprocessingSpec) -> np.ndarray:
     ndarray of shape (height, width, channels), float32
         The model input for this image.
     """
-    x = np.asarray(x, dtype=np.float32)
+    # A card's numbers are checked for range, but an image can still push a step past float32
+    # (a flat image under sample-wise scaling): numpy must not print warnings about it, and
+    # prepare_input refuses the non-finite result.
+    with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+        return _normalize(np.asarray(x, dtype=np.float32), spec)
+
+
+def _normalize(x: np.ndarray, spec: PreprocessingSpec) -> np.ndarray:
     if spec.keras_applications_mode:
         x = _keras_applications(x, spec.keras_applications_mode, spec)
     if spec.scale != 1.0:
@@ -87,21 +96,71 @@ def normalize(x: np.ndarray, spec: PreprocessingSpec) -> np.ndarray:
     return x.astype(np.float32, copy=False)
 
 
+class PixelBudget:
+    """How many decoded pixels may be in memory at once, over every thread of the process.
+
+    A file's size says nothing about its cost: a 338 KB PNG can hold 100 megapixels, which
+    take 300 MB decoded and more while being resized. Decoders wait here until the pixels
+    they are about to decode fit; one image larger than the whole budget runs alone.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = int(capacity)
+        self._free = self.capacity
+        self._cond = threading.Condition()
+
+    @contextlib.contextmanager
+    def hold(self, pixels: int) -> Iterator[None]:
+        """Wait until ``pixels`` fit in the budget, hold them for the ``with`` block."""
+        need = max(0, min(int(pixels), self.capacity))
+        with self._cond:
+            self._cond.wait_for(lambda: self._free >= need)
+            self._free -= need
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._free += need
+                self._cond.notify_all()
+
+
+# 120 megapixels: one image at the 100-megapixel limit decodes alone (about 1 GB at its
+# peak), while a dozen 10-megapixel photos still decode side by side.
+MAX_PIXELS_IN_FLIGHT = 120_000_000
+DECODE_BUDGET = PixelBudget(MAX_PIXELS_IN_FLIGHT)
+
+
+def _decode_resize(data: bytes, spec: PreprocessingSpec, name: str) -> np.ndarray:
+    header = probe_image(data, name)
+    with DECODE_BUDGET.hold(header.width * header.height):
+        return BACKENDS[spec.resize_backend](data, spec, name)
+
+
 def resize_source(source: ImageSource, spec: PreprocessingSpec, name: str | None = None) -> np.ndarray:
-    """Decode and resize one image with the spec's backend; float32 in 0–255."""
+    """Decode and resize one image with the spec's backend; float32 in 0–255.
+
+    Decoding waits for room in :data:`DECODE_BUDGET`, so that parallel decodes of huge
+    images cannot exhaust memory.
+    """
     if isinstance(source, np.ndarray):
         if source.dtype != np.uint8:
             raise ImageError(f"{name or 'array'}: expected uint8 pixels, got {source.dtype}")
         return array_to_input_range(source, spec)
     if isinstance(source, (bytes, bytearray, memoryview)):
-        return BACKENDS[spec.resize_backend](bytes(source), spec, name or "image")
+        return _decode_resize(bytes(source), spec, name or "image")
     data = read_image_bytes(source)
-    return BACKENDS[spec.resize_backend](data, spec, name or os.path.basename(os.fspath(source)))
+    return _decode_resize(data, spec, name or os.path.basename(os.fspath(source)))
 
 
 def prepare_input(source: ImageSource, spec: PreprocessingSpec, name: str | None = None) -> np.ndarray:
     """The model input for one image: decode, resize, normalise. Raises ImageError."""
-    return normalize(resize_source(source, spec, name), spec)
+    x = normalize(resize_source(source, spec, name), spec)
+    if not np.isfinite(x).all():
+        label = name or (os.path.basename(os.fspath(source)) if isinstance(source, (str, os.PathLike))
+                         else "image")
+        raise ImageError(f"{label}: preprocessing gives values that are not finite numbers "
+                         "(check the card's scale, mean and std)")
+    return x
 
 
 @dataclass

@@ -53,6 +53,25 @@ def _check_channel_count(values: tuple[float, ...] | None, key: str, channels: i
         raise CardError(f"preprocessing.{key} must hold finite numbers")
 
 
+# Magnitudes no training pipeline uses: beyond them float32 inputs overflow to inf (a scale
+# of 1e300, a std of 1e-300) and the model answers NaN, or every image becomes the same.
+_LIMITS = {"scale": (1e-9, 1e4), "offset": (0.0, 1e6), "mean": (0.0, 1e6), "std": (1e-6, 1e6)}
+
+
+def _check_ranges(kw: dict[str, Any]) -> None:
+    for key, (low, high) in _LIMITS.items():
+        value = kw.get(key)
+        values = value if isinstance(value, tuple) else () if value is None else (value,)
+        for v in values:
+            if not low <= abs(v) <= high:
+                wanted = f"from {low:g} to {high:g}" if low else f"at most {high:g}"
+                if key == "std":
+                    wanted = f"positive, {wanted}"
+                raise CardError(f"preprocessing.{key} {v!r} is out of range: its size must be {wanted}")
+        if key == "std" and any(v < 0 for v in values):
+            raise CardError(f"preprocessing.std must be positive, got {value!r}")
+
+
 def _refuse_misspelt_keys(unknown: list[str], known: set[str]) -> None:
     # Unknown keys are preserved (newer tools may write them), but a near-miss of a known key
     # is almost surely a typo that would silently fall back to a default.
@@ -148,6 +167,7 @@ class PreprocessingSpec:
             raise CardError("preprocessing.std_epsilon must not be negative")
         if kw.get("scale", 1.0) == 0:
             raise CardError("preprocessing.scale must not be 0 (every image would be blank)")
+        _check_ranges(kw)
         for key in (
             "per_image_standardization",
             "crop_to_aspect_ratio",

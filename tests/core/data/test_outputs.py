@@ -10,7 +10,8 @@ from app.core.data import compute_outputs, load_data
 
 
 @pytest.mark.parametrize("damage", [b"", b"PK\x03\x04 truncated zip", b"\x93NUMPY garbage"])
-def test_a_corrupt_cache_entry_is_rebuilt(colour_model, colour_folder, tmp_path, monkeypatch, damage):
+def test_a_corrupt_cache_entry_is_rebuilt(colour_model, colour_folder, tmp_path, monkeypatch, damage,
+                                          caplog):
     monkeypatch.setenv("PROBSCOPE_CACHE_DIR", str(tmp_path / "cache"))
     session = open_model(colour_model)
     try:
@@ -18,7 +19,10 @@ def test_a_corrupt_cache_entry_is_rebuilt(colour_model, colour_folder, tmp_path,
         first = compute_outputs(session, data)
         (entry,) = (tmp_path / "cache").glob("*.npz")
         entry.write_bytes(damage)
-        again = compute_outputs(session, data)
+        with caplog.at_level("WARNING", logger="probscope"):
+            again = compute_outputs(session, data)
+        (note,) = [r.getMessage() for r in caplog.records if r.name == "probscope"]
+        assert note.startswith(f"note: {entry}: damaged cached model outputs discarded (")
         np.testing.assert_allclose(again.outputs.logits, first.outputs.logits, rtol=1e-5)
         assert entry.stat().st_size > 100  # written anew
     finally:
