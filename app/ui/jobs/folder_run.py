@@ -7,7 +7,6 @@ import time
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 
-from app.core import ProbscopeError
 from app.core.session import Classification
 from app.ui.jobs.model_jobs import SessionHandle
 from app.ui.jobs.runner import ProgressFn, one_line
@@ -47,15 +46,17 @@ def labelled_root(paths: Sequence[str], classes: Sequence[str]) -> str | None:
 
 
 def _expand(paths: Sequence[str]) -> tuple[list[str], list[Classification]]:
-    from app.core.images import collect_image_files
+    from app.core.images import PathProblem, find_image_files
 
+    # A folder that cannot be read or loops through a link gets its own error row; the other
+    # paths' images are still classified.
     files: list[str] = []
     errors: list[Classification] = []
-    for p in paths:
-        try:
-            files.extend(str(f) for f in collect_image_files([p]))
-        except ProbscopeError as exc:
-            errors.append(Classification(path=p, error=exc.message))
+    for entry in find_image_files(paths):
+        if isinstance(entry, PathProblem):
+            errors.append(Classification(path=entry.path, error=entry.message))
+        else:
+            files.append(str(entry))
     return files, errors
 
 

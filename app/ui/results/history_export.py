@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -45,5 +44,8 @@ def export_csv(results: Sequence[Classification], path: str | os.PathLike[str]) 
 def export_json(results: Sequence[Classification], path: str | os.PathLike[str]) -> Path:
     """A JSON array of the same records ``probscope classify --json`` prints."""
     p = Path(path)
-    p.write_text(json.dumps([r.to_json() for r in results], indent=1) + "\n", encoding="utf-8")
+    from app.core.json_io import dumps_standard
+
+    # Standard JSON only: a NaN from a broken model must not make the file unreadable.
+    p.write_text(dumps_standard([r.to_json() for r in results], indent=1) + "\n", encoding="utf-8")
     return p

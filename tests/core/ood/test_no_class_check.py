@@ -1,0 +1,170 @@
+"""The "none of the classes" check on plain user models, fitted with no no-class images at all.
+
+Two ordinary CNNs are trained here on synthetic digits (no outlier exposure): a colour one
+(house-number-like crops) and a grayscale MNIST-like one. The check is fitted exactly as the
+README says, ``probscope ood --data VAL --save`` with no ``--ood-data``, and judged on new
+digits and on junk from generators that are not in the built-in reference.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from app.cli import main
+from app.core import open_model
+from app.core.cards.card_file import card_path_for, new_card, write_card
+from tests.core.ood.junk_images import no_digit_test
+
+DIGITS = [str(d) for d in range(10)]
+FONTS = (cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_DUPLEX, cv2.FONT_HERSHEY_COMPLEX,
+         cv2.FONT_HERSHEY_TRIPLEX, cv2.FONT_HERSHEY_PLAIN, cv2.FONT_HERSHEY_SCRIPT_SIMPLEX)
+
+
+def _digit(rng: np.random.Generator, d: int, size: int, gray: bool) -> np.ndarray:
+    """One digit drawn with a Hershey font, jittered in place, size, slant and colour."""
+    work = 64
+    if gray:
+        bg, fg = np.zeros(3), np.full(3, 255.0)
+    else:
+        bg = rng.uniform(0, 255, 3)
+        fg = np.where(bg > 127, rng.uniform(0, 90, 3), rng.uniform(165, 255, 3))
+    img = np.empty((work, work, 3), np.uint8)
+    img[:] = np.round(bg).astype(np.uint8)
+    font = FONTS[int(rng.integers(len(FONTS)))]
+    scale = rng.uniform(1.5, 2.2)
+    thick = int(rng.integers(2, 6))
+    (tw, th), _ = cv2.getTextSize(str(d), font, scale, thick)
+    org = (int((work - tw) / 2 + rng.uniform(-5, 5)), int((work + th) / 2 + rng.uniform(-5, 5)))
+    cv2.putText(img, str(d), org, font, scale, tuple(int(v) for v in fg), thick, cv2.LINE_AA)
+    m = cv2.getRotationMatrix2D((work / 2, work / 2), rng.uniform(-12, 12), 1.0)
+    m[0, 1] += rng.uniform(-0.2, 0.2)
+    img = cv2.warpAffine(img.astype(np.float32), m, (work, work), borderMode=cv2.BORDER_REPLICATE)
+    if not gray:
+        img += rng.normal(0, rng.uniform(2, 14), img.shape)
+        img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.3, 1.2))
+    small = cv2.resize(np.clip(img, 0, 255).astype(np.uint8), (size, size),
+                       interpolation=cv2.INTER_AREA)
+    return small
+
+
+def _digits(n: int, seed: int, size: int, gray: bool) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 10, n)
+    return np.stack([_digit(rng, int(d), size, gray) for d in y]), y
+
+
+def _plain_model(root: Path, size: int, gray: bool) -> Path:
+    from app.core.tf_runtime import import_keras
+
+    keras = import_keras()
+    keras.utils.set_random_seed(4)
+    x, y = _digits(3000, 1, size, gray)
+    x = x[..., :1] if gray else x
+    layers = keras.layers
+    model = keras.Sequential([
+        keras.Input((size, size, 1 if gray else 3)),
+        layers.Conv2D(16, 3, activation="relu", padding="same"), layers.MaxPooling2D(),
+        layers.Conv2D(32, 3, activation="relu", padding="same"), layers.MaxPooling2D(),
+        layers.Flatten(), layers.Dense(64, activation="relu"),
+        layers.Dense(10, activation="softmax"),
+    ])
+    model.compile(optimizer=keras.optimizers.Adam(2e-3), loss="sparse_categorical_crossentropy")
+    model.fit(x.astype("float32") / 255.0, y, epochs=6, batch_size=64, verbose=0)
+    path = root / ("gray.keras" if gray else "colour.keras")
+    model.save(path)
+    card = new_card(DIGITS, {"color_mode": "grayscale" if gray else "rgb",
+                             "target_size": [size, size], "interpolation": "area",
+                             "resize_backend": "opencv", "scale": 1 / 255, "source": "test"})
+    write_card(card, card_path_for(path))
+    return path
+
+
+@pytest.fixture(scope="module", params=[(32, False), (28, True)], ids=["colour", "grayscale"])
+def fitted(request, tmp_path_factory):
+    size, gray = request.param
+    root = tmp_path_factory.mktemp("plain")
+    model = _plain_model(root, size, gray)
+    x_val, y_val = _digits(600, 2, size, gray)
+    np.savez(root / "val.npz", images=x_val, labels=y_val)
+    return model, root / "val.npz", size, gray
+
+
+def _accepted(model: Path, images: np.ndarray) -> float:
+    session = open_model(model)
+    try:
+        results = session.classify(list(images))
+        return float(np.mean([r.ood.in_distribution for r in results]))
+    finally:
+        session.close()
+
+
+def test_fitted_without_no_class_images_it_rejects_unseen_junk(fitted, capsys, tmp_path,
+                                                                monkeypatch):
+    monkeypatch.setenv("PROBSCOPE_CACHE_DIR", str(tmp_path / "cache"))
+    model, val, size, gray = fitted
+    assert main(["ood", "--model", str(model), "--data", str(val), "--save", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["reference"]["n"] > 1000 and "glyphs" in report["reference"]["kinds"]
+    assert {"kind", "accepted", "held_out_accepted"} <= set(report["per_kind"][0])
+    x_new, _ = _digits(600, 3, size, gray)
+    junk, _ = no_digit_test(40, size, gray, seed=5)
+    digits_ok, junk_ok = _accepted(model, x_new), _accepted(model, junk)
+    assert digits_ok >= 0.93, f"{report['score']}: {digits_ok:.1%} of new digits accepted"
+    assert junk_ok <= 0.05, f"{report['score']}: {junk_ok:.1%} of unseen junk accepted"
+
+
+def test_leave_one_kind_out_figures_are_what_a_direct_computation_gives(fitted, tmp_path,
+                                                                        monkeypatch):
+    from app.core.ood.fitting import run_ood
+    from app.core.ood.probe import ProbeScore
+
+    monkeypatch.setenv("PROBSCOPE_CACHE_DIR", str(tmp_path / "cache"))
+    model, val, _, _ = fitted
+    session = open_model(model)
+    try:
+        result = run_ood(session, val, score="probe", reference="plain,stripes,face,glyphs")
+    finally:
+        session.close()
+    probe = result.detector.probe_
+    kinds = probe._kinds
+    rows = {r["kind"]: r for r in result.per_kind}
+    assert set(rows) == {"plain", "stripes", "face", "glyphs"} - set(probe.dropped_kinds_)
+    # "accepted": the out-of-fold scores of the kind against the probe's own threshold.
+    for kind, row in rows.items():
+        expected = np.mean(probe.oof_ref_[kinds == kind] >= probe.threshold_)
+        assert row["accepted"] == pytest.approx(expected)
+    # "held_out_accepted": a probe fitted without the kind, thresholded on unseen labelled rows.
+    kind = "face" if "face" in rows else next(iter(rows))
+    test = probe._fin == 0
+    train = (kinds != kind) & ~np.isin(kinds, list(probe.dropped_kinds_))
+    direct = ProbeScore(C=probe.C)
+    direct.log_mask_ = probe.log_mask_
+    coef, icept = direct._fit_lr(
+        np.vstack([probe._z_in[~test], probe._z_extra[probe._fextra != 0], probe._z_ref[train]]),
+        np.r_[np.ones((~test).sum() + (probe._fextra != 0).sum()), np.zeros(train.sum())])
+    threshold = np.quantile(probe._z_in[test] @ coef + icept, 1 - probe.tpr)
+    expected = np.mean(probe._z_ref[kinds == kind] @ coef + icept >= threshold)
+    assert rows[kind]["held_out_accepted"] == pytest.approx(expected, abs=0.02)
+
+
+def test_bad_input_gives_one_line_and_writes_nothing(fitted, capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("PROBSCOPE_CACHE_DIR", str(tmp_path / "cache"))
+    model, val, _, _ = fitted
+    card_before = card_path_for(model).read_text()
+    few = tmp_path / "few.npz"
+    with np.load(val) as z:
+        np.savez(few, images=z["images"][:30], labels=z["labels"][:30])
+        np.savez(tmp_path / "one.npz", images=z["images"][:80], labels=np.zeros(80, int))
+    assert main(["ood", "--model", str(model), "--data", str(few), "--score", "probe",
+                 "--save"]) == 1
+    assert "at least 50 labelled images" in capsys.readouterr().err
+    assert main(["ood", "--model", str(model), "--data", str(tmp_path / "one.npz"), "--save"]) == 1
+    assert "one class" in capsys.readouterr().err
+    assert main(["ood", "--model", str(model), "--data", str(val), "--reference", "moon"]) == 1
+    assert "unknown kind(s) moon" in capsys.readouterr().err
+    assert card_path_for(model).read_text() == card_before

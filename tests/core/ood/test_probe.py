@@ -1,0 +1,74 @@
+"""Probe round trip and leave-one-kind-out by direct computation; reference at odd sizes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from app.core.ood.probe import ProbeScore
+from app.core.ood.reference import generate_reference, non_class_characters
+
+DIGITS = [str(d) for d in range(10)]
+
+
+def _data(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    x_in = rng.normal(0, 1, (300, 12)) + 2.0
+    kinds = np.repeat(["near", "far", "same"], 100)
+    x_ref = np.r_[rng.normal(0.5, 1, (100, 12)), rng.normal(-3, 1, (100, 12)),
+                  rng.normal(0, 1, (100, 12)) + 2.0]  # "same" is drawn like the labelled rows
+    return x_in, x_ref, kinds, np.arange(300) % 3
+
+
+def test_round_trip_threshold_and_indistinguishable_kind() -> None:
+    x_in, x_ref, kinds, y = _data(np.random.default_rng(0))
+    probe = ProbeScore(C=1.0).fit(x_in, x_ref, kinds, labels=y)
+    assert "same" in probe.dropped_kinds_ and probe.kinds_ == ["near", "far"]
+    assert np.mean(probe.oof_in_ >= probe.threshold_) == pytest.approx(0.95, abs=0.01)
+    again = ProbeScore.from_arrays(probe.to_arrays())
+    np.testing.assert_allclose(again.score(x_ref), probe.score(x_ref))
+    assert again.threshold_ == probe.threshold_
+
+
+def test_leave_one_kind_out_is_a_direct_refit() -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    x_in, x_ref, kinds, y = _data(np.random.default_rng(1))
+    probe = ProbeScore(C=1.0).fit(x_in, x_ref, kinds, labels=y)
+    rows = {r["kind"]: r for r in probe.leave_one_kind_out()}
+    z_in = (x_in - probe.mean_) / probe.scale_
+    z_ref = (x_ref - probe.mean_) / probe.scale_
+    test = probe._fin == 0
+    train = kinds == "far"  # leaving "near" out; "same" was dropped
+    lr = LogisticRegression(C=1.0, class_weight="balanced", max_iter=500).fit(
+        np.vstack([z_in[~test], z_ref[train]]), np.r_[np.ones((~test).sum()), np.zeros(100)])
+    thr = np.quantile(lr.decision_function(z_in[test]), 0.05)
+    expected = np.mean(lr.decision_function(z_ref[kinds == "near"]) >= thr)
+    assert rows["near"]["held_out_accepted"] == pytest.approx(expected, abs=0.011)
+
+
+@pytest.mark.parametrize(("h", "w", "c"), [(1, 300, 3), (500, 500, 3), (28, 28, 1), (32, 32, 3),
+                                           (224, 224, 3), (300, 1, 1)])
+def test_reference_at_odd_sizes(h: int, w: int, c: int) -> None:
+    ref = generate_reference(None, 2, h, w, c, seed=3, classes=DIGITS)
+    assert "glyphs" in ref and len(ref) == 15
+    for images in ref.values():
+        assert images.shape == (2, h, w, 3) and images.dtype == np.uint8
+        if c == 1:
+            assert (images[..., 0] == images[..., 2]).all()
+
+
+def test_reference_is_deterministic_per_kind() -> None:
+    a = generate_reference(["face", "glyphs"], 5, 32, 32, 3, seed=9, classes=DIGITS)
+    b = generate_reference(["glyphs"], 5, 32, 32, 3, seed=9, classes=DIGITS)
+    np.testing.assert_array_equal(a["glyphs"], b["glyphs"])
+
+
+def test_no_glyphs_for_word_classes() -> None:
+    assert "glyphs" not in generate_reference(None, 1, 16, 16, 3, classes=["cat", "dog"])
+
+
+def test_glyphs_leave_out_the_classes_and_their_look_alikes() -> None:
+    chars = non_class_characters(DIGITS)
+    assert chars and not set(chars) & set("0123456789OoQDIl|5Ss")
+    assert "A" in chars and "#" in chars
+    assert non_class_characters(["cat", "dog"]) == ""
