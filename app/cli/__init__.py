@@ -11,10 +11,11 @@ import os
 import sys
 from collections.abc import Sequence
 
-from app.cli import classify_commands, fit_commands, model_commands
+from app.cli import classify_commands, explain_commands, fit_commands, model_commands
 from app.cli.common import VersionAction, add_model_args, alpha_value, positive_int
 
-SUBCOMMANDS = ("gui", "classify", "preprocess", "info", "calibrate", "ood", "diagnose", "card")
+SUBCOMMANDS = ("gui", "classify", "preprocess", "info", "calibrate", "ood", "diagnose", "card",
+               "explain")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -89,6 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder of images (labelled by class sub-folders or not) or .npz")
     add_model_args(p)
     p.set_defaults(func=fit_commands.cmd_diagnose)
+
+    explain_commands.add_explain_parser(sub)
 
     p = sub.add_parser("info", help="what the model is and how its inputs are prepared")
     add_model_args(p)
