@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from benchmarks import measure
+from benchmarks.explain import explain_ms
 from benchmarks.fixtures import make_digit_folder
 
 TARGETS = {
@@ -21,6 +22,8 @@ TARGETS = {
     "temperature_fit_ms_100k": "<= 50 ms",
     "slider_update_ms_10k": "<= 20 ms",
     "peak_rss_mb": "<= 1000 MB",
+    "explain_ms.gradcam": "<= 50 ms",
+    "explain_ms.occlusion": "<= 300 ms",
 }
 
 
@@ -55,6 +58,7 @@ def run(n_images: int, skip_gui: bool) -> dict:
         res["folder_images_per_s"] = measure.folder_images_per_s(session, folder, files)
         res.update(measure.calibration_ms())
         res["ood_score_ms"] = measure.ood_score_ms(session)
+        res["explain_ms"] = explain_ms(session, image)
         if not skip_gui:
             res["peak_rss_mb"] = measure.peak_rss_mb(folder)
     single, folder_rates = res["single_image_ms"], res["folder_images_per_s"]
@@ -92,6 +96,8 @@ def print_table(res: dict) -> None:
     row("slider_update_ms_10k", f"{res['slider_update_ms_10k']:.1f} ms", TARGETS["slider_update_ms_10k"])
     for k, v in res["ood_score_ms"].items():
         row(f"ood_score_ms.{k}", f"{v:.3f} ms")
+    for k, v in res["explain_ms"].items():
+        row(f"explain_ms.{k}", f"{v:.1f} ms", TARGETS.get(f"explain_ms.{k}", ""))
     if "peak_rss_mb" in res:
         row("peak_rss_mb", f"{res['peak_rss_mb']:.0f} MB", TARGETS["peak_rss_mb"])
     for k, v in res["ratios"].items():

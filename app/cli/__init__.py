@@ -23,10 +23,11 @@ if os.path.basename(sys.argv[0] if sys.argv else "") in ("probscope", "-m", "__m
 import argparse  # noqa: E402
 from collections.abc import Sequence  # noqa: E402
 
-from app.cli import classify_commands, fit_commands, model_commands  # noqa: E402
+from app.cli import classify_commands, explain_commands, fit_commands, model_commands  # noqa: E402
 from app.cli.common import VersionAction, add_model_args, alpha_value, positive_int  # noqa: E402
 
-SUBCOMMANDS = ("gui", "classify", "preprocess", "info", "calibrate", "ood", "diagnose", "card")
+SUBCOMMANDS = ("gui", "classify", "preprocess", "info", "calibrate", "ood", "diagnose", "card",
+               "explain")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -111,6 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder of images (labelled by class sub-folders or not) or .npz")
     add_model_args(p)
     p.set_defaults(func=fit_commands.cmd_diagnose)
+
+    explain_commands.add_explain_parser(sub)
 
     p = sub.add_parser("info", help="what the model is and how its inputs are prepared")
     add_model_args(p)

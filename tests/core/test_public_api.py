@@ -10,7 +10,7 @@ import pytest
 
 ROOMS = ["app.core", "app.core.images", "app.core.preprocessing", "app.core.models",
          "app.core.cards", "app.core.session", "app.core.data", "app.core.calibration",
-         "app.core.ood", "app.core.diagnostics"]
+         "app.core.ood", "app.core.diagnostics", "app.core.explain"]
 
 
 @pytest.mark.parametrize("name", ROOMS)

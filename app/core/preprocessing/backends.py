@@ -74,7 +74,7 @@ def crop_box_for_aspect(height: int, width: int, target: tuple[int, int]) -> tup
     return (height - crop_h) // 2, (width - crop_w) // 2, crop_h, crop_w
 
 
-def _pad_geometry(height: int, width: int, target: tuple[int, int]) -> tuple[int, int, int, int]:
+def pad_geometry(height: int, width: int, target: tuple[int, int]) -> tuple[int, int, int, int]:
     """(top, left, new_height, new_width) of ``tf.image.resize_with_pad``'s inner image."""
     th, tw = target
     ratio = max(width / tw, height / th)
@@ -92,7 +92,7 @@ def _resize_opencv(rgb: np.ndarray, spec: PreprocessingSpec) -> np.ndarray:
         top, left, ch, cw = crop_box_for_aspect(h, w, spec.target_size)
         rgb = np.ascontiguousarray(rgb[top : top + ch, left : left + cw])
     elif spec.pad_to_aspect_ratio:
-        top, left, nh, nw = _pad_geometry(h, w, spec.target_size)
+        top, left, nh, nw = pad_geometry(h, w, spec.target_size)
         small = cv2.resize(rgb, (nw, nh), interpolation=interp)
         out = np.zeros((th, tw) + rgb.shape[2:], dtype=small.dtype)
         out[top : top + nh, left : left + nw] = small.reshape((nh, nw) + rgb.shape[2:])
