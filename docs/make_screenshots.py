@@ -2,7 +2,7 @@
 
     QT_QPA_PLATFORM=offscreen .venv/bin/python docs/make_screenshots.py
 
-Writes docs/screenshots/{window,calibration,ood,diagnostics}.png. Settings and caches go to
+Writes docs/screenshots/{window,heatmap,calibration,ood,diagnostics}.png. Settings and caches go to
 temporary folders, so the user's own are neither read nor changed.
 """
 
@@ -38,6 +38,36 @@ def wait(app: QApplication, done, timeout: float = 120.0) -> None:  # type: igno
         time.sleep(0.01)
 
 
+def shoot_heatmap(app: QApplication, window) -> None:  # type: ignore[no-untyped-def]
+    """The no-digit photo with its Grad-CAM overlay on both pictures (heatmap.png)."""
+    entries = window.history.model.entries
+    photo = next(e for e in entries if e.result.path.endswith("nodigit_photo.png"))
+    window.history.select_key(photo.key)
+    wait(app, window.is_idle)
+    window.result_view.heatmap.buttons["gradcam"].click()
+    wait(app, lambda: window.explain.heat is not None and window.is_idle())
+    window.resize(1200, 780)
+    wait(app, lambda: True)
+    window.grab().save(str(OUT / "heatmap.png"))
+    window.result_view.heatmap.buttons[None].click()  # the other shots show plain pictures
+    window.history.select_key(next(e for e in entries if e.result.path.endswith(
+        "digit_7_handwritten.png")).key)
+    wait(app, window.is_idle)
+
+
+def shoot_ood_reference(app: QApplication, window) -> None:  # type: ignore[no-untyped-def]
+    """The None-of-the-classes tab set up from labelled images alone (ood.png)."""
+    ood = window.panels["ood"]
+    window.tabs.setCurrentIndex(window.tabs.indexOf(ood.parentWidget().parentWidget()))
+    window.resize(1200, 780)
+    window.splitter.setSizes([290, 430])
+    ood.load_data(str(DIGITS / "calibration.npz"))  # no no-class folder: the built-in reference
+    wait(app, lambda: ood.detector is not None and window.is_idle(), timeout=600.0)
+    ood.score_box.setCurrentIndex(ood.score_box.findData("probe"))
+    wait(app, lambda: True)
+    window.grab().save(str(OUT / "ood.png"))
+
+
 def main() -> int:
     app = QApplication(sys.argv[:1])
     from app.ui.window.main_window import MainWindow
@@ -57,6 +87,7 @@ def main() -> int:
     window.history.select_key(pick.key)
     wait(app, window.is_idle)
     window.grab().save(str(OUT / "window.png"))
+    shoot_heatmap(app, window)
 
     # The analysis tabs get most of the height, as a user would drag the splitter.
     window.splitter.setSizes([330, 520])
@@ -70,11 +101,9 @@ def main() -> int:
     wait(app, window.is_idle)
     window.grab().save(str(OUT / "calibration.png"))
 
-    ood = window.panels["ood"]
-    window.tabs.setCurrentIndex(window.tabs.indexOf(ood.parentWidget().parentWidget()))
-    ood.load_data(str(DIGITS / "calibration.npz"), str(DIGITS / "ood.npz"))
-    wait(app, lambda: ood.detector is not None)
-    window.grab().save(str(OUT / "ood.png"))
+    shoot_ood_reference(app, window)
+    window.resize(1200, 880)
+    window.splitter.setSizes([330, 520])
 
     diagnostics = window.panels["diagnostics"]
     window.tabs.setCurrentIndex(window.tabs.indexOf(diagnostics.parentWidget().parentWidget()))

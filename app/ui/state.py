@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from app.ui.jobs.model_jobs import SessionHandle
 
 DEFAULT_TEMPERATURE = 1.0
+DEFAULT_EXPLAIN_OPACITY = 0.5
 
 
 class ViewState(QObject):
@@ -51,6 +52,11 @@ class ViewState(QObject):
         The history was emptied.
     rescored()
         The history was re-scored after the card's temperature or check was saved.
+    explain_changed()
+        The heat map asked for changed: ``explain_method`` or ``explain_class`` (a new
+        request for the current image).
+    explain_opacity_changed(float)
+        Only the heat map's opacity changed: re-blend what is there, no new request.
     """
 
     session_changed = Signal(object)
@@ -60,6 +66,8 @@ class ViewState(QObject):
     results_added = Signal(list)
     history_cleared = Signal()
     rescored = Signal()
+    explain_changed = Signal()
+    explain_opacity_changed = Signal(float)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -69,6 +77,11 @@ class ViewState(QObject):
         self._current: Classification | None = None
         self._shown: Classification | None = None  # cache: _current at the display T
         self.current_key: int | None = None  # the history row of the current result, if any
+        # The heat map over the current image: None (off), "gradcam" or "occlusion"; the
+        # class it explains (None: the predicted one); how opaque it is drawn.
+        self.explain_method: str | None = None
+        self.explain_class: int | None = None
+        self.explain_opacity = DEFAULT_EXPLAIN_OPACITY
 
     # -- the model ---------------------------------------------------------------------------
     @property
@@ -90,6 +103,7 @@ class ViewState(QObject):
         self._handle = handle
         self._current = self._shown = None
         self.current_key = None
+        self.explain_class = None
         session = self.session
         if handle is not None:
             self.history.ood_label = handle.session.ood.label
@@ -136,6 +150,10 @@ class ViewState(QObject):
 
     def set_current(self, result: Classification | None, key: int | None = None) -> None:
         """Make ``result`` (history row ``key``, if it has one) the one on show."""
+        same = (result is not None and self._current is not None and key == self.current_key
+                and result.path == self._current.path)
+        if not same:
+            self.explain_class = None  # a class chosen for one image is not the next one's
         self._current = result
         self._shown = None
         self.current_key = key
@@ -183,3 +201,26 @@ class ViewState(QObject):
         elif self._current is not None:
             self.set_current(self._current, self.current_key)  # the check may judge it anew
         self.rescored.emit()
+
+    # -- the heat map over the current image ---------------------------------------------------
+    def set_explain_method(self, method: str | None) -> None:
+        """Show Grad-CAM, occlusion or no heat map (None) over the current image."""
+        if method == self.explain_method:
+            return
+        self.explain_method = method
+        self.explain_changed.emit()
+
+    def set_explain_class(self, index: int | None) -> None:
+        """Explain class ``index`` (None: whichever the model predicts for the image)."""
+        if index == self.explain_class:
+            return
+        self.explain_class = index
+        self.explain_changed.emit()
+
+    def set_explain_opacity(self, opacity: float) -> None:
+        """How opaque the heat map is drawn (0–1); the map itself is not recomputed."""
+        opacity = min(max(float(opacity), 0.0), 1.0)
+        if math.isclose(opacity, self.explain_opacity, abs_tol=1e-6):
+            return
+        self.explain_opacity = opacity
+        self.explain_opacity_changed.emit(opacity)

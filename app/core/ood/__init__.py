@@ -8,4 +8,5 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     ".metrics": ["acceptance_rate", "aupr", "auroc", "fpr_at_tpr", "threshold_for_tpr"],
     ".fitting": ["OODFitResult", "fit_ood", "run_ood", "save_ood"],
     ".runtime": ["OODRuntime"],
+    ".reference": ["generate_reference", "kinds_for"],
 })

@@ -1,4 +1,4 @@
-"""Data jobs: a data set's model outputs (calibration, the OOD check) and the OOD fit over them.
+"""Data jobs: a data set's model outputs, for the calibration and "none of the classes" tabs.
 
 Plain module-level functions called by a :class:`~app.ui.jobs.runner.JobRunner` with a
 progress callback and a cancel event; they return plain results and never touch widgets.
@@ -9,15 +9,13 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from app.core import ProbscopeError
 from app.ui.jobs.runner import Cancelled, ProgressFn
 
 if TYPE_CHECKING:
-    import numpy as np
-
-    from app.core import ModelSession, OODDetector
+    from app.core import ModelSession
     from app.core.data import DataOutputs
 
 
@@ -58,41 +56,3 @@ def outputs_for(
             raise Cancelled from None
         raise
     return DataRun(path, Path(path).name or str(path), outputs, list(data.notes))
-
-
-@dataclass
-class OODRun:
-    """Everything the OOD panel shows, computed once per data choice in the worker."""
-
-    in_run: DataRun
-    ood_run: DataRun | None
-    detector: OODDetector
-    table: list[dict[str, Any]]
-    ood_scores: dict[str, np.ndarray] = field(default_factory=dict)
-
-
-def fit_check_job(
-    session: ModelSession,
-    in_path: str,
-    ood_path: str | None,
-    score: str,
-    tpr: float,
-    progress: ProgressFn,
-    cancel: threading.Event,
-) -> OODRun:
-    """Outputs for both data sets, then every score fitted (the k-NN bank can take a while)."""
-    from app.core.ood import fit_ood
-
-    in_run = outputs_for(session, in_path, True, progress, cancel)
-    ood_run = None if ood_path is None else outputs_for(session, ood_path, False, progress, cancel)
-    if cancel.is_set():
-        raise Cancelled
-    detector, table = fit_ood(
-        in_run.outputs, session.temperature, score, tpr,
-        None if ood_run is None else ood_run.outputs, session.ood.label,
-    )
-    ood_scores = {}
-    if ood_run is not None:
-        out = ood_run.outputs.outputs
-        ood_scores = detector.scores_all(out.logits, out.features)
-    return OODRun(in_run, ood_run, detector, table, ood_scores)

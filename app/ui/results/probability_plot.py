@@ -36,6 +36,7 @@ class ProbabilityPlot(QWidget):
 
     top_k_changed = Signal(int)
     sort_changed = Signal(bool)
+    class_clicked = Signal(int)  # a bar (or its class name) was clicked: the class index
 
     def __init__(self, top_k: int = 10, sort_by_probability: bool = True,
                  parent: QWidget | None = None) -> None:
@@ -44,6 +45,7 @@ class ProbabilityPlot(QWidget):
         self._calibrated: np.ndarray | None = None
         self._raw: np.ndarray | None = None
         self._predicted: int | None = None
+        self._explained: int | None = None  # the class the heat map shows, outlined
         self.order: np.ndarray = np.zeros(0, dtype=int)
 
         self.title = QLabel("Class probabilities", self)
@@ -106,7 +108,7 @@ class ProbabilityPlot(QWidget):
 
         self.widget = pg.PlotWidget(parent=self)
         self.widget.setAcceptDrops(False)  # leave drops to the window's drop area
-        self.widget.setToolTip(RAW_VS_CALIBRATED)
+        self.widget.setToolTip(RAW_VS_CALIBRATED + "\nClick a bar to see where the model looks for that class.")
         self.plot = self.widget.getPlotItem()
         self.plot.invertY(True)
         self.plot.setMouseEnabled(x=False, y=False)
@@ -123,8 +125,16 @@ class ProbabilityPlot(QWidget):
         self.raw_bars = pg.BarGraphItem(
             x0=[0], y=[0], width=[0], height=0.28, brush=None, pen=pg.mkPen(self._raw_color, width=2)
         )
+        # A frame around the row of the class the heat map explains (hidden while none is).
+        self.explained_bar = pg.BarGraphItem(
+            x0=[-0.02], y=[0], width=[1.07], height=0.92, brush=None,
+            pen=pg.mkPen(self._top_color, width=2, style=Qt.PenStyle.DashLine),
+        )
+        self.explained_bar.setVisible(False)
         self.plot.addItem(self.calibrated_bars)
         self.plot.addItem(self.raw_bars)
+        self.plot.addItem(self.explained_bar)
+        self.widget.scene().sigMouseClicked.connect(self._on_click)
         self.widget.setBackground(self._base_color)
         for name in ("left", "bottom"):
             axis = self.plot.getAxis(name)
@@ -151,6 +161,8 @@ class ProbabilityPlot(QWidget):
         state.session_changed.connect(self._on_session)
         state.current_changed.connect(self._show_state)
         state.temperature_changed.connect(self._show_state)
+        state.explain_changed.connect(self._show_explained)
+        self.class_clicked.connect(state.set_explain_class)
 
     def _on_session(self, session: ModelSession | None) -> None:
         if session is not None:
@@ -161,8 +173,41 @@ class ProbabilityPlot(QWidget):
         if shown is not None and shown.ok and shown.probabilities is not None:
             self.set_probabilities(shown.probabilities, shown.raw_probabilities,
                                    shown.temperature, shown.index)
+            self._show_explained()  # a new image: its own predicted class, unless one was clicked
         else:
             self.clear()
+
+    def _show_explained(self) -> None:
+        """Outline the class the heat map explains (the predicted one unless a bar was clicked)."""
+        state = self._state
+        if state.explain_method is None:
+            self.set_explained(None)
+        else:
+            self.set_explained(state.explain_class if state.explain_class is not None
+                               else self._predicted)
+
+    def set_explained(self, index: int | None) -> None:
+        self._explained = index
+        self._redraw()
+
+    def row_at(self, scene_pos: object) -> int | None:
+        """The class index of the bar row under a scene position, or None."""
+        if self.widget is None or self._calibrated is None or not len(self.order):
+            return None
+        view = self.plot.vb.mapSceneToView(scene_pos)
+        row = int(round(view.y()))
+        inside = self.plot.vb.sceneBoundingRect().contains(scene_pos)
+        on_names = self.plot.getAxis("left").sceneBoundingRect().contains(scene_pos)
+        if not (inside or on_names) or not 0 <= row < len(self.order):
+            return None
+        return int(self.order[row])
+
+    def _on_click(self, event: object) -> None:
+        if event.button() != Qt.MouseButton.LeftButton:  # type: ignore[attr-defined]
+            return
+        index = self.row_at(event.scenePos())  # type: ignore[attr-defined]
+        if index is not None:
+            self.class_clicked.emit(index)
 
     def set_classes(self, classes: Sequence[str]) -> None:
         self._classes = [str(c) for c in classes]
@@ -183,6 +228,7 @@ class ProbabilityPlot(QWidget):
         # A zero-width bar still draws its outline: a stray line at 0 % in the empty chart.
         self.calibrated_bars.setVisible(False)
         self.raw_bars.setVisible(False)
+        self.explained_bar.setVisible(False)
         for t in self._texts:
             t.setText("")
         self.plot.getAxis("left").setTicks([[]])
@@ -217,6 +263,10 @@ class ProbabilityPlot(QWidget):
         self.raw_bars.setOpts(x0=np.zeros(len(order)), y=y, width=raw, height=0.28)
         self.calibrated_bars.setVisible(True)
         self.raw_bars.setVisible(self._raw is not None)
+        rows = np.flatnonzero(order == self._explained) if self._explained is not None else []
+        if len(rows):
+            self.explained_bar.setOpts(x0=[-0.02], y=[float(rows[0])], width=[1.07], height=0.92)
+        self.explained_bar.setVisible(bool(len(rows)))
         names = [self._classes[i] if i < len(self._classes) else str(i) for i in order]
         self.plot.getAxis("left").setTicks([list(zip(y.tolist(), names, strict=True))])
         for j, i in enumerate(order):

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.session import Classification
+from app.ui.results.heatmap_controls import HeatmapControls
 
 if TYPE_CHECKING:
     from app.core import ModelSession
@@ -38,6 +39,7 @@ class ImagePane(QLabel):
     def __init__(self, pixelated: bool, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._image: QImage | None = None
+        self._overlay: QImage | None = None  # the picture with a heat map, shown instead
         self._pixelated = pixelated
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.setMinimumSize(QSize(96, 96))
@@ -54,20 +56,38 @@ class ImagePane(QLabel):
         self._rescale()
 
     def image(self) -> QImage | None:
+        """The plain picture (never the heat-map overlay)."""
         return self._image
 
+    def set_overlay(self, overlay: QImage | None) -> None:
+        """Show ``overlay`` (the picture with its heat map) instead of the picture; None: plain."""
+        self._overlay = overlay if overlay is not None and not overlay.isNull() else None
+        if self._overlay is not None:
+            self.setText("")
+        self._rescale()
+
+    def overlay(self) -> QImage | None:
+        return self._overlay
+
+    def shown_image(self) -> QImage | None:
+        """What the pane draws: the overlay when there is one, else the picture."""
+        return self._overlay if self._overlay is not None else self._image
+
     def _rescale(self) -> None:
-        if self._image is None:
+        image = self.shown_image()
+        if image is None:
+            if self._image is None:
+                self.setPixmap(QPixmap())
             return
         size = self.contentsRect().size() - QSize(8, 8)
         if size.width() < 8 or size.height() < 8:
             return
         mode = (Qt.TransformationMode.FastTransformation if self._pixelated
                 else Qt.TransformationMode.SmoothTransformation)
-        scaled = self._image.scaled(size, Qt.AspectRatioMode.KeepAspectRatio, mode)
-        if not self._pixelated and (scaled.width() > self._image.width() * 4):
+        scaled = image.scaled(size, Qt.AspectRatioMode.KeepAspectRatio, mode)
+        if not self._pixelated and (scaled.width() > image.width() * 4):
             # Tiny photos blown up smoothly look like mush; cap at 4x.
-            scaled = self._image.scaled(self._image.size() * 4, Qt.AspectRatioMode.KeepAspectRatio, mode)
+            scaled = image.scaled(image.size() * 4, Qt.AspectRatioMode.KeepAspectRatio, mode)
         self.setPixmap(QPixmap.fromImage(scaled))
 
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt override)
@@ -178,6 +198,10 @@ class ResultView(QWidget):
         grid.addWidget(self.seen_caption, 4, 1)
         grid.addWidget(self.original, 5, 0)
         grid.addWidget(self.seen, 5, 1)
+        # Where the model looks: one toggle for both pictures (the window's explain controller
+        # drives it and hands back the overlays).
+        self.heatmap = HeatmapControls(page)
+        grid.addWidget(self.heatmap, 6, 0, 1, 2)
         grid.setColumnStretch(0, 1)
         grid.setColumnStretch(1, 1)
         grid.setRowStretch(5, 1)
@@ -281,3 +305,8 @@ class ResultView(QWidget):
     def set_pictures(self, original: QImage | None, seen: QImage | None) -> None:
         self.original.set_image(original, "(no picture)")
         self.seen.set_image(seen, "(not available)")
+
+    def set_overlays(self, original: QImage | None, seen: QImage | None) -> None:
+        """Heat-map overlays over both pictures (None, None: the plain pictures again)."""
+        self.original.set_overlay(original)
+        self.seen.set_overlay(seen)

@@ -42,3 +42,14 @@ def qimage_to_png(image: QImage) -> bytes:
     image.save(buf, "PNG")
     buf.close()
     return bytes(data.data())
+
+
+def qimage_to_rgb(image: QImage) -> np.ndarray:
+    """An (H, W, 3) uint8 RGB copy of a QImage's pixels (for blending in NumPy)."""
+    rgb = image.convertToFormat(QImage.Format.Format_RGB888)
+    h, w, stride = rgb.height(), rgb.width(), rgb.bytesPerLine()
+    if h == 0 or w == 0:
+        return np.zeros((h, w, 3), np.uint8)
+    # Rows are padded to 4 bytes: read whole rows, then cut the padding off.
+    buf = np.frombuffer(rgb.constBits(), dtype=np.uint8, count=h * stride).reshape(h, stride)
+    return np.ascontiguousarray(buf[:, : 3 * w].reshape(h, w, 3))

@@ -36,6 +36,7 @@ from app.ui.widgets.drop_area import DropArea, DropPayload, payload_from_mime
 from app.ui.widgets.message_banner import MessageBanner
 from app.ui.window.actions import build_menus
 from app.ui.window.display import CurrentDisplay
+from app.ui.window.explain_controller import ExplainController
 from app.ui.window.folder_runs import FolderRunController
 from app.ui.window.session_controller import SessionController
 from app.ui.window.settings import AppSettings
@@ -78,6 +79,7 @@ class MainWindow(QMainWindow):
         self.display = CurrentDisplay(self.state, self.result_view, self.history, self.status,
                                       self.show_message, self.sessions.classify_later,
                                       lambda: self.runs.running or self.sessions.loading)
+        self.explain = ExplainController(self.state, self.result_view)  # heat maps
         self.runs = FolderRunController(self.state, self.status, self.folder_report, self.tabs,
                                         self.show_message, self.display.show_entry,
                                         lambda: self.sessions.ready, lambda: self.sessions.loading)
@@ -318,6 +320,7 @@ class MainWindow(QMainWindow):
     def busy_reasons(self) -> list[str]:
         """Why :meth:`is_idle` is False, for logs and test failures."""
         jobs = self.sessions.jobs_in_flight + self.display.jobs_in_flight + self.runs.jobs_in_flight
+        jobs += self.explain.jobs_in_flight
         reasons = {
             "loading a model": self.sessions.loading,
             "folder run": self.runs.running or bool(self.runs.queued),

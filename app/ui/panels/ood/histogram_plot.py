@@ -17,7 +17,8 @@ from app.ui.widgets.plot_style import plot_colours, style_plot, with_alpha
 
 N_BINS = 40
 EXPLANATION = (
-    "How the chosen score is spread over real images (blue) and no-class images (red).\n"
+    "How the chosen score is spread over real images (blue) and no-class images (red: yours,\n"
+    "else a fresh sample of the built-in reference the check was not fitted on).\n"
     "Higher scores look more like the training classes. Images at or right of the\n"
     "orange line are accepted; images left of it are reported as none of the classes."
 )
@@ -62,7 +63,7 @@ class OODHistogramPlot(QWidget):
         self.widget.setBackground(colours.background)
         self.widget.setAcceptDrops(False)  # drops belong to the panel (data) or the window
         self.widget.setToolTip(EXPLANATION)
-        self.widget.setMinimumHeight(220)
+        self.widget.setMinimumHeight(180)
         self.plot: pg.PlotItem = self.widget.getPlotItem()
         style_plot(self.plot, colours)
         self.plot.showGrid(x=True, y=True, alpha=0.15)
@@ -127,6 +128,7 @@ class OODHistogramPlot(QWidget):
         score_title: str,
         threshold: float,
         in_name: str = "Real images",
+        out_name: str = "No-class images",
     ) -> None:
         """Draw both groups on shared bins (``out_scores`` None: real images only)."""
         groups = [np.asarray(in_scores, dtype=float)]
@@ -148,7 +150,7 @@ class OODHistogramPlot(QWidget):
         n_out = groups[1].size if out_scores is not None else 0
         self.legend.setText(
             f"{_swatch(c.current)} {in_name} ({groups[0].size})&nbsp;&nbsp; "
-            + (f"{_swatch(c.warning)} No-class images ({n_out})" if n_out
+            + (f"{_swatch(c.warning)} {out_name} ({n_out})" if n_out
                else "<i>no no-class images given</i>")
             + f"&nbsp;&nbsp; <span style='color:{c.accent.name()}'><b>|</b></span> threshold"
         )

@@ -1,11 +1,13 @@
-"""The "none of the classes" check: fit, explore and save the OOD score and its threshold.
+"""The "none of the classes" check: set it up from a labelled folder in one action, explore, save.
 
-Flow: choose (or drop) labelled real images and, optionally, a folder of images of no class →
-a worker computes the model's outputs (cached on disk by the core) and fits every score →
-the user picks a score and a target acceptance rate ("accept 95 % of real images"), which
-maps to a threshold on the detector's in-distribution calibration scores → Save writes the
-card. Moving the acceptance slider only re-thresholds stored scores (``set_acceptance``): no
-model run. After Save the view state re-scores the history with the card's new check.
+Flow: choose (or drop) labelled real images → a worker fits the check on them against the
+built-in no-class reference (procedural images of no class, drawn at the model's input
+size; the user's own no-class folder can be added) with progress and Cancel → the tab
+shows, for the chosen score, how many of each kind of no-class image get through (seen in
+the fit and left out of it) and the histogram of real against no-class scores → Save
+writes the card. Switching the score redraws from the figures the fit already measured;
+moving the acceptance slider only re-thresholds stored scores: no model run. After Save
+the view state re-scores the history with the card's new check.
 """
 
 from __future__ import annotations
@@ -13,46 +15,26 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSignalBlocker, Qt, Signal, Slot
-from PySide6.QtGui import QStandardItemModel
-from PySide6.QtWidgets import (
-    QComboBox,
-    QFormLayout,
-    QLabel,
-    QPushButton,
-    QWidget,
-)
+from PySide6.QtWidgets import QComboBox, QFormLayout, QLabel, QPushButton, QSplitter, QWidget
 from superqt import QLabeledDoubleSlider
 
 from app.core import ProbscopeError
 from app.core.ood import acceptance_rate
-from app.ui.jobs.data_jobs import OODRun, fit_check_job
+from app.ui.jobs.ood_jobs import ReferenceFit, fit_reference_job
 from app.ui.jobs.runner import one_line
 from app.ui.panels.base import PanelBase, column, row
 from app.ui.panels.data_picker import DataPicker
 from app.ui.panels.job_progress import JobProgress
 from app.ui.panels.ood.histogram_plot import OODHistogramPlot
-from app.ui.panels.panel_messages import sentence
+from app.ui.panels.ood.per_kind_table import PerKindTable
+from app.ui.panels.ood.score_names import fill_score_box, score_title
 
 if TYPE_CHECKING:
     from app.core import ModelSession, OODDetector
     from app.ui.state import ViewState
 
 NO_MODEL = "Load a model first: this check learns what the model's own classes look like."
-NO_DATA = "Choose labelled real images (held out from training) to fit the check"
-SCORE_TITLES = {
-    "msp": "Max softmax probability",
-    "max_logit": "Max logit",
-    "energy": "Energy",
-    "mahalanobis": "Mahalanobis distance",
-    "knn": "k-NN distance",
-}
-SCORE_HELP = {
-    "msp": "The top class probability (at the card's temperature).",
-    "max_logit": "The largest logit: unbounded, often separates better than probabilities.",
-    "energy": "log-sum-exp of the logits: a smooth version of the max logit.",
-    "mahalanobis": "Distance of the penultimate-layer features to the nearest class centre.",
-    "knn": "Distance of the features to the k-th nearest real image.",
-}
+NO_DATA = "Choose labelled real images (held out from training) to set up the check"
 ACCEPT_MIN, ACCEPT_MAX, ACCEPT_DEFAULT = 50.0, 99.9, 95.0
 
 
@@ -61,25 +43,6 @@ def classes_phrase(classes: list[str], limit: int = 4) -> str:
     if len(classes) <= limit:
         return ", ".join(classes)
     return ", ".join(classes[: limit - 1]) + f", … {classes[-1]}"
-
-
-def fill_score_box(box: QComboBox, run: OODRun) -> None:
-    """One entry per score with its AUROC; scores that could not be fitted are disabled."""
-    auroc = {row["score"]: row.get("auroc") for row in run.table}
-    box.clear()
-    model = box.model()
-    for name, title in SCORE_TITLES.items():
-        value = auroc.get(name)
-        box.addItem(title if value is None else f"{title} — AUROC {value:.3f}", name)
-        index = box.count() - 1
-        reason = run.detector.unavailable_.get(name)
-        if name not in run.detector.calibration_scores_ or reason:
-            box.setItemText(index, f"{title} — unavailable")
-            if isinstance(model, QStandardItemModel):
-                model.item(index).setEnabled(False)
-            box.setItemData(index, sentence(reason or "not fitted"), Qt.ItemDataRole.ToolTipRole)
-        else:
-            box.setItemData(index, SCORE_HELP[name], Qt.ItemDataRole.ToolTipRole)
 
 
 class OODPanel(PanelBase):
@@ -96,35 +59,36 @@ class OODPanel(PanelBase):
 
     def __init__(self, state: ViewState | None = None, parent: QWidget | None = None) -> None:
         super().__init__(NO_MODEL, state, parent)
-        self._run: OODRun | None = None
-        self._plotted: tuple[int, str] | None = None  # (run, score) the histogram shows
+        self._fit: ReferenceFit | None = None
+        self._plotted: tuple[int, str] | None = None  # (fit, score) the histogram shows
         self._wanted_score: str | None = None  # the user's choice, kept across refits
 
         self.runner = self.new_runner(self._on_fitted, self._on_failed, self._on_cancelled,
                                       buttons=True)
-
         self.in_picker = DataPicker(
             "Real images (labelled)",
-            f"{NO_DATA}: a folder with one sub-folder per class, or an .npz. Drop it here.",
+            f"{NO_DATA}: a folder with one sub-folder per class, or an .npz. Drop it here; "
+            "the check is fitted against probscope's built-in images of no class at once.",
             parent=self,
         )
         self.ood_picker = DataPicker(
-            "No-class images (optional)",
-            "A folder of images that belong to none of the classes, to see how many slip through.",
-            optional=True,
-            parent=self,
+            "Your own no-class images (optional)",
+            "Not needed: a folder of images of none of the classes joins the built-in reference.",
+            optional=True, parent=self,
         )
         self.in_picker.path_chosen.connect(lambda _: self.refit())
         self.ood_picker.path_chosen.connect(lambda _: self.refit())
         self.ood_picker.cleared.connect(self.refit)
         self.progress = JobProgress(self.runner, self)
-        self.progress.set_text("Computing outputs")
+        self.progress.set_text("Fitting the check: your images, then the built-in reference")
+        self.progress.bar.setFormat("%p %")
+        self.progress.cancel_button.setToolTip("Stop fitting; the card keeps its current check")
 
         self.score_box = QComboBox(self)
         self.score_box.setAccessibleName("OOD score")
         self.score_box.setToolTip(
-            "How 'like the training classes' an image is measured. AUROC (with no-class images):\n"
-            "1.0 separates perfectly, 0.5 is chance."
+            "How 'like the training classes' an image is measured. 'Unseen junk accepted': the\n"
+            "share of no-class images of kinds the check was not fitted on that still get through."
         )
         self.score_box.currentIndexChanged.connect(self._on_score)
         self.accept_slider = QLabeledDoubleSlider(Qt.Orientation.Horizontal, self)
@@ -143,7 +107,7 @@ class OODPanel(PanelBase):
             font.setBold(True)
             label.setFont(font)
         self.accepted_in_label.setToolTip(
-            "Share of the real images at or above the threshold (measured on the images the\n"
+            "Share of the real images at or above the threshold (measured on images the\n"
             "threshold was set on; new real images land close to the target)"
         )
         self.accepted_out_label.setToolTip(
@@ -153,10 +117,20 @@ class OODPanel(PanelBase):
         form.addRow("Score", self.score_box)
         form.addRow("Accept", row((self.accept_slider, 1), self.accept_label))
         form.addRow("Threshold", self.threshold_label)
-        form.addRow("Accepted real images", self.accepted_in_label)
-        form.addRow("Accepted no-class images", self.accepted_out_label)
+        form.addRow("Accepted", row(self.accepted_in_label, (self.accepted_out_label, 1)))
 
+        self.kinds_caption = QLabel(self)
+        self.kinds_caption.setWordWrap(True)
+        self.kinds = PerKindTable(self)
         self.plot = OODHistogramPlot(self)
+        # Left: the choices and, per kind, what gets through; right: the histogram, full height.
+        self.split = QSplitter(Qt.Orientation.Horizontal, self)
+        self.split.addWidget(column(self, form, self.kinds_caption, (self.kinds, 1)))
+        self.split.addWidget(self.plot)
+        self.split.setStretchFactor(0, 1)
+        self.split.setStretchFactor(1, 1)
+        self.split.setSizes([560, 560])
+        self.split.setChildrenCollapsible(False)
         self.label_note = QLabel(self)
         self.label_note.setWordWrap(True)
         self.save_button = QPushButton("Save to model card", self)
@@ -165,15 +139,19 @@ class OODPanel(PanelBase):
         self.saved_label = QLabel(self)
         self.saved_label.setWordWrap(True)
         self.set_content(column(
-            self, self.in_picker, self.ood_picker, self.progress, self.messages, form,
-            (self.plot, 1), row((self.label_note, 1), self.save_button), self.saved_label,
+            self, row((self.in_picker, 3), (self.ood_picker, 2)), self.progress, self.messages,
+            (self.split, 1), row((self.label_note, 1), self.save_button), self.saved_label,
         ))
         self.set_session(None)
 
     @property
     def detector(self) -> OODDetector | None:
         """The fitted detector being explored (not yet the card's until Save), or None."""
-        return None if self._run is None else self._run.detector
+        return None if self._fit is None else self._fit.detector
+
+    @property
+    def fit(self) -> ReferenceFit | None:
+        return self._fit
 
     # -- public slots ----------------------------------------------------------------------
     @Slot(object)
@@ -190,19 +168,20 @@ class OODPanel(PanelBase):
             self.update_buttons()
             return
         self.accept_label.setText(f"% of real images ({classes_phrase(session.classes)})")
+        ood = session.ood
         self.label_note.setText(
-            f"Images below the threshold are shown as “{session.ood.label}”. "
-            f"The model card now uses {SCORE_TITLES.get(session.ood.score_name, session.ood.score_name)}"
-            f" ≥ {session.ood.threshold:.4g}."
+            f"Images below the threshold are shown as “{ood.label}”. The model card now uses "
+            f"{score_title(ood.score_name)} ≥ {ood.threshold:.4g}."
         )
-        tpr = session.ood.detector.tpr_target
+        tpr = ood.detector.tpr_target
         if ACCEPT_MIN <= 100 * tpr <= ACCEPT_MAX:
-            self._set_accept(100 * tpr)
+            with QSignalBlocker(self.accept_slider):
+                self.accept_slider.setValue(100 * tpr)
         self.refit()
 
     @Slot()
     def refit(self) -> None:
-        """(Re)compute outputs and refit with the chosen data (e.g. after a new temperature)."""
+        """Fit the check with the chosen data (the built-in reference is always used)."""
         if self._session is None:
             return
         if self.score_box.currentData():
@@ -215,44 +194,42 @@ class OODPanel(PanelBase):
             self.plot.clear(f"{NO_DATA}.")
             self.update_buttons()
             return
-        self.plot.clear("Computing the model's outputs…")
-        # "auto" lets the core pick the best-separating score; the user's earlier choice is
-        # re-applied afterwards if the new fit still offers it.
-        self.runner.start(
-            fit_check_job, self._session, in_path, self.ood_picker.path, "auto",
-            self.accept_slider.value() / 100.0,
-        )
+        self.plot.clear("Fitting the check…")
+        # "auto" lets the core pick the score that lets the least unseen junk through; the
+        # user's earlier choice is re-applied afterwards if the new fit still offers it.
+        self.runner.start(fit_reference_job, self._session, in_path, self.ood_picker.path,
+                          self.accept_slider.value() / 100.0)
 
     @Slot(str)
     def load_data(self, in_path: str, ood_path: str | None = None) -> None:
-        """Use these data sets, as if chosen in the panel."""
+        """Use these data sets, as if chosen in the panel (``ood_path`` is optional)."""
         self.in_picker.set_path(in_path, emit=False)
         if ood_path is None:
-            self.ood_picker.clear()
+            with QSignalBlocker(self.ood_picker):
+                self.ood_picker.clear()
         else:
             self.ood_picker.set_path(ood_path, emit=False)
         self.refit()
 
     @Slot()
     def save(self) -> None:
-        """Store the score and threshold in the card; the window then re-evaluates verdicts."""
-        from app.core.ood import OODFitResult, save_ood
+        """Store the score and threshold in the card; the history is then judged anew."""
+        from app.core.ood import save_ood
 
-        session, run = self._session, self._run
-        if session is None or run is None:
+        session, fit = self._session, self._fit
+        if session is None or fit is None:
             return
-        result = OODFitResult(
-            run.detector, run.table, run.in_run.path,
-            None if run.ood_run is None else run.ood_run.path, self._warnings(),
-        )
+        result = fit.result
+        name = result.detector.score_name
+        result.per_kind = list(result.by_score.get(name, {}).get("per_kind", []))
         try:
             path = save_ood(session, result)
         except (ProbscopeError, OSError) as exc:
             self.messages.show_error(f"Could not save the model card: {one_line(exc)}")
             return
-        name = SCORE_TITLES.get(run.detector.score_name, run.detector.score_name)
         self.saved_label.setText(
-            f"Saved {name} ≥ {float(run.detector.threshold):.4g} to {path}"
+            f"Saved {score_title(name)} ≥ {float(result.detector.threshold):.4g} to {path}; "
+            "the history was judged again with it."
         )
         self.saved_label.setToolTip(path)
         self.label_note.setText(f"Images below the threshold are shown as “{session.ood.label}”.")
@@ -261,47 +238,38 @@ class OODPanel(PanelBase):
 
     # -- results ---------------------------------------------------------------------------
     def _clear_fit(self) -> None:
-        self._run = None
+        self._fit = None
         self._plotted = None
         with QSignalBlocker(self.score_box):
             self.score_box.clear()
-        self.threshold_label.setText("—")
-        self.accepted_in_label.setText("—")
-        self.accepted_out_label.setText("—")
+        self.kinds.clear_rows()
+        self.kinds_caption.setText("<b>No-class images accepted, per kind</b>")
+        for label in (self.threshold_label, self.accepted_in_label, self.accepted_out_label):
+            label.setText("—")
         self.update_buttons()
 
-    def _on_fitted(self, run: OODRun) -> None:
+    def _on_fitted(self, fit: ReferenceFit) -> None:
         if self._session is None:
             return
-        self._run = run
+        self._fit = fit
+        detector = fit.detector
+        self.kinds.set_thumbnails(fit.thumbnails)
         with QSignalBlocker(self.score_box):
-            fill_score_box(self.score_box, run)
+            fill_score_box(self.score_box, fit)
             wanted = self._wanted_score
-            if wanted in run.detector.calibration_scores_ and wanted not in run.detector.unavailable_:
-                run.detector.use_score(wanted)
-            self.score_box.setCurrentIndex(self.score_box.findData(run.detector.score_name))
-        self.messages.set_warnings(self._warnings())
-        n_out = "" if run.ood_run is None else f" and {len(run.ood_run.outputs)} no-class images"
+            if wanted in detector.calibration_scores_ and wanted not in detector.unavailable_:
+                detector.use_score(wanted)
+            self.score_box.setCurrentIndex(self.score_box.findData(detector.score_name))
+        self.messages.set_warnings(fit.result.warnings)
+        ref = fit.result.reference
+        own = "" if fit.result.ood_data is None else " and your no-class images"
         self.messages.show_status(
-            f"Fitted on {len(run.in_run.outputs)} real images{n_out}. "
-            "Pick a score and how many real images to accept."
+            f"Fitted on {fit.n_real} real images against {ref['n']} built-in no-class images "
+            f"({len(ref['kinds'])} kinds){own}. probscope picked {score_title(detector.score_name)}: "
+            "of the scores, it lets the least unseen junk through. Save to use it."
         )
-        self._apply_threshold()
+        self._show_score()
         self.update_buttons()
-
-    def _warnings(self) -> list[str]:
-        run = self._run
-        if run is None:
-            return []
-        notes = list(run.in_run.warnings)
-        if run.ood_run is not None:
-            notes += [f"no-class images: {w}" for w in run.ood_run.warnings]
-        else:
-            notes.append(
-                "without no-class images the scores cannot be compared; "
-                "add a folder of such images to see how many would slip through"
-            )
-        return notes
 
     def _on_failed(self, message: str) -> None:
         self.messages.show_error(message)
@@ -309,57 +277,73 @@ class OODPanel(PanelBase):
         self.update_buttons()
 
     def _on_cancelled(self) -> None:
-        self.messages.show_status("Cancelled.")
+        self.messages.show_status("Cancelled; the model card keeps its check.")
         self.plot.clear(f"{NO_DATA}.")
         self.update_buttons()
 
     # -- live controls (GUI thread, no model run) -------------------------------------------
     def _on_score(self, _index: int) -> None:
-        run, name = self._run, self.score_box.currentData()
-        if run is None or not name:
+        fit, name = self._fit, self.score_box.currentData()
+        if fit is None or not name:
             return
         self._wanted_score = name
         try:
-            run.detector.use_score(name)
+            fit.detector.use_score(name)
         except ProbscopeError as exc:
             self.messages.show_error(exc.message)
             return
+        self._show_score()
+
+    def _show_score(self) -> None:
+        """The per-kind table for the chosen score (from the fit's figures), then the threshold."""
+        fit = self._fit
+        if fit is None:
+            return
+        name = fit.detector.score_name
+        rows = fit.result.by_score.get(name, {}).get("per_kind", [])
+        self.kinds.set_rows(rows)
+        if rows:
+            self.kinds_caption.setText(
+                f"<b>No-class images accepted, per kind</b> — {score_title(name)}, at "
+                f"{fit.tpr:.1%} of real images accepted (as fitted)")
+        else:
+            self.kinds_caption.setText(f"<b>No-class images accepted, per kind</b> — none measured "
+                                       f"for {score_title(name)}")
         self._apply_threshold()
 
     def _on_accept(self, _value: float) -> None:
         self._apply_threshold()
 
-    def _set_accept(self, percent: float) -> None:
-        with QSignalBlocker(self.accept_slider):
-            self.accept_slider.setValue(percent)
-
     def _apply_threshold(self) -> None:
-        """Map the acceptance target to thresholds on the in-distribution calibration scores."""
-        run = self._run
-        if run is None:
+        """Map the acceptance target to thresholds on the real images' calibration scores."""
+        fit = self._fit
+        if fit is None:
             return
-        detector = run.detector
+        detector = fit.detector
         # Every score's threshold follows the target, so switching scores keeps its meaning.
         detector.set_acceptance(self.accept_slider.value() / 100.0)
         name = detector.score_name
         threshold = float(detector.threshold)
         in_scores = detector.calibration_scores_[name]
-        out_scores = run.ood_scores.get(name)
-        self.threshold_label.setText(f"{threshold:.6g}  ({SCORE_TITLES.get(name, name)} ≥ this)")
-        self.accepted_in_label.setText(f"{acceptance_rate(in_scores, threshold):.1%}")
+        out_scores = fit.no_class_scores.get(name)
+        self.threshold_label.setText(f"{threshold:.6g}  ({score_title(name)} ≥ this)")
+        self.accepted_in_label.setText(f"{acceptance_rate(in_scores, threshold):.1%} of real images ·")
         if out_scores is None:
-            self.accepted_out_label.setText("— (no no-class images given)")
+            self.accepted_out_label.setText("— (no no-class images to measure with)")
         else:
-            self.accepted_out_label.setText(f"{acceptance_rate(out_scores, threshold):.1%}")
-        if self._plotted != (id(run), name):
-            self.plot.set_scores(in_scores, out_scores, SCORE_TITLES.get(name, name), threshold)
-            self._plotted = (id(run), name)
+            where = "of your no-class images" if fit.result.ood_data else (
+                "of a fresh sample of the built-in reference")
+            self.accepted_out_label.setText(f"{acceptance_rate(out_scores, threshold):.1%} {where}")
+        if self._plotted != (id(fit), name):
+            self.plot.set_scores(in_scores, out_scores, score_title(name), threshold,
+                                 out_name=fit.no_class_name or "No-class images")
+            self._plotted = (id(fit), name)
         else:
             self.plot.set_threshold(threshold)
 
     def update_buttons(self) -> None:
         has_session = self._session is not None
-        has_fit = self._run is not None and not self.runner.running
+        has_fit = self._fit is not None and not self.runner.running
         self.in_picker.setEnabled(has_session)
         self.ood_picker.setEnabled(has_session)
         self.score_box.setEnabled(has_fit)
