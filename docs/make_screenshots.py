@@ -43,6 +43,8 @@ def shoot_heatmap(app: QApplication, window) -> None:  # type: ignore[no-untyped
     entries = window.history.model.entries
     photo = next(e for e in entries if e.result.path.endswith("nodigit_photo.png"))
     window.history.select_key(photo.key)
+    model = window.history.model
+    window.history.view.scrollTo(model.index(model.row_of(photo.key) or 0, 0))  # row in view
     wait(app, window.is_idle)
     window.result_view.heatmap.buttons["gradcam"].click()
     wait(app, lambda: window.explain.heat is not None and window.is_idle())

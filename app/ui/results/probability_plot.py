@@ -108,7 +108,8 @@ class ProbabilityPlot(QWidget):
 
         self.widget = pg.PlotWidget(parent=self)
         self.widget.setAcceptDrops(False)  # leave drops to the window's drop area
-        self.widget.setToolTip(RAW_VS_CALIBRATED + "\nClick a bar to see where the model looks for that class.")
+        self.widget.setToolTip(RAW_VS_CALIBRATED + "\nWith a heat map on (under the pictures), click a bar to see where\n"
+                               "the model finds evidence for that class.")
         self.plot = self.widget.getPlotItem()
         self.plot.invertY(True)
         self.plot.setMouseEnabled(x=False, y=False)

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from app.core.models import looks_like_model
 from app.ui.jobs.image_jobs import ImageSource
+from app.ui.results.explain_controller import ExplainController
 from app.ui.results.folder_report import FolderReport
 from app.ui.results.history_table import HistoryTable
 from app.ui.results.probability_plot import ProbabilityPlot
@@ -36,7 +37,6 @@ from app.ui.widgets.drop_area import DropArea, DropPayload, payload_from_mime
 from app.ui.widgets.message_banner import MessageBanner
 from app.ui.window.actions import build_menus
 from app.ui.window.display import CurrentDisplay
-from app.ui.window.explain_controller import ExplainController
 from app.ui.window.folder_runs import FolderRunController
 from app.ui.window.session_controller import SessionController
 from app.ui.window.settings import AppSettings

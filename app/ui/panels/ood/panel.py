@@ -15,8 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSignalBlocker, Qt, Signal, Slot
-from PySide6.QtWidgets import QComboBox, QFormLayout, QLabel, QPushButton, QSplitter, QWidget
-from superqt import QLabeledDoubleSlider
+from PySide6.QtWidgets import QLabel, QPushButton, QSplitter, QWidget
 
 from app.core import ProbscopeError
 from app.core.ood import acceptance_rate
@@ -25,6 +24,7 @@ from app.ui.jobs.runner import one_line
 from app.ui.panels.base import PanelBase, column, row
 from app.ui.panels.data_picker import DataPicker
 from app.ui.panels.job_progress import JobProgress
+from app.ui.panels.ood.check_controls import ACCEPT_MAX, ACCEPT_MIN, CheckControls
 from app.ui.panels.ood.histogram_plot import OODHistogramPlot
 from app.ui.panels.ood.per_kind_table import PerKindTable
 from app.ui.panels.ood.score_names import fill_score_box, score_title
@@ -35,7 +35,6 @@ if TYPE_CHECKING:
 
 NO_MODEL = "Load a model first: this check learns what the model's own classes look like."
 NO_DATA = "Choose labelled real images (held out from training) to set up the check"
-ACCEPT_MIN, ACCEPT_MAX, ACCEPT_DEFAULT = 50.0, 99.9, 95.0
 
 
 def classes_phrase(classes: list[str], limit: int = 4) -> str:
@@ -84,40 +83,13 @@ class OODPanel(PanelBase):
         self.progress.bar.setFormat("%p %")
         self.progress.cancel_button.setToolTip("Stop fitting; the card keeps its current check")
 
-        self.score_box = QComboBox(self)
-        self.score_box.setAccessibleName("OOD score")
-        self.score_box.setToolTip(
-            "How 'like the training classes' an image is measured. 'Unseen junk accepted': the\n"
-            "share of no-class images of kinds the check was not fitted on that still get through."
-        )
+        self.controls = CheckControls(self)
+        c = self.controls  # the panel's own names for them, as before the split
+        self.score_box, self.accept_slider, self.accept_label = c.score_box, c.accept_slider, c.accept_label
+        self.threshold_label = c.threshold_label
+        self.accepted_in_label, self.accepted_out_label = c.accepted_in_label, c.accepted_out_label
         self.score_box.currentIndexChanged.connect(self._on_score)
-        self.accept_slider = QLabeledDoubleSlider(Qt.Orientation.Horizontal, self)
-        self.accept_slider.setRange(ACCEPT_MIN, ACCEPT_MAX)
-        self.accept_slider.setDecimals(1)
-        self.accept_slider.setSingleStep(0.1)
-        self.accept_slider.setValue(ACCEPT_DEFAULT)
-        self.accept_slider.setAccessibleName("Share of real images to accept, in percent")
         self.accept_slider.valueChanged.connect(self._on_accept)
-        self.accept_label = QLabel("% of real images", self)
-        self.threshold_label = QLabel(self)
-        self.accepted_in_label = QLabel(self)
-        self.accepted_out_label = QLabel(self)
-        for label in (self.accepted_in_label, self.accepted_out_label):
-            font = label.font()
-            font.setBold(True)
-            label.setFont(font)
-        self.accepted_in_label.setToolTip(
-            "Share of the real images at or above the threshold (measured on images the\n"
-            "threshold was set on; new real images land close to the target)"
-        )
-        self.accepted_out_label.setToolTip(
-            "Share of the no-class images the check would still accept as one of the classes"
-        )
-        form = QFormLayout()
-        form.addRow("Score", self.score_box)
-        form.addRow("Accept", row((self.accept_slider, 1), self.accept_label))
-        form.addRow("Threshold", self.threshold_label)
-        form.addRow("Accepted", row(self.accepted_in_label, (self.accepted_out_label, 1)))
 
         self.kinds_caption = QLabel(self)
         self.kinds_caption.setWordWrap(True)
@@ -125,7 +97,7 @@ class OODPanel(PanelBase):
         self.plot = OODHistogramPlot(self)
         # Left: the choices and, per kind, what gets through; right: the histogram, full height.
         self.split = QSplitter(Qt.Orientation.Horizontal, self)
-        self.split.addWidget(column(self, form, self.kinds_caption, (self.kinds, 1)))
+        self.split.addWidget(column(self, self.controls, self.kinds_caption, (self.kinds, 1)))
         self.split.addWidget(self.plot)
         self.split.setStretchFactor(0, 1)
         self.split.setStretchFactor(1, 1)
