@@ -8,6 +8,7 @@ around the final softmax, sharing the model's own weights (no copies).
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,8 +55,12 @@ def _load_keras_model(path: Path, fmt: str, trusted: bool) -> Any:
     if fmt == "savedmodel":
         return _load_savedmodel(path)
     try:
-        # safe_mode refuses deserialising Python code; only a trusted file may turn it off.
-        return keras.saving.load_model(path, compile=False, safe_mode=not trusted)
+        with warnings.catch_warnings():
+            # Keras 3 reads every Keras 2 layer's input_shape and warns about it on stderr,
+            # once per layer: advice for whoever wrote the model, noise for whoever loads it.
+            warnings.filterwarnings("ignore", message="Do not pass an `input_shape`")
+            # safe_mode refuses deserialising Python code; only a trusted file may turn it off.
+            return keras.saving.load_model(path, compile=False, safe_mode=not trusted)
     except (ValueError, TypeError, KeyError, OSError, AttributeError, IndexError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelError(f"{path.name}: Keras cannot load this model ({first[:300]})") from None
