@@ -8,6 +8,7 @@ traced once and then costs about a millisecond for a small CNN.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -53,8 +54,11 @@ def concat_outputs(parts: list[ModelOutputs], n_classes: int) -> ModelOutputs:
     )
 
 
-class Predictor:
+class TensorflowRuntime:
     """Run a loaded classifier on float32 batches through one traced ``tf.function``.
+
+    The TensorFlow side of the runtime seam (:mod:`app.core.models.runtime`); the graph it
+    runs is also what :mod:`app.core.models.conversion` hands to the LiteRT converter.
 
     Parameters
     ----------
@@ -63,6 +67,8 @@ class Predictor:
     batch_size : int, default=64
         Largest batch sent to the model at once; bounds memory for big inputs.
     """
+
+    name = "tensorflow"
 
     def __init__(self, loaded: LoadedModel, batch_size: int = DEFAULT_BATCH_SIZE) -> None:
         tf = import_tensorflow()
@@ -95,6 +101,11 @@ class Predictor:
     def input_size(self) -> tuple[int, int] | None:
         h, w, _ = self.loaded.input_shape
         return (h, w) if h and w else None
+
+    @property
+    def graph_function(self) -> Any:
+        """The traced function: a float32 batch to (logits, probabilities, features, stats)."""
+        return self._fn
 
     def _warm_up(self) -> None:
         h, w, c = self.loaded.input_shape
@@ -143,3 +154,7 @@ class Predictor:
             )
         parts = on_tf_thread(self._run_chunks, x)
         return concat_outputs(parts, self.loaded.n_classes)
+
+
+# The name this class had before the runtime seam; kept for scripts that use it.
+Predictor = TensorflowRuntime

@@ -11,6 +11,7 @@ makes one::
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -22,7 +23,8 @@ import numpy as np
 
 from app.core.cards.card_file import ModelCard, card_path_for
 from app.core.models.loading import LoadedModel
-from app.core.models.predictor import ModelOutputs, Predictor
+from app.core.models.predictor import ModelOutputs
+from app.core.models.runtime import Runtime
 from app.core.numeric import softmax
 from app.core.preprocessing.pipeline import ImageSource, PreparedBatch, prepare_batch
 from app.core.preprocessing.spec import PreprocessingSpec
@@ -39,13 +41,16 @@ class ModelSession:
     loaded: LoadedModel
     card: ModelCard
     spec: PreprocessingSpec
-    predictor: Predictor
+    # What answers: compiled TensorFlow or LiteRT (see app.core.models.runtime).
+    predictor: Runtime
     ood: NoClassCheck
     warnings: list[str] = field(default_factory=list)
     has_card_file: bool = False
     # The card's conformal prediction sets (fitted by calibration), or None.
     sets: PredictionSets | None = None
     last_latency_ms: float = 0.0
+    # The background LiteRT conversion while it runs (the predictor switches when it passes).
+    conversion: Future | None = field(default=None, repr=False)
     _executor: ThreadPoolExecutor | None = field(default=None, repr=False)
 
     # -- facts -------------------------------------------------------------------------
@@ -56,6 +61,11 @@ class ModelSession:
     @property
     def temperature(self) -> float:
         return self.card.temperature
+
+    @property
+    def runtime_name(self) -> str:
+        """``"litert"`` or ``"tensorflow"``: what answers now (the window's status bar shows it)."""
+        return self.predictor.name
 
     @property
     def card_path(self) -> Path:
@@ -69,6 +79,13 @@ class ModelSession:
             )
         return self._executor
 
+    def wait_for_conversion(self, timeout: float | None = None) -> str:
+        """Wait for the background LiteRT conversion, if any; return :attr:`runtime_name`."""
+        if self.conversion is not None:
+            with contextlib.suppress(Exception):  # its outcome is in the warnings either way
+                self.conversion.result(timeout)
+        return self.runtime_name
+
     def close(self) -> None:
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
@@ -76,7 +93,7 @@ class ModelSession:
 
     # -- inference ---------------------------------------------------------------------
     def infer(self, inputs: np.ndarray) -> ModelOutputs:
-        """Run the compiled model on a prepared float32 batch."""
+        """Run the model (its current runtime) on a prepared float32 batch."""
         start = time.perf_counter()
         out = self.predictor(inputs)
         self.last_latency_ms = (time.perf_counter() - start) * 1000.0
