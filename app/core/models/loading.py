@@ -227,6 +227,17 @@ def find_heads(loaded: LoadedModel) -> None:
     loaded.heads = heads
 
 
+def refuse_if_risky(inspection: ModelInspection, trust: bool) -> None:
+    """Raise UnsafeModelError when the file can run code and the user did not trust it."""
+    if inspection.risky and not trust:
+        parts = "; ".join(inspection.risky[:4])
+        more = f" and {len(inspection.risky) - 4} more" if len(inspection.risky) > 4 else ""
+        raise UnsafeModelError(
+            f"{inspection.path.name}: refused to load: it contains {parts}{more}. "
+            "Load it only if you trust this file (--trust-model)"
+        )
+
+
 def load_model(path: str | os.PathLike[str], trust: bool = False) -> LoadedModel:
     """Load a classifier, refusing anything that can run code unless ``trust`` is set.
 
@@ -252,13 +263,9 @@ def load_model(path: str | os.PathLike[str], trust: bool = False) -> LoadedModel
 def _load_model(path: str | os.PathLike[str], trust: bool) -> LoadedModel:
     p = Path(path)
     inspection = inspect_model(p)
-    if inspection.risky and not trust:
-        parts = "; ".join(inspection.risky[:4])
-        more = f" and {len(inspection.risky) - 4} more" if len(inspection.risky) > 4 else ""
-        raise UnsafeModelError(
-            f"{p.name}: refused to load: it contains {parts}{more}. "
-            "Load it only if you trust this file (--trust-model)"
-        )
+    refuse_if_risky(inspection, trust)
+    if inspection.format == "tflite":
+        raise ModelError(f"{p.name}: a .tflite file has no Keras model to load; open it with open_model")
     model = _load_keras_model(p, inspection.format, trust)
     input_shape, n_outputs = _check_io(model, p.name)
     loaded = LoadedModel(
