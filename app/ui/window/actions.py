@@ -144,7 +144,7 @@ def choose_image_folder(parent: QWidget) -> str:
 
 def choose_model_file(parent: QWidget) -> str:
     path, _ = QFileDialog.getOpenFileName(parent, "Open model", "",
-                                          "Keras models (*.keras *.h5 *.hdf5);;All files (*)")
+                                          "Models (*.keras *.h5 *.hdf5 *.tflite);;All files (*)")
     return path
 
 
