@@ -44,9 +44,15 @@ def main() -> int:
 
     OUT.mkdir(parents=True, exist_ok=True)
     window = MainWindow(interactive=False)
-    window.resize(1200, 880)
+    window.resize(1200, 780)  # the default size: every tab must read without scrolling
     window.show()
-    window.start(str(DIGITS / "digits.keras"))
+    # A copy: Save in the Calibration shot writes the card, and the bundled one must not change.
+    import shutil
+
+    model_dir = Path(tempfile.mkdtemp(prefix="probscope-shots-model-"))
+    for part in DIGITS.glob("digits.keras*"):
+        shutil.copy2(part, model_dir / part.name)
+    window.start(str(model_dir / "digits.keras"))
     wait(app, lambda: window.session is not None and window.is_idle())
     samples = sorted(str(p) for p in (DIGITS / "samples").glob("*.png"))
     window.classify_paths(samples)
@@ -58,8 +64,6 @@ def main() -> int:
     wait(app, window.is_idle)
     window.grab().save(str(OUT / "window.png"))
 
-    # The analysis tabs get most of the height, as a user would drag the splitter.
-    window.splitter.setSizes([330, 520])
     calibration = window.panels["calibration"]
     window.tabs.setCurrentIndex(window.tabs.indexOf(calibration.parentWidget().parentWidget()))
     calibration.load_data(str(DIGITS / "calibration.npz"))
@@ -67,6 +71,9 @@ def main() -> int:
     calibration.set_temperature(1.0)
     wait(app, lambda: True)
     calibration.fit()
+    wait(app, window.is_idle)
+    # Saved, so the headline and the History show the prediction sets too.
+    calibration.save(force=True)
     wait(app, window.is_idle)
     window.grab().save(str(OUT / "calibration.png"))
 
