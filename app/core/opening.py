@@ -87,10 +87,13 @@ def open_model(
         session.enable_layer_statistics()
         probe = ood.detector.probe_
         if probe is not None and len(probe.coef_) != session.predictor.stats_width:
-            raise CardError(
-                f"{card_path_for(path).name}: its 'none of the classes' check was fitted on "
+            # Not an error: the model must still open, or the check could never be refitted.
+            session.warnings.append(
+                f"the 'none of the classes' check in {card_path_for(path).name} was fitted on "
                 f"{len(probe.coef_)} layer statistics but the model gives "
-                f"{session.predictor.stats_width}; refit it with probscope ood --data DIR --save")
+                f"{session.predictor.stats_width} (another probscope or model version): it is "
+                "off until you refit it with probscope ood --data DIR --save")
+            session.ood = OODRuntime.unchecked(card.ood_label)
     if choice.conversion is not None:
         # Adopt first, then publish: whoever waits on session.conversion sees the switch made.
         adopted: Future = Future()
