@@ -48,8 +48,6 @@ def shoot_heatmap(app: QApplication, window) -> None:  # type: ignore[no-untyped
     wait(app, window.is_idle)
     window.result_view.heatmap.buttons["gradcam"].click()
     wait(app, lambda: window.explain.heat is not None and window.is_idle())
-    window.resize(1200, 780)
-    wait(app, lambda: True)
     window.grab().save(str(OUT / "heatmap.png"))
     window.result_view.heatmap.buttons[None].click()  # the other shots show plain pictures
     window.history.select_key(next(e for e in entries if e.result.path.endswith(
@@ -61,13 +59,14 @@ def shoot_ood_reference(app: QApplication, window) -> None:  # type: ignore[no-u
     """The None-of-the-classes tab set up from labelled images alone (ood.png)."""
     ood = window.panels["ood"]
     window.tabs.setCurrentIndex(window.tabs.indexOf(ood.parentWidget().parentWidget()))
-    window.resize(1200, 780)
-    window.splitter.setSizes([290, 430])
+    sizes = window.splitter.sizes()
+    window.splitter.setSizes([290, sum(sizes) - 290])  # the table and histogram need the height
     ood.load_data(str(DIGITS / "calibration.npz"))  # no no-class folder: the built-in reference
     wait(app, lambda: ood.detector is not None and window.is_idle(), timeout=600.0)
     ood.score_box.setCurrentIndex(ood.score_box.findData("probe"))
     wait(app, lambda: True)
     window.grab().save(str(OUT / "ood.png"))
+    window.splitter.setSizes(sizes)
 
 
 def main() -> int:
@@ -76,9 +75,15 @@ def main() -> int:
 
     OUT.mkdir(parents=True, exist_ok=True)
     window = MainWindow(interactive=False)
-    window.resize(1200, 880)
+    window.resize(1200, 780)  # the default size: every tab must read without scrolling
     window.show()
-    window.start(str(DIGITS / "digits.keras"))
+    # A copy: Save in the Calibration shot writes the card, and the bundled one must not change.
+    import shutil
+
+    model_dir = Path(tempfile.mkdtemp(prefix="probscope-shots-model-"))
+    for part in DIGITS.glob("digits.keras*"):
+        shutil.copy2(part, model_dir / part.name)
+    window.start(str(model_dir / "digits.keras"))
     wait(app, lambda: window.session is not None and window.is_idle())
     samples = sorted(str(p) for p in (DIGITS / "samples").glob("*.png"))
     window.classify_paths(samples)
@@ -91,8 +96,6 @@ def main() -> int:
     window.grab().save(str(OUT / "window.png"))
     shoot_heatmap(app, window)
 
-    # The analysis tabs get most of the height, as a user would drag the splitter.
-    window.splitter.setSizes([330, 520])
     calibration = window.panels["calibration"]
     window.tabs.setCurrentIndex(window.tabs.indexOf(calibration.parentWidget().parentWidget()))
     calibration.load_data(str(DIGITS / "calibration.npz"))
@@ -101,11 +104,12 @@ def main() -> int:
     wait(app, lambda: True)
     calibration.fit()
     wait(app, window.is_idle)
+    # Saved, so the headline and the History show the prediction sets too.
+    calibration.save(force=True)
+    wait(app, window.is_idle)
     window.grab().save(str(OUT / "calibration.png"))
 
     shoot_ood_reference(app, window)
-    window.resize(1200, 880)
-    window.splitter.setSizes([330, 520])
 
     diagnostics = window.panels["diagnostics"]
     window.tabs.setCurrentIndex(window.tabs.indexOf(diagnostics.parentWidget().parentWidget()))

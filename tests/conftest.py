@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,10 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# Throwaway test models are not converted to LiteRT in the background (the LiteRT tests turn
+# it on), and no test writes into the user's cache.
+os.environ.setdefault("PROBSCOPE_CONVERT", "0")
+os.environ.setdefault("PROBSCOPE_CACHE_DIR", tempfile.mkdtemp(prefix="probscope-test-cache-"))
 
 COLOURS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 220)}
 

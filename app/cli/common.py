@@ -57,7 +57,7 @@ def alpha_value(text: str) -> float:
 def add_model_args(p: argparse.ArgumentParser, json_flag: bool = True,
                     default: str = "bundled digits") -> None:
     p.add_argument("--model", metavar="PATH", default=None,
-                   help=f"model file (.keras, .h5) or SavedModel folder (default: {default})")
+                   help=f"model file (.keras, .h5, .tflite) or SavedModel folder (default: {default})")
     p.add_argument("--trust-model", action="store_true",
                    help="allow a model that can run code (Lambda, custom layers, SavedModel)")
     if json_flag:

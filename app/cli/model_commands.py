@@ -25,6 +25,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         "risky_layers": inspection.risky,
         "preprocessing_layers": inspection.preprocessing_layers,
         "layer_classes": inspection.layer_classes,
+        "notes": inspection.notes,
     }
     try:
         session = open_session(args)
@@ -40,6 +41,8 @@ def cmd_info(args: argparse.Namespace) -> int:
         info.update({
             "loaded": True,
             "input_shape": list(session.loaded.input_shape),
+            # What answers: "litert" (a verified conversion or a .tflite) or "tensorflow".
+            "runtime": session.runtime_name,
             "classes": session.classes,
             "logits": session.loaded.logits_source,
             "features": session.loaded.has_features,
@@ -66,7 +69,8 @@ def _print_info(info: dict[str, Any]) -> None:
     print(f"model:          {info['model']} ({info['format']})")
     if info["loaded"]:
         h, w, c = info["input_shape"]
-        print(f"input:          {h}x{w}x{c}")
+        print(f"input:          {h or 'any'}x{w or 'any'}x{c}")
+        print(f"runtime:        {info['runtime']}")
         classes = info["classes"]
         shown = ", ".join(classes[:12]) + (f", … ({len(classes)} in all)" if len(classes) > 12 else "")
         print(f"classes:        {shown}")
@@ -96,6 +100,8 @@ def _print_info(info: dict[str, Any]) -> None:
         f"{p['class_name']} '{p.get('name')}'" for p in layers) if layers else "none"))
     risky = info["risky_layers"]
     print("risky parts:    " + ("; ".join(risky) if risky else "none"))
+    for note in info.get("notes", []):
+        print(f"note:           {note}")
     for w in info.get("warnings", []):
         print(f"warning:        {w}")
 

@@ -7,6 +7,7 @@ card's "none of the classes" check (``ood``) and prediction sets (``calibration`
 from __future__ import annotations
 
 import os
+from concurrent.futures import Future
 
 from app.core.calibration.conformal_card import prediction_sets_from_card
 from app.core.calibration.run import near_chance
@@ -18,8 +19,7 @@ from app.core.cards.inferred import (
     recording_hint,
 )
 from app.core.errors import CardError, ModelError
-from app.core.models.loading import load_model
-from app.core.models.predictor import Predictor
+from app.core.models.choice import ModelRuntime, open_runtime
 from app.core.ood.runtime import OODRuntime
 from app.core.preprocessing.spec import PreprocessingSpec
 from app.core.session.model_session import ModelSession
@@ -35,7 +35,9 @@ def open_model(
     Parameters
     ----------
     path : path-like
-        ``.keras``, ``.h5``/``.hdf5`` or a SavedModel folder.
+        ``.keras``, ``.h5``/``.hdf5``, ``.tflite`` or a SavedModel folder. A Keras file
+        with a verified LiteRT conversion (cached or shipped beside it) opens without
+        TensorFlow; otherwise it is compiled and converted in the background.
     trust : bool, default=False
         Allow models that can execute code (Lambda layers, custom objects, SavedModel).
     card : ModelCard, optional
@@ -46,7 +48,8 @@ def open_model(
     ModelError, UnsafeModelError, CardError
         With a one-line message naming the problem.
     """
-    loaded = load_model(path, trust=trust)
+    choice = open_runtime(path, trust=trust)
+    loaded = choice.loaded
     has_card_file = False
     if card is None:
         card = load_card_for(path)
@@ -60,7 +63,7 @@ def open_model(
     problems = card_problems(card, spec, loaded)
     if problems:
         raise CardError(f"{card_path_for(path).name}: {problems[0]}")
-    warnings = list(loaded.notes)
+    warnings = list(loaded.notes) + choice.notes
     if not spec.recorded:
         warnings.insert(0, f"preprocessing is unrecorded ({spec.source}); {recording_hint(path)}")
     warnings += double_preprocessing_warnings(spec, loaded)
@@ -77,15 +80,49 @@ def open_model(
     sets = prediction_sets_from_card(card.data.get("calibration", {}), card.temperature)
     if sets is not None:
         warnings += sets.warnings_
-    predictor = Predictor(loaded)
-    session = ModelSession(loaded, card, spec, predictor, ood, warnings, has_card_file, sets)
+    session = ModelSession(loaded, card, spec, choice.runtime, ood, warnings, has_card_file, sets)
     session.untrustworthy = untrustworthy
     if ood.needs_layer_statistics:
+        # The probe reads layer statistics the plain (and the converted) graph do not give.
         session.enable_layer_statistics()
         probe = ood.detector.probe_
         if probe is not None and len(probe.coef_) != session.predictor.stats_width:
-            raise CardError(
-                f"{card_path_for(path).name}: its 'none of the classes' check was fitted on "
+            # Not an error: the model must still open, or the check could never be refitted.
+            session.warnings.append(
+                f"the 'none of the classes' check in {card_path_for(path).name} was fitted on "
                 f"{len(probe.coef_)} layer statistics but the model gives "
-                f"{session.predictor.stats_width}; refit it with probscope ood --data DIR --save")
+                f"{session.predictor.stats_width} (another probscope or model version): it is "
+                "off until you refit it with probscope ood --data DIR --save")
+            session.ood = OODRuntime.unchecked(card.ood_label)
+    if choice.conversion is not None:
+        # Adopt first, then publish: whoever waits on session.conversion sees the switch made.
+        adopted: Future = Future()
+
+        def adopt(done: Future) -> None:
+            _adopt_conversion(session, choice, done)
+            adopted.set_result(session.runtime_name)
+
+        session.conversion = adopted
+        choice.conversion.add_done_callback(adopt)
     return session
+
+
+def _adopt_conversion(session: ModelSession, choice: ModelRuntime, done: Future) -> None:
+    """Switch a session to its freshly converted and verified LiteRT file, or say why not."""
+    from app.core.models.conversion import rejection_warning
+    from app.core.models.litert_runtime import LiteRTRuntime
+
+    try:
+        conversion = done.result()
+        if session.stats_layout is not None:
+            # The check reads layer statistics the converted graph does not carry: stay on TF.
+            session.warnings.append("LiteRT is not used: the card's probe needs TensorFlow's "
+                                    "layer statistics")
+        elif conversion.verified:
+            session.predictor = LiteRTRuntime(conversion.model, choice.loaded.name,
+                                              outputs=conversion.meta.get("outputs"))
+        else:
+            session.warnings.append(rejection_warning(conversion))
+        session.warnings += conversion.notes
+    except Exception as exc:  # a failed background job must not break the session using TF
+        session.warnings.append(f"LiteRT is not used: the conversion failed ({str(exc)[:160]})")

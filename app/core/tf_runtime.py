@@ -13,7 +13,7 @@ import os
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from types import ModuleType
 from typing import Any, TypeVar
 
@@ -142,13 +142,22 @@ def on_tf_thread(fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> _T:
     failure; calls are per batch, so the hop costs microseconds. Re-entrant: a call made
     from the TensorFlow thread runs in place.
     """
-    global _tf_executor
     if threading.get_ident() == _tf_thread_ident:
         return fn(*args, **kwargs)
+    return submit_to_tf_thread(fn, *args, **kwargs).result()
+
+
+def submit_to_tf_thread(fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> Future[_T]:
+    """Queue ``fn(*args, **kwargs)`` on the TensorFlow thread without waiting for it.
+
+    For background work (converting a model to LiteRT); calls queued later wait for it. The
+    thread is joined at interpreter exit, so queued work finishes before a command ends.
+    """
+    global _tf_executor
     with _lock:
         if _tf_executor is None:
             _tf_executor = ThreadPoolExecutor(
                 max_workers=1, thread_name_prefix="probscope-tf", initializer=_mark_tf_thread
             )
         executor = _tf_executor
-    return executor.submit(fn, *args, **kwargs).result()
+    return executor.submit(fn, *args, **kwargs)

@@ -12,8 +12,9 @@ from PySide6.QtGui import QBrush, QColor, QImage
 
 from app.core.session import Classification
 
-COLUMNS = ("", "File", "Label", "Probability", "Flags")
-COL_THUMB, COL_FILE, COL_LABEL, COL_PROB, COL_FLAGS = range(5)
+COLUMNS = ("", "File", "Label", "Probability", "Set", "Flags")
+COL_THUMB, COL_FILE, COL_LABEL, COL_PROB, COL_SET, COL_FLAGS = range(6)
+ALPHA_FLAG = "alpha dropped"
 _keys = itertools.count(1)
 
 
@@ -27,18 +28,42 @@ class HistoryEntry:
     key: int = 0
     thumb_requested: bool = False
     generation: int = 0  # which loaded model produced it: only its own model may re-score it
+    # The file had an alpha channel, dropped as training did (Keras' load_img): the model saw
+    # the colour under a transparent area, which may not be what the user sees.
+    alpha_dropped: bool = False
 
     @property
     def has_file(self) -> bool:
         return self.original is None and Path(self.result.path).is_file()
 
 
-def flags_text(result: Classification, ood_label: str) -> str:
+def is_no_class(result: Classification) -> bool:
+    """The 'none of the classes' check says this image belongs to no class."""
+    return result.ok and result.ood is not None and not result.ood.in_distribution
+
+
+def label_text(result: Classification, ood_label: str) -> str:
+    """The Label column: the card's no-class label for such rows, with the guess beside it."""
+    if result.label is None:
+        return ""
+    return f"{ood_label} (guess {result.label})" if is_no_class(result) else str(result.label)
+
+
+def set_text(result: Classification) -> str:
+    """A prediction set as ``{3, 8}`` (``{}`` when empty); blank while the card has none."""
+    members = result.prediction_set
+    return "" if members is None or not result.ok else "{" + ", ".join(members) + "}"
+
+
+def flags_text(result: Classification, ood_label: str, alpha_dropped: bool = False) -> str:
     if not result.ok:
         return f"error: {result.error}"
-    if result.ood is not None and not result.ood.in_distribution:
-        return f"OOD ({ood_label})"
-    return ""
+    flags = []
+    if is_no_class(result):
+        flags.append(f"OOD ({ood_label})")
+    if alpha_dropped:
+        flags.append(ALPHA_FLAG)
+    return " · ".join(flags)
 
 
 class HistoryModel(QAbstractTableModel):
@@ -64,8 +89,12 @@ class HistoryModel(QAbstractTableModel):
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.ToolTipRole:
             if section == COL_PROB:
                 return "Calibrated probability of the top label"
+            if section == COL_SET:
+                return ("The prediction set: classes that hold the true one with the card's "
+                        "coverage (e.g. 90 %), most probable first")
             if section == COL_FLAGS:
-                return "OOD: the image looks like none of the classes; error: it could not be classified"
+                return ("OOD: the image looks like none of the classes; alpha dropped: its "
+                        "transparency was ignored, as in training; error: it could not be classified")
         return None
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
@@ -84,21 +113,23 @@ class HistoryModel(QAbstractTableModel):
             if col == COL_FILE:
                 return Path(r.path).name or r.path
             if col == COL_LABEL:
-                return "" if r.label is None else r.label
+                return label_text(r, self.ood_label)
+            if col == COL_SET:
+                return set_text(r)
             if col == COL_PROB:
                 c = r.confidence
                 return "" if c is None else f"{c:.1%}"
             if col == COL_FLAGS:
-                return flags_text(r, self.ood_label)
+                return flags_text(r, self.ood_label, entry.alpha_dropped)
         if role == Qt.ItemDataRole.ToolTipRole:
             if col == COL_FILE:
                 return r.path
-            if col == COL_FLAGS and flags_text(r, self.ood_label):
-                return flags_text(r, self.ood_label)
+            if col == COL_FLAGS and flags_text(r, self.ood_label, entry.alpha_dropped):
+                return flags_text(r, self.ood_label, entry.alpha_dropped)
         if role == Qt.ItemDataRole.ForegroundRole and col == COL_FLAGS:
             if not r.ok:
                 return QBrush(QColor("#c0392b"))
-            if r.ood is not None and not r.ood.in_distribution:
+            if is_no_class(r) or entry.alpha_dropped:
                 return QBrush(QColor("#d35400"))
         if role == Qt.ItemDataRole.TextAlignmentRole and col == COL_PROB:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -106,7 +137,8 @@ class HistoryModel(QAbstractTableModel):
 
     # -- editing -------------------------------------------------------------------------
     def add(self, results: list[Classification], thumbs: list[QImage | None] | None = None,
-            originals: list[QImage | None] | None = None) -> list[int]:
+            originals: list[QImage | None] | None = None,
+            alpha_dropped: list[bool] | None = None) -> list[int]:
         """Append results (one insert per batch); returns their keys."""
         if not results:
             return []
@@ -121,6 +153,7 @@ class HistoryModel(QAbstractTableModel):
                 original=originals[i] if originals else None,
                 key=key,
                 generation=self.generation,
+                alpha_dropped=bool(alpha_dropped[i]) if alpha_dropped else False,
             )
             if entry.original is not None and entry.thumb is None:
                 from app.ui.widgets.qt_images import THUMBNAIL_SIZE, shrink
@@ -152,6 +185,11 @@ class HistoryModel(QAbstractTableModel):
 
     def row_of(self, key: int) -> int | None:
         return self._row_of.get(key)
+
+    def entry_of(self, key: int | None) -> HistoryEntry | None:
+        """The entry with row key ``key``, or None."""
+        row = None if key is None else self._row_of.get(key)
+        return None if row is None else self.entries[row]
 
     def clear(self) -> None:
         self.beginResetModel()

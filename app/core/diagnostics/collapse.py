@@ -220,4 +220,9 @@ def collapse_advice(
         "Too high a learning rate can also blow training up into a constant answer: check "
         "that the training loss went down, and retrain with a smaller learning rate."
     )
+    advice.append(
+        "Undertrained: too few epochs or too little data leave a network close to its "
+        "starting point, where every input gets about the same answer. Check that the "
+        "training accuracy rose well above chance; train longer, or on more images per class."
+    )
     return advice

@@ -22,7 +22,7 @@ from app.core.data.outputs import CancelFn, ProgressFn, iter_input_batches
 from app.core.diagnostics.activations import ActivationScanner
 from app.core.diagnostics.collapse import check_collapse, collapse_advice
 from app.core.diagnostics.mismatch import InputStatistics, input_mismatch
-from app.core.errors import DataError
+from app.core.errors import DataError, ModelError
 from app.core.images.files import class_folders
 from app.core.numeric import softmax
 from app.core.session.model_session import ModelSession
@@ -108,6 +108,20 @@ def _sparse_note(row: dict[str, Any]) -> str:
     )
 
 
+def _partly_dead_note(row: dict[str, Any]) -> str:
+    return (
+        f"layer '{row['name']}' is partly dead: {row['dead_fraction']:.0%} of its "
+        f"{row['units']} units are zero for every input. The others still carry the signal, so "
+        "the model can work; it is capacity lost, often after a high learning rate. Worth a "
+        "look if accuracy disappoints; no need to act otherwise"
+    )
+
+
+def _healthy_note(row: dict[str, Any]) -> str:
+    return (f"layer '{row['name']}' is healthy: {row['zero_fraction']:.0%} of its values are zero "
+            "per input and its units fire for some inputs")
+
+
 def diagnose_model(
     session: ModelSession,
     data_path: DataPath,
@@ -143,6 +157,9 @@ def diagnose_model(
         probs = softmax(np.asarray(data.logits, dtype=np.float64)).astype(np.float32)
         kept = list(range(len(probs)))
         notes.append("the .npz holds logits, not images: layers and inputs cannot be examined")
+    elif session.loaded.format == "tflite":
+        raise ModelError(f"{session.loaded.name}: diagnose needs the Keras model (.keras or .h5): "
+                         "a .tflite file exposes no layer activations")
     else:
         scanner = ActivationScanner(session.loaded, session.spec.target_size)
         notes += scanner.notes
@@ -157,7 +174,10 @@ def diagnose_model(
     warnings += report.warnings
     dead = [r for r in layers if r["verdict"] == "dead"]
     warnings += [_dead_warning(r, n) for r in dead]
-    notes += report.notes + [_sparse_note(r) for r in layers if r["verdict"] == "sparse, healthy"]
+    # Every verdict gets its plain-words note, not only the alarming ones.
+    by_verdict = {"sparse, healthy": _sparse_note, "partly dead": _partly_dead_note,
+                  "healthy": _healthy_note}
+    notes += report.notes + [by_verdict[r["verdict"]](r) for r in layers if r["verdict"] in by_verdict]
     if layers and n < FEW_INPUTS:
         notes.append(f"only {n} inputs: a unit that no input excites looks dead; use more "
                      "varied data before trusting dead fractions")

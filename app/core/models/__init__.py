@@ -1,4 +1,4 @@
-"""Model files: inspection before loading, safe loading, and the compiled predictor."""
+"""Model files: inspection before loading, safe loading, and the runtime that answers."""
 
 from app.core.lazy_exports import lazy_exports
 
@@ -6,6 +6,12 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     ".inspection": ["MODEL_SUFFIXES", "ModelInspection", "inspect_model", "looks_like_model"],
     ".loading": ["LoadedModel", "load_model"],
     ".activation_layers": ["RELU_FAMILY", "ActivationLayer", "find_activation_layers"],
-    ".predictor": ["ModelOutputs", "Predictor", "concat_outputs"],
+    ".predictor": ["ModelOutputs", "Predictor", "TensorflowRuntime", "concat_outputs"],
+    ".runtime": ["LITERT", "TENSORFLOW", "Runtime"],
+    ".litert_runtime": ["LiteRTRuntime"],
+    ".conversion": ["convert", "parity_problem", "start_conversion"],
+    ".litert_cache": ["find_conversion", "litert_cache_dir"],
+    ".deferred": ["DeferredModel", "TFLiteModel"],
+    ".choice": ["ModelRuntime", "open_runtime"],
     ".layer_statistics": ["StatsLayout", "build_stats_heads"],
 })

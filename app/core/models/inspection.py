@@ -18,7 +18,10 @@ from typing import Any
 from app.core.errors import ModelError
 from app.core.json_io import JSONLimitError, loads_checked, read_zip_member
 
-MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
+MODEL_SUFFIXES = (".keras", ".h5", ".hdf5", ".tflite")
+# A TensorFlow Lite flatbuffer names its schema in bytes 4-8.
+TFLITE_IDENTIFIER = b"TFL3"
+TFLITE_NOTE = "a .tflite file is data (operators and weights), not code: it needs no trust"
 PREPROCESSING_LAYERS = frozenset(
     {"Rescaling", "Normalization", "Resizing", "CenterCrop"}
 )
@@ -43,10 +46,11 @@ class ModelInspection:
     """What a saved model contains, read without loading it."""
 
     path: Path
-    format: str  # "keras", "h5" or "savedmodel"
+    format: str  # "keras", "h5", "savedmodel" or "tflite"
     layer_classes: list[str] = field(default_factory=list)
     risky: list[str] = field(default_factory=list)
     preprocessing_layers: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def is_safe(self) -> bool:
@@ -218,13 +222,25 @@ def _read_h5_config(p: Path) -> dict[str, Any]:
         raise ModelError(f"{p.name}: not a readable HDF5 model file ({exc})") from None
 
 
+def _inspect_tflite(p: Path) -> ModelInspection:
+    try:
+        with p.open("rb") as f:
+            head = f.read(8)
+    except OSError as exc:
+        raise ModelError(f"{p.name}: cannot read the model file ({exc.strerror or exc})") from None
+    if len(head) < 8 or head[4:8] != TFLITE_IDENTIFIER:
+        raise ModelError(f"{p.name}: not a TensorFlow Lite model (no TFL3 flatbuffer identifier)")
+    return ModelInspection(p, "tflite", notes=[TFLITE_NOTE])
+
+
 def inspect_model(path: str | os.PathLike[str]) -> ModelInspection:
     """Read a saved model's configuration and list risky and preprocessing layers.
 
     Parameters
     ----------
     path : path-like
-        A ``.keras`` file, a legacy ``.h5``/``.hdf5`` file or a SavedModel folder.
+        A ``.keras`` file, a legacy ``.h5``/``.hdf5`` file, a ``.tflite`` file or a
+        SavedModel folder.
 
     Returns
     -------
@@ -255,8 +271,10 @@ def inspect_model(path: str | os.PathLike[str]) -> ModelInspection:
     elif suffix in (".h5", ".hdf5"):
         inspection = ModelInspection(p, "h5")
         _inspect_config(_read_h5_config(p), inspection, _keras2_known_class)
+    elif suffix == ".tflite":
+        inspection = _inspect_tflite(p)
     else:
         raise ModelError(
-            f"{p.name}: not a model file (expected .keras, .h5/.hdf5 or a SavedModel folder)"
+            f"{p.name}: not a model file (expected .keras, .h5/.hdf5, .tflite or a SavedModel folder)"
         )
     return inspection

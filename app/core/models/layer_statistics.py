@@ -1,11 +1,13 @@
-"""Layer statistics for the no-class probe, computed inside the model's one compiled call.
+"""Probe statistics computed inside the model's one compiled inference call.
 
 ``build_stats_heads`` extends what :func:`app.core.models.loading.find_heads` builds: one functional
 ``keras.Model`` whose outputs are the classifier's output, the input of its last layer (the
 penultimate features, or the logits before a ``Softmax`` layer) and every ReLU-family activation
 found by :func:`app.core.models.activation_layers.find_activation_layers`. In the same graph each activation is
 reduced to per-channel spatial mean and standard deviation (a Dense activation is its own mean),
-and the logit statistics (max logit, energy, maximum softmax probability) are appended, so
+the last two conv activations also get per-channel means on a 3 x 3 grid (where the strokes
+are: letters and digits share global statistics but not their layout; :mod:`app.core.models.shape_statistics`), and
+the logit statistics (max logit, energy, maximum softmax probability) are appended, so
 the predictor's single batched call returns logits, probabilities, features and one fixed-width
 float32 statistics vector per image. Only that vector crosses into numpy.
 """
@@ -17,6 +19,7 @@ from typing import Any
 
 from app.core.models.activation_layers import find_activation_layers
 from app.core.models.loading import LoadedModel
+from app.core.models.shape_statistics import GRID, INPUT_STATS, grid_means, input_shape_stats
 from app.core.tf_runtime import import_keras, import_tensorflow, on_tf_thread
 
 LOGIT_STATS = ("max_logit", "energy", "msp")
@@ -68,26 +71,35 @@ def _logit_maker(loaded: LoadedModel, keras: Any, tf: Any) -> tuple[Any, Any]:
     return head_input, lambda o, _: tf.math.log(tf.maximum(tf.cast(o, tf.float32), 1e-30))
 
 
-def build_stats_heads(loaded: LoadedModel) -> tuple[Any, StatsLayout]:
+def build_stats_heads(loaded: LoadedModel, spatial_layers: int = 2, grid: int = GRID,
+                      input_stats: bool = False) -> tuple[Any, StatsLayout]:
     """A callable ``x -> (logits, probabilities, features, stats)`` and the stats layout.
 
     Parameters
     ----------
     loaded : LoadedModel
         A model loaded by :func:`app.core.models.loading.load_model`.
+    spatial_layers : int, default=2
+        The last this many conv (rank-4) ReLU-family outputs also get per-channel means on a
+        ``grid x grid`` grid; their slots are ``("<layer>@<g>x<g>", "mean")``.
+    grid : int, default=3
+        Grid side for those means.
+    input_stats : bool, default=False
+        Append the input-space shape statistics of :func:`app.core.models.shape_statistics.input_shape_stats` (slots
+        ``("input", name)``).
 
     Returns
     -------
     heads : callable
-        To be traced inside the predictor's ``tf.function`` (see
-        :class:`app.core.models.predictor.Predictor`); one forward pass.
+        To be traced inside the predictor's ``tf.function``; one forward pass.
     layout : StatsLayout
         The slots of the statistics vector, and notes (e.g. no ReLU-family layer found).
     """
-    return on_tf_thread(_build, loaded)
+    return on_tf_thread(_build, loaded, spatial_layers, grid, input_stats)
 
 
-def _build(loaded: LoadedModel) -> tuple[Any, StatsLayout]:
+def _build(loaded: LoadedModel, spatial_layers: int, grid: int,
+           input_stats: bool) -> tuple[Any, StatsLayout]:
     keras, tf = import_keras(), import_tensorflow()
     model = loaded.model
     entries, notes = find_activation_layers(model)
@@ -105,8 +117,15 @@ def _build(loaded: LoadedModel) -> tuple[Any, StatsLayout]:
         layout.add(e.name, "mean", e.units)
         if rank == 4:
             layout.add(e.name, "std", e.units)
+    convs = [i for i, e in enumerate(relus) if len(e.tensor.shape) == 4]
+    spatial = convs[max(0, len(convs) - spatial_layers):] if spatial_layers > 0 else []
+    for i in spatial:
+        layout.add(f"{relus[i].name}@{grid}x{grid}", "mean", grid * grid * relus[i].units)
     if has_feats:
         layout.add("features", "features", int(head_input.shape[-1]))
+    if input_stats:
+        for name, width in INPUT_STATS:
+            layout.add("input", name, width)
     for name in LOGIT_STATS:
         layout.add("logits", name, 1)
     if not relus:
@@ -120,17 +139,22 @@ def _build(loaded: LoadedModel) -> tuple[Any, StatsLayout]:
         out, before = res[0], res[1]
         logits = make_logits(out, before)
         probs = tf.nn.softmax(logits)
-        parts = []
-        for t in res[2:2 + n_relu]:
+        parts, grids = [], []
+        for i, t in enumerate(res[2:2 + n_relu]):
             t = tf.cast(t, tf.float32)
             if len(t.shape) == 4:
                 mean, var = tf.nn.moments(t, axes=[1, 2])
                 parts += [mean, tf.sqrt(var + 1e-12)]
+                if i in spatial:
+                    grids.append(grid_means(tf, t, grid))
             else:
                 parts.append(tf.reshape(t, (tf.shape(x)[0], -1)))
         feats = tf.cast(tf.reshape(before, (tf.shape(x)[0], -1)), tf.float32)
+        parts += grids
         if has_feats:
             parts.append(feats)
+        if input_stats:
+            parts += input_shape_stats(tf, x)
         energy = tf.reduce_logsumexp(logits, axis=1, keepdims=True)
         top = tf.reduce_max(logits, axis=1, keepdims=True)
         parts += [top, energy, tf.exp(top - energy)]

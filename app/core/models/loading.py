@@ -8,6 +8,7 @@ around the final softmax, sharing the model's own weights (no copies).
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,8 +55,12 @@ def _load_keras_model(path: Path, fmt: str, trusted: bool) -> Any:
     if fmt == "savedmodel":
         return _load_savedmodel(path)
     try:
-        # safe_mode refuses deserialising Python code; only a trusted file may turn it off.
-        return keras.saving.load_model(path, compile=False, safe_mode=not trusted)
+        with warnings.catch_warnings():
+            # Keras 3 reads every Keras 2 layer's input_shape and warns about it on stderr,
+            # once per layer: advice for whoever wrote the model, noise for whoever loads it.
+            warnings.filterwarnings("ignore", message="Do not pass an `input_shape`")
+            # safe_mode refuses deserialising Python code; only a trusted file may turn it off.
+            return keras.saving.load_model(path, compile=False, safe_mode=not trusted)
     except (ValueError, TypeError, KeyError, OSError, AttributeError, IndexError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelError(f"{path.name}: Keras cannot load this model ({first[:300]})") from None
@@ -222,6 +227,17 @@ def find_heads(loaded: LoadedModel) -> None:
     loaded.heads = heads
 
 
+def refuse_if_risky(inspection: ModelInspection, trust: bool) -> None:
+    """Raise UnsafeModelError when the file can run code and the user did not trust it."""
+    if inspection.risky and not trust:
+        parts = "; ".join(inspection.risky[:4])
+        more = f" and {len(inspection.risky) - 4} more" if len(inspection.risky) > 4 else ""
+        raise UnsafeModelError(
+            f"{inspection.path.name}: refused to load: it contains {parts}{more}. "
+            "Load it only if you trust this file (--trust-model)"
+        )
+
+
 def load_model(path: str | os.PathLike[str], trust: bool = False) -> LoadedModel:
     """Load a classifier, refusing anything that can run code unless ``trust`` is set.
 
@@ -247,13 +263,9 @@ def load_model(path: str | os.PathLike[str], trust: bool = False) -> LoadedModel
 def _load_model(path: str | os.PathLike[str], trust: bool) -> LoadedModel:
     p = Path(path)
     inspection = inspect_model(p)
-    if inspection.risky and not trust:
-        parts = "; ".join(inspection.risky[:4])
-        more = f" and {len(inspection.risky) - 4} more" if len(inspection.risky) > 4 else ""
-        raise UnsafeModelError(
-            f"{p.name}: refused to load: it contains {parts}{more}. "
-            "Load it only if you trust this file (--trust-model)"
-        )
+    refuse_if_risky(inspection, trust)
+    if inspection.format == "tflite":
+        raise ModelError(f"{p.name}: a .tflite file has no Keras model to load; open it with open_model")
     model = _load_keras_model(p, inspection.format, trust)
     input_shape, n_outputs = _check_io(model, p.name)
     loaded = LoadedModel(

@@ -54,8 +54,11 @@ def concat_outputs(parts: list[ModelOutputs], n_classes: int) -> ModelOutputs:
     )
 
 
-class Predictor:
+class TensorflowRuntime:
     """Run a loaded classifier on float32 batches through one traced ``tf.function``.
+
+    The TensorFlow side of the runtime seam (:mod:`app.core.models.runtime`); the graph it
+    runs is also what :mod:`app.core.models.conversion` hands to the LiteRT converter.
 
     Parameters
     ----------
@@ -67,6 +70,8 @@ class Predictor:
         What to trace instead of ``loaded.heads``, e.g. heads that also give the layer
         statistics (:func:`app.core.models.layer_statistics.build_stats_heads`).
     """
+
+    name = "tensorflow"
 
     def __init__(self, loaded: LoadedModel, batch_size: int = DEFAULT_BATCH_SIZE,
                  heads: Any = None) -> None:
@@ -101,6 +106,11 @@ class Predictor:
     def input_size(self) -> tuple[int, int] | None:
         h, w, _ = self.loaded.input_shape
         return (h, w) if h and w else None
+
+    @property
+    def graph_function(self) -> Any:
+        """The traced function: a float32 batch to (logits, probabilities, features, stats)."""
+        return self._fn
 
     def _warm_up(self) -> None:
         h, w, c = self.loaded.input_shape
@@ -150,3 +160,7 @@ class Predictor:
             )
         parts = on_tf_thread(self._run_chunks, x)
         return concat_outputs(parts, self.loaded.n_classes)
+
+
+# The name this class had before the runtime seam; kept for scripts that use it.
+Predictor = TensorflowRuntime

@@ -245,18 +245,6 @@ class OODDetector(DetectorFile):
             raise RuntimeError("OODDetector has no threshold; fit it or load it from a card")
         return self.score(logits, features, layer_stats) >= self.threshold
 
-    def records(self, logits: np.ndarray | None, features: np.ndarray | None,
-                layer_stats: np.ndarray | None = None) -> list[dict]:
-        """Per sample ``{"score", "threshold", "in_distribution"}``, as ``classify --json``."""
-        scores = self.score(logits, features, layer_stats)
-        if self.threshold is None:
-            raise RuntimeError("OODDetector has no threshold; fit it or load it from a card")
-        threshold = float(self.threshold)
-        return [
-            {"score": float(s), "threshold": threshold, "in_distribution": bool(s >= threshold)}
-            for s in scores
-        ]
-
     def scores_all(
         self, logits: np.ndarray | None, features: np.ndarray | None,
         layer_stats: np.ndarray | None = None,

@@ -31,6 +31,8 @@ from threadpoolctl import threadpool_limits
 # would only move the boundary into the real images, so it is dropped and reported.
 INDISTINGUISHABLE_AUROC = 0.6
 MIN_LABELLED = 50
+# With kind_weight="auto" no reference kind weighs more than this many median-sized kinds.
+KIND_CAP = 4.0
 
 
 def _folds(groups: np.ndarray, n_folds: int, seed: int) -> np.ndarray:
@@ -60,6 +62,11 @@ class ProbeScore:
         Columns compressed with ``log1p`` (non-negative layer statistics).
     random_state : int, default=0
         Seeds the folds.
+    kind_weight : "auto", mapping of str to float, or None, default="auto"
+        Sample weight of the reference rows of each kind. ``"auto"`` caps a kind's total weight
+        at ``KIND_CAP`` times the median kind size, so a large kind (many glyphs, generated for
+        their variety) does not crowd out the others; a mapping gives per-kind weights (default
+        1); ``None`` weights every row 1 (the previous behaviour).
 
     Attributes
     ----------
@@ -76,12 +83,14 @@ class ProbeScore:
     """
 
     def __init__(self, C: float = 0.05, n_folds: int = 5, tpr: float = 0.95,
-                 log_columns: Any = None, random_state: int = 0) -> None:
+                 log_columns: Any = None, random_state: int = 0,
+                 kind_weight: str | Mapping[str, float] | None = "auto") -> None:
         self.C = C
         self.n_folds = n_folds
         self.tpr = tpr
         self.log_columns = log_columns
         self.random_state = random_state
+        self.kind_weight = kind_weight
 
     # -- fitting -------------------------------------------------------------------------
     def _transform(self, stats: np.ndarray) -> np.ndarray:
@@ -90,19 +99,25 @@ class ProbeScore:
             x[:, self.log_mask_] = np.log1p(np.maximum(x[:, self.log_mask_], 0.0))
         return x
 
-    def _fit_lr(self, x: np.ndarray, y: np.ndarray,
-                init: tuple[np.ndarray, float] | None = None) -> tuple[np.ndarray, float]:
+    def _fit_lr(self, x: np.ndarray, y: np.ndarray, init: tuple[np.ndarray, float] | None = None,
+                w_ref: np.ndarray | None = None) -> tuple[np.ndarray, float]:
         lr = LogisticRegression(C=self.C, class_weight="balanced", max_iter=500,
                                 warm_start=init is not None)
         if init is not None:
             # Fold and leave-one-kind-out fits differ little from each other: starting from a
             # neighbour's solution cuts L-BFGS iterations several-fold.
             lr.coef_, lr.intercept_ = init[0][None, :].copy(), np.array([init[1]])
-        lr.fit(x, y)
+        w = None
+        if w_ref is not None:  # reference rows are last; in-rows keep weight 1 before balancing
+            w = np.r_[np.ones(len(y) - len(w_ref)), w_ref]
+            n_in = len(y) - len(w_ref)
+            w[n_in:] *= n_in / w[n_in:].sum()  # balance the two sides by total weight
+        lr.set_params(class_weight=None if w is not None else "balanced")
+        lr.fit(x, y, sample_weight=w)
         return lr.coef_[0].copy(), float(lr.intercept_[0])
 
-    def _cross_fit(self, z_in: np.ndarray, z_ref: np.ndarray, fin: np.ndarray,
-                   fref: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    def _cross_fit(self, z_in: np.ndarray, z_ref: np.ndarray, fin: np.ndarray, fref: np.ndarray,
+                   wref: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
         """Out-of-fold scores and the fold-averaged (coef, intercept)."""
         oof_in, oof_ref = np.empty(len(z_in)), np.empty(len(z_ref))
         coefs, icepts = [], []
@@ -110,7 +125,8 @@ class ProbeScore:
             tin, tref, tex = fin != k, fref != k, self._fextra != k
             x = np.vstack([z_in[tin], self._z_extra[tex], z_ref[tref]])
             y = np.r_[np.ones(tin.sum() + tex.sum()), np.zeros(tref.sum())]
-            coef, icept = self._fit_lr(x, y, (coefs[-1], icepts[-1]) if coefs else None)
+            coef, icept = self._fit_lr(x, y, (coefs[-1], icepts[-1]) if coefs else None,
+                                       None if wref is None else wref[tref])
             oof_in[~tin] = z_in[~tin] @ coef + icept
             oof_ref[~tref] = z_ref[~tref] @ coef + icept
             coefs.append(coef)
@@ -174,13 +190,15 @@ class ProbeScore:
         self._fextra = (fin[np.asarray(extra_source, np.intp)] if len(s_extra)
                         else np.zeros(0, np.intp))
         fref = _folds(kinds, self.n_folds, self.random_state + 1)
-        oof_in, oof_ref, coef, icept = self._cross_fit(z_in, z_ref, fin, fref)
+        wref = self._ref_weights(kinds)
+        oof_in, oof_ref, coef, icept = self._cross_fit(z_in, z_ref, fin, fref, wref)
         self.kind_auroc_ = {k: _auroc(oof_in, oof_ref[kinds == k]) for k in np.unique(kinds)}
         self.dropped_kinds_ = {k: a for k, a in self.kind_auroc_.items()
                                if a < INDISTINGUISHABLE_AUROC}
         keep = ~np.isin(kinds, list(self.dropped_kinds_))
         if self.dropped_kinds_:  # refit without them; their rows keep no score (NaN)
-            oof_in, oof_kept, coef, icept = self._cross_fit(z_in, z_ref[keep], fin, fref[keep])
+            oof_in, oof_kept, coef, icept = self._cross_fit(z_in, z_ref[keep], fin, fref[keep],
+                                                           None if wref is None else wref[keep])
             oof_ref = np.full(len(z_ref), np.nan)
             oof_ref[keep] = oof_kept
         self.coef_, self.intercept_ = coef, icept
@@ -188,8 +206,18 @@ class ProbeScore:
         self.oof_in_, self.oof_ref_ = oof_in, oof_ref
         self.kinds_ = [k for k in dict.fromkeys(kinds) if k not in self.dropped_kinds_]
         self._z_in, self._z_ref, self._kinds = z_in, z_ref, kinds
-        self._fin, self._fref = fin, fref
+        self._fin, self._fref, self._wref = fin, fref, wref
         return self
+
+    def _ref_weights(self, kinds: np.ndarray) -> np.ndarray | None:
+        if not self.kind_weight:
+            return None
+        if isinstance(self.kind_weight, str):
+            names, counts = np.unique(kinds, return_counts=True)
+            cap = KIND_CAP * float(np.median(counts))
+            w = dict(zip(names, np.minimum(1.0, cap / counts), strict=True))
+            return None if all(v == 1.0 for v in w.values()) else np.array([w[k] for k in kinds])
+        return np.array([float(self.kind_weight.get(k, 1.0)) for k in kinds])
 
     def leave_one_kind_out(self) -> list[dict[str, Any]]:
         """Per kind: share accepted out-of-fold, and share accepted when the kind is left out.
@@ -215,7 +243,8 @@ class ProbeScore:
             tex = self._fextra != 0
             x = np.vstack([self._z_in[~test], self._z_extra[tex], self._z_ref[train_ref]])
             y = np.r_[np.ones((~test).sum() + tex.sum()), np.zeros(train_ref.sum())]
-            coef, icept = self._fit_lr(x, y, (self.coef_, self.intercept_))
+            coef, icept = self._fit_lr(x, y, (self.coef_, self.intercept_),
+                                       None if self._wref is None else self._wref[train_ref])
             thr = np.quantile(self._z_in[test] @ coef + icept, 1.0 - self.tpr)
             held = float(np.mean(self._z_ref[is_k] @ coef + icept >= thr))
             acc = float(np.mean(self.oof_ref_[is_k] >= self.threshold_))

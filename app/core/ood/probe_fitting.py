@@ -22,12 +22,13 @@ from app.core.ood.reference import generate_reference, jitter, kinds_for
 from app.core.preprocessing.pipeline import resize_source
 from app.core.session.model_session import ModelSession
 
-# Images per reference kind; glyphs (other characters) are the hardest no-class images for a
-# character model, so they get more.
+# Images per reference kind. Glyphs (other characters) are the hardest no-class images for a
+# character model: many more of them, in every font, with their total weight in the fit capped
+# (ProbeScore's kind_weight) so they do not crowd out the other kinds.
 REFERENCE_PER_KIND = 100
-GLYPHS_PER_KIND = 400
+GLYPHS_PER_KIND = 1600
 JITTER_COPIES = 2
-PROBE_C = 0.3
+PROBE_C = 0.05
 REFERENCE_SEED = 7
 USER_KIND = "your no-class images"
 

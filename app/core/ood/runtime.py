@@ -37,6 +37,13 @@ class OODRuntime:
         return float(self.detector.threshold if self.detector.threshold is not None else 0.0)
 
     @classmethod
+    def unchecked(cls, label: str) -> OODRuntime:
+        """No check: every image counts as in distribution and nothing claims it passed."""
+        detector = OODDetector(label=label)
+        detector.score_name, detector.threshold = "msp", 0.0
+        return cls(detector, label, checked=False)
+
+    @classmethod
     def from_card(cls, card: ModelCard, card_path: Path) -> OODRuntime:
         ood = card.ood
         stats = ood.get("stats")

@@ -11,6 +11,7 @@ makes one::
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -23,7 +24,8 @@ import numpy as np
 from app.core.cards.card_file import ModelCard, card_path_for
 from app.core.models.layer_statistics import StatsLayout, build_stats_heads
 from app.core.models.loading import LoadedModel
-from app.core.models.predictor import ModelOutputs, Predictor
+from app.core.models.predictor import DEFAULT_BATCH_SIZE, ModelOutputs, Predictor
+from app.core.models.runtime import Runtime
 from app.core.numeric import softmax
 from app.core.preprocessing.pipeline import ImageSource, PreparedBatch, prepare_batch
 from app.core.preprocessing.spec import PreprocessingSpec
@@ -41,7 +43,8 @@ class ModelSession:
     loaded: LoadedModel
     card: ModelCard
     spec: PreprocessingSpec
-    predictor: Predictor
+    # What answers: compiled TensorFlow or LiteRT (see app.core.models.runtime).
+    predictor: Runtime
     ood: NoClassCheck
     warnings: list[str] = field(default_factory=list)
     has_card_file: bool = False
@@ -52,6 +55,8 @@ class ModelSession:
     # Where each layer statistic sits in ``ModelOutputs.stats``, once they are computed.
     stats_layout: StatsLayout | None = None
     last_latency_ms: float = 0.0
+    # The background LiteRT conversion while it runs (the predictor switches when it passes).
+    conversion: Future | None = field(default=None, repr=False)
     _executor: ThreadPoolExecutor | None = field(default=None, repr=False)
 
     # -- facts -------------------------------------------------------------------------
@@ -62,6 +67,11 @@ class ModelSession:
     @property
     def temperature(self) -> float:
         return self.card.temperature
+
+    @property
+    def runtime_name(self) -> str:
+        """``"litert"`` or ``"tensorflow"``: what answers now (the window's status bar shows it)."""
+        return self.predictor.name
 
     @property
     def card_path(self) -> Path:
@@ -83,9 +93,17 @@ class ModelSession:
         """
         if self.stats_layout is None:
             heads, layout = build_stats_heads(self.loaded)
-            self.predictor = on_tf_thread(Predictor, self.loaded, self.predictor.batch_size, heads)
+            batch = getattr(self.predictor, "batch_size", DEFAULT_BATCH_SIZE)
+            self.predictor = on_tf_thread(Predictor, self.loaded, batch, heads)
             self.stats_layout = layout
         return self.stats_layout
+
+    def wait_for_conversion(self, timeout: float | None = None) -> str:
+        """Wait for the background LiteRT conversion, if any; return :attr:`runtime_name`."""
+        if self.conversion is not None:
+            with contextlib.suppress(Exception):  # its outcome is in the warnings either way
+                self.conversion.result(timeout)
+        return self.runtime_name
 
     def close(self) -> None:
         if self._executor is not None:
@@ -94,7 +112,7 @@ class ModelSession:
 
     # -- inference ---------------------------------------------------------------------
     def infer(self, inputs: np.ndarray) -> ModelOutputs:
-        """Run the compiled model on a prepared float32 batch."""
+        """Run the model (its current runtime) on a prepared float32 batch."""
         start = time.perf_counter()
         out = self.predictor(inputs)
         self.last_latency_ms = (time.perf_counter() - start) * 1000.0

@@ -8,6 +8,7 @@ from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 
 from app.core.session import Classification
+from app.ui.jobs.image_jobs import has_alpha
 from app.ui.jobs.model_jobs import SessionHandle
 from app.ui.jobs.runner import ProgressFn, one_line
 
@@ -27,6 +28,7 @@ class RunBatch:
     done: int
     total: int
     images_per_s: float
+    alpha_dropped: list[bool] | None = None  # per result: the file's transparency was ignored
 
 
 @dataclass
@@ -84,7 +86,8 @@ def folder_run_job(
                 break
             done += len(results)
             elapsed = max(time.perf_counter() - start_time, 1e-6)
-            yield RunBatch(results, done, total, done / elapsed)
+            alpha = [r.ok and has_alpha(r.path) for r in results]
+            yield RunBatch(results, done, total, done / elapsed, alpha)
         return RunFinished(done, total, cancel.is_set() and done < total,
                            time.perf_counter() - start_time)
     except Exception as exc:

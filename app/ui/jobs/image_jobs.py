@@ -28,6 +28,26 @@ class ImageSource:
         return self.path if self.path is not None else (self.data or b"")
 
 
+# Pillow modes that carry transparency; decoding drops it (as Keras' load_img does).
+_ALPHA_MODES = frozenset({"RGBA", "LA", "PA", "RGBa", "La"})
+_HEADER_BYTES = 1 << 16  # enough for every format's header, never the whole file
+
+
+def has_alpha(source: str | bytes | None) -> bool:
+    """True if the image file or bytes has an alpha channel (read from the header only)."""
+    from app.core.images import probe_image
+
+    try:
+        if isinstance(source, str):
+            with open(source, "rb") as f:
+                head = f.read(_HEADER_BYTES)
+        else:
+            head = (source or b"")[:_HEADER_BYTES]
+        return probe_image(head).mode in _ALPHA_MODES
+    except (OSError, ProbscopeError, ValueError):
+        return False  # unreadable: the result row carries its own error
+
+
 @dataclass
 class Shown:
     """A result with the pictures the window needs to show it."""
@@ -38,6 +58,7 @@ class Shown:
     thumb: QImage | None = None
     generation: int = 0
     item: ImageSource | None = None  # what was asked for (to classify again with a newer model)
+    alpha_dropped: bool = False  # the image's transparency was ignored, as in training
 
 
 def _render(
@@ -71,7 +92,8 @@ def classify_one_job(
         original, seen, thumb = _render(handle, item.source, result.model_input)
         if item.path is not None:
             result.model_input = None  # re-derivable from the file; keep history small
-        return Shown(result, original, seen, thumb, handle.generation, item)
+        return Shown(result, original, seen, thumb, handle.generation, item,
+                     alpha_dropped=result.ok and has_alpha(item.source))
     except Exception as exc:
         return Shown(Classification(path=item.name, error=one_line(exc)),
                      generation=handle.generation, item=item)

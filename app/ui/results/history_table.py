@@ -22,6 +22,7 @@ from app.ui.history_model import (
     COL_FLAGS,
     COL_LABEL,
     COL_PROB,
+    COL_SET,
     COL_THUMB,
     HistoryEntry,
     HistoryModel,
@@ -32,6 +33,9 @@ from app.ui.results.history_export import export_csv, export_json
 from app.ui.widgets.qt_images import THUMBNAIL_SIZE
 
 MAX_THUMBNAIL_JOBS = 2
+# Rows a little smaller than the thumbnails: at the default window size the tab shows six
+# rows instead of three, and a 36 px digit is still recognisable.
+ROW_ICON = 36
 
 
 class HistoryTable(QWidget):
@@ -50,17 +54,19 @@ class HistoryTable(QWidget):
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.view.setAlternatingRowColors(True)
-        self.view.setIconSize(QSize(THUMBNAIL_SIZE, THUMBNAIL_SIZE))
-        self.view.verticalHeader().setDefaultSectionSize(THUMBNAIL_SIZE + 4)
+        self.view.setIconSize(QSize(min(ROW_ICON, THUMBNAIL_SIZE), min(ROW_ICON, THUMBNAIL_SIZE)))
+        self.view.verticalHeader().setMinimumSectionSize(ROW_ICON + 2)
+        self.view.verticalHeader().setDefaultSectionSize(ROW_ICON + 2)
         self.view.verticalHeader().hide()
         self.view.setAccessibleName("Classification history")
         header = self.view.horizontalHeader()
         header.setSectionResizeMode(COL_THUMB, QHeaderView.ResizeMode.Fixed)
-        self.view.setColumnWidth(COL_THUMB, THUMBNAIL_SIZE + 8)
+        self.view.setColumnWidth(COL_THUMB, ROW_ICON + 8)
         header.setSectionResizeMode(COL_FILE, QHeaderView.ResizeMode.Interactive)
         self.view.setColumnWidth(COL_FILE, 260)
         header.setSectionResizeMode(COL_LABEL, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(COL_PROB, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(COL_SET, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(COL_FLAGS, QHeaderView.ResizeMode.Stretch)
         self.view.selectionModel().selectionChanged.connect(self._on_selection)
 

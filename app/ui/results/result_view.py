@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 
 from app.core.session import Classification
 from app.ui.results.heatmap_controls import HeatmapControls
+from app.ui.widgets.checker import show_checker_behind
 
 if TYPE_CHECKING:
     from app.core import ModelSession
@@ -29,6 +30,15 @@ EMPTY_HINT = "Drop images or a model here"
 
 _BADGE_OK = "background:#dff3e4; color:#14532d; border:1px solid #7cc495; border-radius:6px; padding:6px 10px;"
 _BADGE_OOD = "background:#fde2e1; color:#7a1712; border:2px solid #d9534f; border-radius:6px; padding:6px 10px;"
+_BADGE_WARN = "background:#fff4cc; color:#5c4400; border:2px solid #e6a700; border-radius:6px; padding:6px 10px;"
+# A prediction set: one class reads as a confident answer, several as "consider these".
+_SET_SURE = "color:#14532d; background:#dff3e4; border:1px solid #7cc495; border-radius:4px; padding:2px 6px;"
+_SET_SOME = "color:palette(text); border:1px solid palette(mid); border-radius:4px; padding:2px 6px;"
+_SET_WIDE = "color:#5c4400; background:#fff4cc; border:1px solid #e6c65c; border-radius:4px; padding:2px 6px;"
+WIDE_SET = 3  # classes in a set from which on it is a warning, not an answer
+_HEADLINE_SCALE = 3.2
+_LONG_HEADLINE_SCALE = 1.9  # "None of the classes" on one line beside the numbers
+_LONG_HEADLINE = 6  # characters from which the headline is set smaller
 _BADGE_UNCHECKED = ("background:palette(window); color:palette(text); border:1px dashed palette(mid);"
                     " border-radius:6px; padding:6px 10px;")
 
@@ -138,6 +148,8 @@ class ResultView(QWidget):
             "What the model receives after the recorded preprocessing (resize, colour order, "
             "scaling), shown at model resolution and enlarged without smoothing"
         )
+        for pane in (self.original, self.seen):
+            show_checker_behind(pane)
         self.original_caption = _caption("As given")
         self.original_caption.setWordWrap(True)
         self.seen_caption = _caption("What the model sees")
@@ -148,11 +160,22 @@ class ResultView(QWidget):
         self.name_label.setWordWrap(True)
         self.top_label = QLabel(page)
         self.top_label.setObjectName("topLabel")
-        big = QFont(self.top_label.font())
-        big.setPointSizeF(max(big.pointSizeF(), 9.0) * 3.2)
-        big.setBold(True)
-        self.top_label.setFont(big)
-        self.top_label.setWordWrap(True)
+        self._base_point_size = max(self.top_label.font().pointSizeF(), 9.0)
+        self._set_headline_scale(_HEADLINE_SCALE)
+        # One line: a wrapped headline pushed the numbers beside it out of place.
+        self.top_label.setWordWrap(False)
+        self.set_label = QLabel(page)
+        self.set_label.setObjectName("predictionSet")
+        self.set_label.setToolTip(
+            "The prediction set: the classes that hold the true one for this share of new "
+            "images (fitted on labelled held-out data in the Calibration tab). One class is a "
+            "confident answer; several mean the model cannot tell them apart."
+        )
+        set_font = QFont(self.set_label.font())
+        set_font.setPointSizeF(self._base_point_size * 1.35)
+        set_font.setBold(True)
+        self.set_label.setFont(set_font)
+        self.set_label.hide()
         self.confidence_label = QLabel(page)
         mid = QFont(self.confidence_label.font())
         mid.setPointSizeF(max(mid.pointSizeF(), 9.0) * 1.35)
@@ -183,6 +206,8 @@ class ResultView(QWidget):
         verdict.addWidget(self.top_label, 0, Qt.AlignmentFlag.AlignVCenter)
         verdict.addSpacing(14)
         numbers = QVBoxLayout()
+        numbers.setSpacing(2)
+        numbers.addWidget(self.set_label, 0, Qt.AlignmentFlag.AlignLeft)
         numbers.addWidget(self.confidence_label)
         numbers.addWidget(self.score_label)
         verdict.addLayout(numbers, 1)
@@ -211,6 +236,19 @@ class ResultView(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.stack)
         self.result: Classification | None = None
+        self.untrustworthy: str | None = None  # the session's reason no verdict may look good
+        self.alpha_dropped = False  # the shown image's transparency was ignored
+
+    def _set_headline_scale(self, scale: float) -> None:
+        big = QFont(self.top_label.font())
+        big.setPointSizeF(self._base_point_size * scale)
+        big.setBold(True)
+        self.top_label.setFont(big)
+
+    def _set_headline(self, text: str) -> None:
+        long = len(text) > _LONG_HEADLINE
+        self._set_headline_scale(_LONG_HEADLINE_SCALE if long else _HEADLINE_SCALE)
+        self.top_label.setText(text)
 
     def follow(self, state: ViewState) -> None:
         """Show ``state.shown``: the current result at the display temperature."""
@@ -226,6 +264,8 @@ class ResultView(QWidget):
             self.clear()
             return
         session = self._state.session
+        self.untrustworthy = None if session is None else session.untrustworthy
+        self.alpha_dropped = self._state.current_alpha_dropped
         desc = ""
         if session is not None and session.spec.target_size:
             h, w = session.spec.target_size
@@ -259,8 +299,9 @@ class ResultView(QWidget):
         self.name_label.setToolTip(result.path)
         self.seen_caption.setText(f"What the model sees{f' ({input_desc})' if input_desc else ''}")
         self.set_pictures(original, seen)
+        self._show_set(result)
         if not result.ok:
-            self.top_label.setText("—")
+            self._set_headline("—")
             self.confidence_label.setText("")
             self.badge.hide()
             self.score_label.setText("")
@@ -272,7 +313,7 @@ class ResultView(QWidget):
         conf = result.confidence or 0.0
         known = result.ood is None or result.ood.in_distribution
         # An image of none of the classes is headlined as such; the model's guess stays visible.
-        self.top_label.setText(str(result.label) if known else ood_label)
+        self._set_headline(str(result.label) if known else ood_label)
         guess = "" if known else f"best guess <b>{result.label}</b>: "
         raw = None
         if result.raw_probabilities is not None and result.index is not None:
@@ -282,16 +323,22 @@ class ResultView(QWidget):
             f"{guess}<b>{conf:.1%}</b> sure <small>(calibrated, T = {result.temperature:.2f})</small>{raw_text}"
         )
         self.badge.show()
-        if result.ood is not None and not result.ood.checked:
+        alpha = (" · the image's transparency was dropped, as in training: the model saw the "
+                 "colours under it" if self.alpha_dropped else "")
+        if self.untrustworthy and known:
+            # A useless model must never get the green verdict, whatever its check says.
+            self.badge.setText(f"⚠ Not to be trusted: {self.untrustworthy}{alpha}")
+            self.badge.setStyleSheet(_BADGE_WARN)
+        elif result.ood is not None and not result.ood.checked:
             self.badge.setText("No 'none of the classes' check is set up for this model: any image "
                                "gets a label. Fit one in the None of the classes tab.")
             self.badge.setStyleSheet(_BADGE_UNCHECKED)
         elif known:
-            self.badge.setText("✓ looks like a known class")
-            self.badge.setStyleSheet(_BADGE_OK)
+            self.badge.setText(f"✓ looks like a known class{alpha}")
+            self.badge.setStyleSheet(_BADGE_WARN if alpha else _BADGE_OK)
         else:
             self.badge.setText(f"⚠ {ood_label}: this image looks like none of the classes, "
-                               "so the model's best guess is not to be trusted")
+                               f"so the model's best guess is not to be trusted{alpha}")
             self.badge.setStyleSheet(_BADGE_OOD)
         if result.ood is not None and result.ood.checked:
             op = "≥" if result.ood.in_distribution else "&lt;"
@@ -301,6 +348,27 @@ class ResultView(QWidget):
             )
         else:
             self.score_label.setText("")
+
+    def _show_set(self, result: Classification) -> None:
+        """The prediction set beside the label: "90 % set: {3, 8}", styled by its width."""
+        session = getattr(self, "_state", None) and self._state.session
+        members = result.prediction_set if result.ok else None
+        sets = None if session is None else session.sets
+        if members is None or sets is None:
+            self.set_label.hide()
+            return
+        level = f"{100.0 * (1.0 - sets.alpha):.4g} %"
+        text = f"{level} set: {{{', '.join(members)}}}"
+        if not members:
+            text += " — no class is likely enough"
+            style = _SET_WIDE
+        elif len(members) == 1:
+            style = _SET_SURE
+        else:
+            style = _SET_WIDE if len(members) >= WIDE_SET else _SET_SOME
+        self.set_label.setText(text)
+        self.set_label.setStyleSheet(style)
+        self.set_label.show()
 
     def set_pictures(self, original: QImage | None, seen: QImage | None) -> None:
         self.original.set_image(original, "(no picture)")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton, QWidget
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QToolButton, QWidget
 
 _STYLES = {
     "error": "background:#fde2e1; color:#7a1712; border:1px solid #e5908a;",
@@ -28,9 +30,15 @@ class MessageBanner(QFrame):
         close.setToolTip("Dismiss")
         close.setAccessibleName("Dismiss message")
         close.clicked.connect(self.clear)
+        # The next step, when the message has one (e.g. "Record preprocessing…").
+        self.action_button = QPushButton(self)
+        self.action_button.hide()
+        self._action: Callable[[], None] | None = None
+        self.action_button.clicked.connect(lambda: self._action() if self._action else None)
         lay = QHBoxLayout(self)
         lay.setContentsMargins(8, 4, 4, 4)
         lay.addWidget(self.label, 1)
+        lay.addWidget(self.action_button, 0, Qt.AlignmentFlag.AlignTop)
         lay.addWidget(close, 0, Qt.AlignmentFlag.AlignTop)
         self.hide()
 
@@ -46,6 +54,13 @@ class MessageBanner(QFrame):
         self.label.setStyleSheet(f"color:{_STYLES.get(kind, _STYLES['info']).split('color:')[1].split(';')[0]};")
         self.show()
 
+    def set_action(self, text: str | None, slot: Callable[[], None] | None = None) -> None:
+        """A button beside the message that does its next step (None: no button)."""
+        self._action = slot
+        self.action_button.setText(text or "")
+        self.action_button.setVisible(bool(text and slot))
+
     def clear(self) -> None:
         self.label.setText("")
+        self.set_action(None)
         self.hide()

@@ -28,6 +28,7 @@ class MenuHost(Protocol):
     def export_history(self, kind: str) -> None: ...
     def clear_history(self) -> None: ...
     def cancel_run(self) -> None: ...
+    def record_preprocessing(self) -> None: ...
 
 
 @dataclass
@@ -92,6 +93,8 @@ def build_menus(window: QMainWindow, host: MenuHost) -> WindowActions:
     file_menu.addAction(_action(window, "Open &model…", open_model, "Ctrl+Shift+O",
                                 "Load a .keras or .h5 model"))
     file_menu.addAction(_action(window, "Open &SavedModel folder…", open_savedmodel))
+    file_menu.addAction(_action(window, "&Record preprocessing…", host.record_preprocessing, None,
+                                "Write the model card: how the model's images were fed in training"))
     recent_menu = file_menu.addMenu("&Recent models")
     recent_menu.aboutToShow.connect(lambda: _fill_recent_menu(recent_menu, host))
     file_menu.addSeparator()
@@ -144,7 +147,7 @@ def choose_image_folder(parent: QWidget) -> str:
 
 def choose_model_file(parent: QWidget) -> str:
     path, _ = QFileDialog.getOpenFileName(parent, "Open model", "",
-                                          "Keras models (*.keras *.h5 *.hdf5);;All files (*)")
+                                          "Models (*.keras *.h5 *.hdf5 *.tflite);;All files (*)")
     return path
 
 

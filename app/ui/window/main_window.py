@@ -39,7 +39,7 @@ from app.ui.window.actions import build_menus
 from app.ui.window.display import CurrentDisplay
 from app.ui.window.folder_runs import FolderRunController
 from app.ui.window.session_controller import SessionController
-from app.ui.window.settings import AppSettings
+from app.ui.window.settings import SPLITTER_MINIMUMS, AppSettings, restore_splitter, show_whole_tab
 from app.ui.window.status_bar import STATE_LOADING_TF, StatusBar
 
 if TYPE_CHECKING:
@@ -131,6 +131,7 @@ class MainWindow(QMainWindow):
         self.folder_report = FolderReport(self.tabs)
         self.tabs.addTab(self.history, "History")
         self.tabs.addTab(self.folder_report, "Folder run")
+        self.tabs.currentChanged.connect(self._show_whole_tab)
 
         self.splitter = QSplitter(Qt.Orientation.Vertical, self.drop_area)
         self.splitter.addWidget(self.top_splitter)
@@ -138,8 +139,9 @@ class MainWindow(QMainWindow):
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 2)
         self.splitter.setChildrenCollapsible(False)
-        # The current result is what people came for; the tabs get the rest (restored later).
-        self.splitter.setSizes([460, 260])
+        # The current result is what people came for; the tabs get the rest (restored later),
+        # enough for six history rows and the Calibration tab's plots at 1200x780.
+        self.splitter.setSizes([400, 300])
 
         body = self.drop_area.body
         body.addWidget(self.warnings_banner)
@@ -177,6 +179,10 @@ class MainWindow(QMainWindow):
             if self.state.session is not None:  # a model that loaded before the tabs were built
                 panel.set_session(self.state.session)
 
+    def _show_whole_tab(self, _index: int) -> None:
+        """Give an opened tab the height its content needs (up to 60 %), so it reads unscrolled."""
+        show_whole_tab(self.splitter, self.tabs)
+
     def _restore_settings(self) -> None:
         geometry, state, splitter = self.settings.window_state()
         # A screenshot must not depend on how the user last left the window.
@@ -185,7 +191,7 @@ class MainWindow(QMainWindow):
         if state is not None:
             self.restoreState(state)
         if splitter is not None and self.sessions.interactive:
-            self.splitter.restoreState(splitter)
+            restore_splitter(self.splitter, splitter, SPLITTER_MINIMUMS)
 
     def save_settings(self) -> None:
         self.settings.save_window_state(self.saveGeometry(), self.saveState(),
@@ -208,6 +214,9 @@ class MainWindow(QMainWindow):
         warnings = session.warnings
         if warnings:
             self.warnings_banner.show_message("<br>".join(f"⚠ {w}" for w in warnings), "warning")
+            # A card-less model's next step, one click away.
+            self.warnings_banner.set_action(None if session.spec.recorded else "Record preprocessing…",
+                                            self.record_preprocessing)
         else:
             self.warnings_banner.clear()
         if self.message_banner.kind == "error":
@@ -305,6 +314,16 @@ class MainWindow(QMainWindow):
             self.show_message("The clipboard holds no image, image file or folder", "warning")
             return
         self.handle_payload(payload)
+
+    def record_preprocessing(self) -> None:
+        """Open the card dialog for the loaded model; saving reloads the model with the card."""
+        from app.ui.dialogs.record_preprocessing import dialog_for_session
+
+        if self.session is None:
+            self.show_message("Load a model first: the card describes how it was trained", "warning")
+            return
+        self.record_dialog = dialog_for_session(self.session, self.state.current, self.open_model, self)
+        self.record_dialog.show()
 
     def export_history(self, kind: str) -> None:
         self.history.export_dialog(kind)

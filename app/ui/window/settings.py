@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
+from PySide6.QtWidgets import QScrollArea, QSplitter, QTabWidget
 
 MAX_RECENT_MODELS = 8
 DEFAULT_TOP_K = 10
@@ -93,3 +94,42 @@ class AppSettings:
 
     def sync(self) -> None:
         self._qs.sync()
+
+
+# The smallest share each pane of the main splitter gets back: one careless drag must not
+# leave every later session with tiny image panes (or a history of one row).
+SPLITTER_MINIMUMS = (260, 160)
+
+
+def restore_splitter(splitter: QSplitter, state: QByteArray, minimums: tuple[int, ...]) -> None:
+    """Restore ``splitter`` from ``state``, then lift every pane to at least its minimum."""
+    if not splitter.restoreState(state):
+        return
+    sizes = splitter.sizes()
+    if len(sizes) != len(minimums) or all(s >= m for s, m in zip(sizes, minimums, strict=True)):
+        return
+    total = sum(sizes)
+    fixed = [max(s, m) for s, m in zip(sizes, minimums, strict=True)]
+    # Give back what the lifted panes took from the largest one, so the total stays.
+    extra = sum(fixed) - total
+    biggest = fixed.index(max(fixed))
+    fixed[biggest] = max(fixed[biggest] - extra, minimums[biggest])
+    splitter.setSizes(fixed)
+
+
+def show_whole_tab(splitter: QSplitter, tabs: QTabWidget, most: float = 0.6) -> None:
+    """Grow the tabs' pane of ``splitter`` to what the current tab needs, up to ``most``.
+
+    The analysis tabs need more height than the History; growing only when opened keeps the
+    image panes large for what people look at most, and never shrinks what the user set.
+    """
+    page = tabs.currentWidget()
+    inner = page.widget() if isinstance(page, QScrollArea) else page
+    sizes = splitter.sizes()
+    if inner is None or len(sizes) != 2:
+        return
+    top, bottom = sizes
+    need = inner.minimumSizeHint().height() + tabs.tabBar().sizeHint().height() + 8
+    want = min(need, int(most * (top + bottom)))
+    if bottom < want:
+        splitter.setSizes([top + bottom - want, want])

@@ -95,7 +95,10 @@ class StatusBar(QStatusBar):
                 "This model has no model card with its training preprocessing, so probscope guessed it "
                 f"({spec.source}). Results may be wrong if the guess differs from training."
             )
-        self.device_label.setText(device)
+        runtime = getattr(session, "runtime_name", "tensorflow")
+        self.device_label.setText(f"{runtime} · {device}" if device else runtime)
+        self.device_label.setToolTip("The runtime that answers: LiteRT (a verified conversion of "
+                                     "the model, no TensorFlow needed) or TensorFlow")
         self.set_latency(session.last_latency_ms)
 
     def set_latency(self, ms: float) -> None:

@@ -187,3 +187,14 @@ def test_what_if_gives_three_predictions(colour_model: Path) -> None:
         assert p.probabilities.shape == (3,) and 0.0 <= p.probability <= 1.0
         assert json.dumps(p.to_json())
     session.close()
+
+
+def test_every_layer_verdict_has_a_note(healthy_model: Path, colour_folder: Path) -> None:
+    session = open_model(healthy_model)
+    try:
+        result = diagnose_model(session, colour_folder)
+    finally:
+        session.close()
+    for row in result.layers:
+        if row["applicable"]:
+            assert any(f"layer '{row['name']}' is" in n for n in result.notes + result.warnings), row

@@ -118,3 +118,11 @@ def test_without_statistics_the_card_range_is_the_reference() -> None:
     assert [f["kind"] for f in compare_with_spec(raw, spec)] == ["range_too_large"]
     fine = _stats([np.random.default_rng(3).uniform(0, 1, (4, 8, 8, 3))])
     assert compare_with_spec(fine, spec) == []
+
+
+def test_near_collapse_advice_names_undertraining():
+    from app.core.diagnostics.collapse import collapse_advice
+
+    advice = collapse_advice(False, True, [], False)
+    assert any(a.startswith("Undertrained: too few epochs or too little data") for a in advice)
+    assert collapse_advice(False, False, [], False) == []

@@ -9,8 +9,10 @@ from app.core.ood import knn as ood_knn
 from app.core.ood.knn import KNNScorer
 from app.core.ood.mahalanobis import MahalanobisScorer, ledoit_wolf_shrinkage
 from app.core.ood.metrics import auroc
+from app.core.ood.probe import ProbeScore
 from app.core.ood.scores import (
     FEATURE_SCORE_NAMES,
+    LAYER_SCORE_NAMES,
     LOGIT_SCORE_NAMES,
     SCORE_NAMES,
     available_scores,
@@ -301,20 +303,27 @@ def test_feature_scores_separate_clusters_from_far_points() -> None:
 def test_compute_scores_dispatches_every_name() -> None:
     x, y = clusters(26, 60, 5, 3)
     logits = x @ np.random.default_rng(27).normal(size=(5, 3))
-    stats = {"mahalanobis": MahalanobisScorer().fit(x, y), "knn": KNNScorer(3).fit(x)}
+    layer = np.abs(x) + 1.0
+    reference = np.random.default_rng(28).normal(-3, 1, size=(60, 5))
+    probe = ProbeScore(C=1.0).fit(layer, reference, np.repeat(["far"], 60), labels=y)
+    stats = {"mahalanobis": MahalanobisScorer().fit(x, y), "knn": KNNScorer(3).fit(x),
+             "probe": probe}
     expected = {
         "msp": max_softmax_probability(logits, 2.0),
         "max_logit": max_logit(logits),
         "energy": energy_score(logits, 2.0),
         "mahalanobis": stats["mahalanobis"].score(x),
         "knn": stats["knn"].score(x),
+        "probe": probe.score(layer),
     }
-    assert set(expected) == set(SCORE_NAMES) == set(LOGIT_SCORE_NAMES + FEATURE_SCORE_NAMES)
+    assert set(expected) == set(SCORE_NAMES) == set(
+        LOGIT_SCORE_NAMES + FEATURE_SCORE_NAMES + LAYER_SCORE_NAMES)
     for name in SCORE_NAMES:
-        scores = compute_scores(name, logits, x, 2.0, stats)
+        scores = compute_scores(name, logits, x, 2.0, stats, layer)
         assert scores.dtype == np.float64
         np.testing.assert_array_equal(scores, expected[name])
-    assert available_scores(x, stats) == SCORE_NAMES
+    assert available_scores(x, stats, layer) == SCORE_NAMES
+    assert available_scores(x, stats) == LOGIT_SCORE_NAMES + FEATURE_SCORE_NAMES
     assert available_scores(None, stats) == LOGIT_SCORE_NAMES
     assert available_scores(x, {"knn": stats["knn"]}) == (*LOGIT_SCORE_NAMES, "knn")
 

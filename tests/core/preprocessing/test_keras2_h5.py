@@ -63,3 +63,16 @@ def test_keras2_h5_matches_its_own_pipeline(keras2_model: tuple[Path, Path]) -> 
     np.testing.assert_allclose(got, expected, atol=1e-4)
     truth = flow.classes
     assert np.mean([r.index for r in results] == truth) == np.mean(expected.argmax(1) == truth)
+
+
+def test_loading_a_keras2_h5_prints_no_keras_advice(tmp_path, recwarn) -> None:
+    L = tf_keras.layers
+    model = tf_keras.Sequential([L.Conv2D(4, 3, activation="relu", input_shape=(12, 12, 3)),
+                                 L.Flatten(), L.Dense(3, activation="softmax")])
+    path = tmp_path / "k2.h5"
+    model.save(path)
+    recwarn.clear()
+    from app.core.models import load_model
+
+    load_model(path)
+    assert not [w for w in recwarn if "input_shape" in str(w.message)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QMimeData, QUrl
+from PySide6.QtCore import QMimeData, Qt, QUrl
 from PySide6.QtGui import QColor, QImage
 from PySide6.QtWidgets import QApplication
 
@@ -79,7 +79,9 @@ def test_many_files_stream_into_history_with_a_corrupt_one(qtbot, window, images
         assert not by_name[bad].ok and by_name[bad].error
     model = window.history.model
     row = next(i for i, e in enumerate(model.entries) if e.result.path.endswith("broken.png"))
-    assert model.data(model.index(row, 4)).startswith("error:")
+    flags = next(c for c in range(model.columnCount())
+                 if model.headerData(c, Qt.Orientation.Horizontal) == "Flags")
+    assert model.data(model.index(row, flags)).startswith("error:")
     assert window.message_banner.isVisible()
     assert window.status.state == "Ready"
 

@@ -12,26 +12,29 @@ the probability plot) listen to the state and redraw.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Signal, SignalInstance, Slot
-from PySide6.QtWidgets import QLabel, QPushButton, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QWidget
 from superqt.utils import qthrottled
 
-from app.core import ProbscopeError
-from app.core.calibration import (
-    CalibrationResult,
-    ReliabilityBins,
-    calibration_report_and_bins,
-    fit_calibration,
-    result_at_temperature,
-    save_calibration,
-)
+from app.core import DataError, ProbscopeError
+from app.core.calibration import CalibrationResult, ReliabilityBins, save_calibration
 from app.ui.jobs.data_jobs import DataRun, outputs_for
 from app.ui.jobs.runner import one_line
 from app.ui.panels.base import PanelBase, column, row
+from app.ui.panels.calibration.fitting import (
+    card_text,
+    data_notes,
+    fit_status,
+    fit_with_sets,
+    result_to_save,
+    untrustworthy_reason,
+)
+from app.ui.panels.calibration.metrics_at import MetricsAtT
 from app.ui.panels.calibration.metrics_table import CalibrationMetricsTable
 from app.ui.panels.calibration.reliability_plot import REFRESH_MS, ReliabilityPlot
+from app.ui.panels.calibration.sets_view import PredictionSetsView
 from app.ui.panels.calibration.temperature_control import TemperatureControl
 from app.ui.panels.data_picker import DataPicker
 from app.ui.panels.job_progress import JobProgress
@@ -42,6 +45,7 @@ if TYPE_CHECKING:
 
 NO_MODEL = "Load a model first: calibration fits its temperature on labelled images."
 NO_DATA = "Choose labelled images the model did not train on"
+FIT_TIP = "Find the T that minimises the negative log-likelihood on this data (and fit the sets)"
 FALLBACK_NOTE = (
     "This model outputs probabilities, not logits, so T is applied to log-probabilities. "
     "That works, but images the model is ~100 % sure about carry less information."
@@ -64,9 +68,7 @@ class CalibrationPanel(PanelBase):
         super().__init__(NO_MODEL, state, parent)
         self._run: DataRun | None = None
         self._fit: CalibrationResult | None = None
-        self._before: tuple[dict[str, Any], ReliabilityBins] | None = None
-        # The metrics and bins at one T, shared by the diagram and the table.
-        self._at: tuple[float, dict[str, Any], ReliabilityBins] | None = None
+        self._metrics: MetricsAtT | None = None  # of the loaded data, for diagram and table
         self._fit_warnings: list[str] = []
 
         self.runner = self.new_runner(self._on_outputs, self._on_failed, self._on_cancelled,
@@ -83,7 +85,7 @@ class CalibrationPanel(PanelBase):
         self.progress.set_text("Computing outputs")
 
         self.fit_button = QPushButton("Fit", self)
-        self.fit_button.setToolTip("Find the T that minimises the negative log-likelihood on this data")
+        self.fit_button.setToolTip(FIT_TIP)
         self.fit_button.clicked.connect(self.fit)
         self.temperature = TemperatureControl(self.state, self)
         self.state.temperature_changed.connect(self._on_temperature)
@@ -91,6 +93,8 @@ class CalibrationPanel(PanelBase):
         self.plot = ReliabilityPlot(self)
         self.plot.follow(self.state, self._bins_at)
         self.table = CalibrationMetricsTable(self)
+        self.sets = PredictionSetsView(self)
+        self.sets.method_changed.connect(self._on_method)
 
         self.card_label = QLabel(self)
         self.card_label.setToolTip("The temperature stored in the model card, used to classify")
@@ -100,14 +104,33 @@ class CalibrationPanel(PanelBase):
         self.save_button = QPushButton("Save to model card", self)
         self.save_button.setToolTip("Write the current T (and the metrics) into the model card")
         self.save_button.clicked.connect(self.save)
+        # Offered only after Save refused a fit that should not be trusted (core's reason shown).
+        self.save_anyway_button = QPushButton("Save anyway", self)
+        self.save_anyway_button.setToolTip("Write this temperature although the fit looks wrong")
+        self.save_anyway_button.clicked.connect(lambda: self.save(force=True))
+        self.save_anyway_button.hide()
         self.saved_label = QLabel(self)
         self.saved_label.setWordWrap(True)
+        self.card_label.setWordWrap(True)
 
-        self.set_content(column(
+        # Side by side: controls and numbers, the diagram, the sets. Stacked, they needed a
+        # scroll bar at the default window size.
+        controls = column(
             self, self.picker, self.progress, self.messages,
-            row(self.fit_button, (self.temperature, 1)), (self.plot, 1), self.table,
-            row((self.card_label, 1), self.revert_button, self.save_button), self.saved_label,
-        ))
+            row(self.fit_button, (self.temperature, 1)), self.table,
+            row((self.card_label, 1), self.revert_button, self.save_button, self.save_anyway_button),
+            self.saved_label,
+        )
+        controls.layout().addStretch(1)
+        controls.setMinimumWidth(360)
+        controls.setMaximumWidth(440)
+        content = QWidget(self)
+        lay = QHBoxLayout(content)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(controls, 0)
+        lay.addWidget(self.plot, 1)
+        lay.addWidget(self.sets, 2)  # two plots side by side need the width
+        self.set_content(content)
 
         # Created per instance so each panel has its own timer.
         self._refresh_table_soon = qthrottled(self._refresh_table, timeout=REFRESH_MS, leading=True)
@@ -139,11 +162,12 @@ class CalibrationPanel(PanelBase):
         self._session = session
         self._run = None
         self._fit = None
-        self._before = None
-        self._at = None
+        self._metrics = None
         self._fit_warnings = []
         self.saved_label.clear()
         self.messages.clear()
+        self.save_anyway_button.hide()
+        self.sets.clear("Prediction sets appear after Fit.")
         self.show_page()
         if session is None:
             self.plot.clear(NO_MODEL)
@@ -161,32 +185,24 @@ class CalibrationPanel(PanelBase):
             self.table.clear_values()
             self.update_buttons()
 
-    @Slot(str)
-    def load_data(self, path: str) -> None:
-        """Use ``path`` (labelled folder or ``.npz``) as calibration data, as if dropped."""
-        self.picker.set_path(path)
-
     @Slot()
     def fit(self) -> None:
         """Fit T on the loaded outputs and move the slider to it."""
         if self._session is None or self._run is None:
             return
         try:
-            result = fit_calibration(
-                self._run.outputs, self._run.path, self._session.loaded.logits_are_fallback
-            )
+            result, sets_problem = fit_with_sets(self._run, self._session.loaded.logits_are_fallback,
+                                                 self.sets.method(), self.sets.alpha())
         except ProbscopeError as exc:
             self.messages.show_error(exc.message)
             return
         self._fit = result
+        self.save_anyway_button.hide()
+        self.sets.set_fit(result.conformal, self._session.classes, f"No prediction sets: {sets_problem}")
         # fit_calibration already counts skipped images; the data notes are the other half.
-        self._fit_warnings = self._run.notes + result.warnings
+        self._fit_warnings = self._run.notes + data_notes(result.warnings, False, "", result.conformal)
         self._show_warnings()
-        self.messages.show_status(
-            f"Fitted T = {result.temperature:.3g} on {result.n} images: NLL "
-            f"{abs(result.before['nll']):.3f} → {abs(result.after['nll']):.3f}, ECE "
-            f"{result.before['ece']:.1%} → {result.after['ece']:.1%}."
-        )
+        self.messages.show_status(fit_status(result))
         self.set_temperature(result.temperature)
 
     @Slot(float)
@@ -201,21 +217,33 @@ class CalibrationPanel(PanelBase):
             self.set_temperature(self._session.temperature)
 
     @Slot()
-    def save(self) -> None:
-        """Write the current T into the model card; classification uses it from now on."""
+    def save(self, force: bool = False) -> None:
+        """Write the current T (and the sets at the chosen α) into the model card.
+
+        A fit that should not be trusted (T on the search bound, a worse NLL, a model near
+        chance) is refused with the core's reason, and "Save anyway" is offered (``force``).
+        """
         session, run = self._session, self._run
-        if session is None or run is None or self._before is None:
+        if session is None or run is None or self._metrics is None:
             return
         t = self.temperature.value()
-        result = self._fit
+        result = None
         try:
-            if result is None or not math.isclose(result.temperature, t, rel_tol=1e-9):
-                # The user moved away from the fitted T: save what they chose, with its metrics.
-                result = result_at_temperature(run.outputs, t, run.path, self._fit_warnings)
-            path = save_calibration(session, result)
+            result = result_to_save(run, self._fit, self.sets.fit, t, self._fit_warnings)
+            path = save_calibration(session, result, force=force)
+        except DataError as exc:
+            if result is None or not result.save_problems():
+                self.messages.show_error(f"Could not save the model card: {exc.message}")
+                return
+            self.messages.show_error(exc.message.replace("--force", "Save anyway"))
+            self.save_anyway_button.show()
+            return
         except (ProbscopeError, OSError) as exc:
             self.messages.show_error(f"Could not save the model card: {one_line(exc)}")
             return
+        self.save_anyway_button.hide()
+        # Saved on the user's word, a near-chance model must still never look fine.
+        session.untrustworthy = untrustworthy_reason(result) or session.untrustworthy
         self.saved_label.setText(f"Saved T = {t:.3g} to {path}")
         self.saved_label.setToolTip(path)
         self._show_card()
@@ -231,11 +259,12 @@ class CalibrationPanel(PanelBase):
             return
         self._run = None
         self._fit = None
-        self._before = None
-        self._at = None
+        self._metrics = None
         self._fit_warnings = []
         self.saved_label.clear()
         self.messages.clear()
+        self.save_anyway_button.hide()
+        self.sets.clear("Prediction sets appear after Fit.")
         self._show_warnings()
         self.plot.clear("Computing the model's outputs…")
         self.table.clear_values()
@@ -248,9 +277,7 @@ class CalibrationPanel(PanelBase):
             self._on_failed(f"{run.name}: calibration needs labelled images")
             return
         try:
-            self._before = calibration_report_and_bins(
-                run.outputs.outputs.logits, run.outputs.labels, 1.0
-            )
+            self._metrics = MetricsAtT(run.outputs.outputs.logits, run.outputs.labels)
         except ProbscopeError as exc:
             self._on_failed(exc.message)
             return
@@ -275,53 +302,34 @@ class CalibrationPanel(PanelBase):
         self.update_buttons()
 
     # -- live view: the state's temperature, applied to the cached logits -------------------
-    def _on_temperature(self, _t: float) -> None:
+    def _on_method(self, _method: str) -> None:
+        if self._fit is not None:  # new scores are needed: refit on the cached logits
+            self.fit()
+
+    def _on_temperature(self, t: float) -> None:
+        self.sets.note_temperature(t)
         self.update_buttons()
         self._refresh_table_soon()
 
-    def _metrics_at(self, t: float) -> tuple[dict[str, Any], ReliabilityBins] | None:
-        """The metrics and bins at ``t`` (computed once per T for the diagram and the table)."""
-        run = self._run
-        if run is None or self._before is None:
-            return None
-        if self._at is None or self._at[0] != t:
-            report, bins = calibration_report_and_bins(run.outputs.outputs.logits,
-                                                       run.outputs.labels, t)
-            self._at = (t, report, bins)
-        return self._at[1], self._at[2]
-
     def _bins_at(self, t: float) -> tuple[ReliabilityBins, ReliabilityBins] | None:
-        """What the reliability diagram draws at ``t``: (T = 1, T = t)."""
-        now = self._metrics_at(t)
-        return None if now is None or self._before is None else (self._before[1], now[1])
+        """What the reliability diagram draws at ``t``: (T = 1, T = t), or None without data."""
+        return None if self._metrics is None or self._run is None else self._metrics.bins(t)
 
     def _refresh_table(self) -> None:
-        t = self.state.temperature
-        now = self._metrics_at(t)
-        if now is not None and self._before is not None:
-            self.table.set_reports(self._before[0], now[0], t)
+        if self._metrics is not None and self._run is not None:
+            t = self.state.temperature
+            self.table.set_reports(self._metrics.before[0], self._metrics.at(t)[0], t)
 
     # -- state -----------------------------------------------------------------------------
     def _card_t(self) -> float | None:
         return None if self._session is None else self._session.temperature
 
     def _show_card(self) -> None:
-        card_t = self._card_t()
-        if card_t is None:
-            self.card_label.clear()
-            return
-        t = self.temperature.value()
-        unsaved = "" if math.isclose(card_t, t, rel_tol=1e-6) else f" · showing T = {t:.3g} (not saved)"
-        self.card_label.setText(f"Model card: T = {card_t:.3g}{unsaved}")
+        self.card_label.setText(card_text(self._card_t(), self.temperature.value()))
 
     def _show_warnings(self) -> None:
-        notes = list(self._fit_warnings)
-        session = self._session
-        if session is not None and session.loaded.logits_are_fallback and not any(
-            "log" in n for n in notes
-        ):
-            notes.insert(0, FALLBACK_NOTE)
-        self.messages.set_warnings(notes)
+        fallback = self._session is not None and self._session.loaded.logits_are_fallback
+        self.messages.set_warnings(data_notes(self._fit_warnings, fallback, FALLBACK_NOTE))
 
     def update_buttons(self) -> None:
         has_session = self._session is not None
@@ -332,13 +340,15 @@ class CalibrationPanel(PanelBase):
         self.picker.setEnabled(has_session)
         self.temperature.setEnabled(has_session)
         self.fit_button.setEnabled(has_data)
-        self.fit_button.setToolTip(
-            "Find the T that minimises the negative log-likelihood on this data"
-            if has_data else "Choose labelled data first"
-        )
+        self.sets.method_box.setEnabled(has_data)
+        self.fit_button.setToolTip(FIT_TIP if has_data else "Choose labelled data first")
         self.save_button.setEnabled(has_data)
         self.revert_button.setEnabled(differs)
         self._show_card()
 
+    @Slot(str)
     def use_dropped(self, path: str) -> None:
+        """Use ``path`` (labelled folder or ``.npz``) as calibration data."""
         self.picker.set_path(path)
+
+    load_data = use_dropped

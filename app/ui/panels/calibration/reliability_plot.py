@@ -64,7 +64,8 @@ class ReliabilityPlot(QWidget):
         self.view.setBackground(colours.background)
         self.view.setAcceptDrops(False)  # drops belong to the panel (data) or the window
         self.view.setToolTip(EXPLANATION)
-        self.view.setMinimumHeight(300)
+        # Small enough for the tab at the default 1200x780 window (300 px cut the diagram off).
+        self.view.setMinimumHeight(170)
 
         self.diagram: pg.PlotItem = self.view.addPlot(row=0, col=0)
         self.histogram: pg.PlotItem = self.view.addPlot(row=1, col=0)
@@ -118,8 +119,10 @@ class ReliabilityPlot(QWidget):
         self.histogram.addItem(self.hist_after)
         self.histogram.addItem(self.hist_before)
 
-        self.empty_text = pg.TextItem("", color=colours.text, anchor=(0.5, 0.5))
-        self.empty_text.setPos(0.5, 0.5)
+        # Top left, where the diagonal is far away: centred, the text crossed it.
+        self.empty_text = pg.TextItem("", color=colours.text, anchor=(0.0, 0.0))
+        self.empty_text.setPos(0.02, 0.98)
+        self.empty_text.setTextWidth(260)  # wraps instead of running out of a narrow plot
         self.diagram.addItem(self.empty_text)
 
         layout = QVBoxLayout(self)

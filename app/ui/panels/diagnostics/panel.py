@@ -93,7 +93,10 @@ class DiagnosticsPanel(PanelBase):
         self.progress = JobProgress(self.runner, self)
         self.progress.set_text("Diagnosing")
         self.progress.cancel_button.setToolTip("Stop the diagnosis")
-        run_row = row(self.run_button, self.history_button, (self.progress, 1))
+        # Said in words beside the greyed-out button: a disabled button shows no tooltip.
+        self.run_hint = QLabel(self)
+        self.run_hint.setStyleSheet("color: palette(mid);")
+        run_row = row(self.run_button, self.history_button, self.run_hint, (self.progress, 1))
         run_row.addStretch(0)
 
         # -- left: over the data set ------------------------------------------------------
@@ -280,6 +283,10 @@ class DiagnosticsPanel(PanelBase):
         self.history_button.setText(f"Diagnose the {n} images classified so far")
         self.history_button.setVisible(offer)
         self.history_button.setEnabled(offer and not busy)
+        needs = has_session and self.picker.path is None and not offer
+        self.run_hint.setText(f"Needs a folder or .npz of images, or {MIN_IMAGES} or more classified "
+                              f"image files (so far {n})" if needs else "")
+        self.run_hint.setVisible(needs)
         self.image.layer_box.setEnabled(has_session and self.image.layer_box.count() > 0)
 
     def use_dropped(self, path: str) -> None:

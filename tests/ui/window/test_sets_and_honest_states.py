@@ -1,0 +1,150 @@
+"""The window's prediction sets, honest states and the Record preprocessing dialog (issues 21, 15)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.ui.conftest import wait_idle
+
+DIGITS = Path(__file__).resolve().parents[3] / "resources" / "digits"
+
+
+@pytest.fixture
+def digits_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    if not (DIGITS / "digits.keras").exists():
+        pytest.skip("the bundled model is not built")
+    monkeypatch.setenv("PROBSCOPE_CACHE_DIR", str(tmp_path / "cache"))
+    folder = tmp_path / "model"
+    folder.mkdir()
+    for part in DIGITS.glob("digits.keras*"):
+        shutil.copy2(part, folder / part.name)
+    return folder / "digits.keras"
+
+
+def _window(qtbot, model: Path):  # type: ignore[no-untyped-def]
+    from app.ui.window.main_window import MainWindow
+
+    win = MainWindow()
+    qtbot.addWidget(win)
+    win.show()
+    win.start(str(model))
+    qtbot.waitUntil(lambda: win.session is not None and win.is_idle(), timeout=60_000)
+    return win
+
+
+def _fit_sets(model: Path, alpha: float = 0.1) -> None:
+    from app.core import open_model
+    from app.core.calibration import fit_calibration
+    from app.core.data import compute_outputs, load_data
+
+    session = open_model(model)
+    outputs = compute_outputs(session, load_data(DIGITS / "calibration.npz", session.classes, labelled=True))
+    from app.core.calibration import save_calibration
+
+    save_calibration(session, fit_calibration(outputs, "calibration.npz", alpha=alpha), force=True)
+    session.close()
+
+
+def test_headline_and_history_show_the_prediction_set(qtbot, config_dir, digits_copy: Path) -> None:  # type: ignore[no-untyped-def]
+    from app.ui.history_model import COL_SET
+
+    _fit_sets(digits_copy)
+    win = _window(qtbot, digits_copy)
+    assert win.session.sets is not None
+    win.classify_paths([str(DIGITS / "samples" / "digit_7_handwritten.png")])
+    wait_idle(qtbot, win)
+    result = win.current_result
+    assert result.prediction_set is not None
+    text = win.result_view.set_label.text()
+    assert text.startswith("90 % set: {") and result.prediction_set[0] in text
+    assert win.result_view.set_label.isVisible()
+    cell = win.history.model.index(0, COL_SET).data()
+    assert cell == "{" + ", ".join(result.prediction_set) + "}"
+
+
+def test_near_chance_model_never_gets_the_green_verdict(qtbot, config_dir, digits_copy: Path) -> None:  # type: ignore[no-untyped-def]
+    card_path = digits_copy.with_name("digits.keras.probscope.json")
+    card = json.loads(card_path.read_text())
+    card.setdefault("calibration", {})["fitted"] = {"after": {"accuracy": 0.11}}
+    card_path.write_text(json.dumps(card))
+    win = _window(qtbot, digits_copy)
+    assert win.session.untrustworthy
+    win.classify_paths([str(DIGITS / "samples" / "digit_7_handwritten.png")])
+    wait_idle(qtbot, win)
+    badge = win.result_view.badge.text()
+    assert "looks like a known class" not in badge
+    assert badge.startswith("⚠ Not to be trusted")
+
+
+def test_no_class_rows_show_the_cards_label_with_the_guess(qtbot) -> None:  # type: ignore[no-untyped-def]
+    from app.core.session import Classification, OODVerdict
+    from app.ui.history_model import COL_LABEL, HistoryModel
+
+    model = HistoryModel()
+    model.ood_label = "No digit"
+    verdict = OODVerdict(score=0.1, threshold=0.5, in_distribution=False, score_name="msp")
+    model.add([Classification(path="x.png", label="3", index=3, probabilities=np.full(10, 0.1), ood=verdict)])
+    assert model.index(0, COL_LABEL).data() == "No digit (guess 3)"
+
+
+def test_rgba_image_is_flagged_alpha_dropped(qtbot, window, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from app.ui.history_model import ALPHA_FLAG, COL_FLAGS
+
+    rgba = np.zeros((24, 24, 4), dtype=np.uint8)
+    rgba[..., 3] = 0  # fully transparent: what the user sees is not what the model sees
+    path = tmp_path / "transparent.png"
+    Image.fromarray(rgba, "RGBA").save(path)
+    plain = tmp_path / "plain.png"
+    Image.fromarray(rgba[..., :3], "RGB").save(plain)
+    window.classify_paths([str(path)])
+    wait_idle(qtbot, window)
+    assert ALPHA_FLAG in window.history.model.index(0, COL_FLAGS).data()
+    assert "transparency was dropped" in window.result_view.badge.text()
+    window.classify_paths([str(plain)])
+    wait_idle(qtbot, window)
+    assert ALPHA_FLAG not in (window.history.model.index(1, COL_FLAGS).data() or "")
+
+
+def test_record_dialog_previews_the_scale_and_writes_the_card(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from app.ui.dialogs.record_preprocessing import RecordPreprocessingDialog, parse_number
+
+    assert parse_number("1/255") == pytest.approx(1 / 255)
+    model = tmp_path / "mine.keras"
+    model.write_bytes(b"")  # the dialog never loads the model; the card goes beside it
+    sample = tmp_path / "grey.png"
+    Image.fromarray(np.full((20, 20, 3), 200, dtype=np.uint8)).save(sample)
+    saved: list[str] = []
+    dialog = RecordPreprocessingDialog(str(model), ["a", "b"], str(sample), (16, 16), saved.append)
+    qtbot.addWidget(dialog)
+    dialog.scale.setText("1/255")
+    assert dialog.tensor is not None and dialog.tensor.shape == (16, 16, 3)
+    assert float(dialog.tensor.max()) == pytest.approx(200 / 255, rel=1e-3)
+    dialog.scale.setText("1")
+    assert float(dialog.tensor.max()) == pytest.approx(200.0, rel=1e-3)
+    assert "200" in dialog.values.text()
+    dialog.scale.setText("1/0")
+    assert not dialog.save_button.isEnabled() and dialog.error.text()
+    dialog.scale.setText("1/127.5")
+    dialog.offset.setText("-1")
+    dialog.height.setValue(8)
+    assert dialog.tensor.shape == (8, 16, 3)
+    dialog.save_button.click()
+    card = json.loads(Path(saved[0]).read_text())
+    assert card["classes"] == ["a", "b"]
+    assert card["preprocessing"]["scale"] == pytest.approx(1 / 127.5)
+    assert card["preprocessing"]["offset"] == pytest.approx(-1.0)
+    assert card["preprocessing"]["target_size"] == [8, 16]
+
+
+def test_run_diagnosis_greyed_out_says_why(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    qtbot.waitUntil(lambda: "diagnostics" in window.panels, timeout=10_000)
+    panel = window.panels["diagnostics"]
+    panel.update_buttons()
+    assert not panel.run_button.isEnabled()
+    assert "8" in panel.run_hint.text() and "folder" in panel.run_hint.text()
