@@ -72,7 +72,7 @@ class OODPanel(PanelBase):
         )
         self.ood_picker = DataPicker(
             "Your own no-class images (optional)",
-            "Not needed: a folder of images of none of the classes joins the built-in reference.",
+            "Not needed: a folder of them joins the built-in reference.",
             optional=True, parent=self,
         )
         self.in_picker.path_chosen.connect(lambda _: self.refit())
@@ -276,8 +276,8 @@ class OODPanel(PanelBase):
         self.kinds.set_rows(rows)
         if rows:
             self.kinds_caption.setText(
-                f"<b>No-class images accepted, per kind</b> — {score_title(name)}, at "
-                f"{fit.tpr:.1%} of real images accepted (as fitted)")
+                f"<b>No-class images accepted, per kind</b> — {score_title(name)}, as fitted "
+                f"(at {fit.tpr:.1%} of real images)")
         else:
             self.kinds_caption.setText(f"<b>No-class images accepted, per kind</b> — none measured "
                                        f"for {score_title(name)}")

@@ -72,7 +72,7 @@ class PerKindTable(QTableWidget):
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.setAccessibleName("No-class images accepted, per kind")
-        self.setMinimumHeight(150)
+        self.setMinimumHeight(120)
         self._icons: dict[str, QIcon] = {}
 
     def set_thumbnails(self, thumbnails: Mapping[str, np.ndarray]) -> None:
