@@ -135,3 +135,9 @@ def test_unknown_options_are_still_refused_outside_score(capsys) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["classify", "x.png", "--runner=DirectRunner"])
     assert exc.value.code == 2
+
+
+def test_score_refuses_a_folder_that_is_no_export(capsys, tmp_path) -> None:
+    code, out, err = _run(capsys, "score", str(tmp_path), "--out", str(tmp_path / "o"),
+                          "--export", str(tmp_path))
+    assert code == 1 and "not a probscope export" in err and "Traceback" not in err

@@ -108,10 +108,16 @@ def _save(session: Any, folder: Path) -> None:
 
 
 def read_metadata(folder: str | os.PathLike[str]) -> dict[str, Any]:
-    """The export's ``probscope.export.json``; ProbscopeError if the folder is no export."""
-    path = Path(folder) / METADATA_FILE
+    """The export's ``probscope.export.json``; ProbscopeError if the folder is no export.
+
+    Read through ``tf.io.gfile``, so an export in a bucket (``gs://…``) works as a local one.
+    """
+    tf = import_tensorflow()
+    path = f"{str(folder).rstrip('/')}/{METADATA_FILE}"
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        with tf.io.gfile.GFile(path, "r") as f:
+            return json.loads(f.read())
+    except (tf.errors.OpError, OSError, ValueError) as exc:
+        reason = getattr(exc, "message", None) or str(exc)
         raise ProbscopeError(f"{folder}: not a probscope export (no readable {METADATA_FILE}: "
-                             f"{exc})") from None
+                             f"{reason.splitlines()[0] if reason else type(exc).__name__})") from None
