@@ -22,9 +22,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
-from threadpoolctl import threadpool_limits
 
 # Below this held-out AUROC against the labelled images a reference kind is taken to be what
 # the classes look like (e.g. a texture classifier and the "stripes" kind); fitting against it
@@ -101,6 +98,9 @@ class ProbeScore:
 
     def _fit_lr(self, x: np.ndarray, y: np.ndarray, init: tuple[np.ndarray, float] | None = None,
                 w_ref: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+        # scikit-learn costs a second to import: only fitting needs it, never scoring.
+        from sklearn.linear_model import LogisticRegression
+
         lr = LogisticRegression(C=self.C, class_weight="balanced", max_iter=500,
                                 warm_start=init is not None)
         if init is not None:
@@ -161,6 +161,8 @@ class ProbeScore:
         """
         # With the TensorFlow pool and other processes busy, multi-threaded BLAS on these small
         # (thousands x hundreds) matrices oversubscribes the cores: measured 40x slower.
+        from threadpoolctl import threadpool_limits
+
         with threadpool_limits(limits=1, user_api="blas"):
             return self._fit(stats_in, stats_ref, ref_kinds, labels, stats_extra, extra_source)
 
@@ -231,6 +233,8 @@ class ProbeScore:
         list of dict
             ``{"kind", "accepted", "held_out_accepted", "auroc"}`` per kind used.
         """
+        from threadpoolctl import threadpool_limits
+
         with threadpool_limits(limits=1, user_api="blas"):
             return self._leave_one_kind_out()
 
@@ -295,4 +299,6 @@ class ProbeScore:
 def _auroc(pos: np.ndarray, neg: np.ndarray) -> float:
     if len(neg) == 0 or len(pos) == 0:
         return float("nan")
+    from sklearn.metrics import roc_auc_score
+
     return float(roc_auc_score(np.r_[np.ones(len(pos)), np.zeros(len(neg))], np.r_[pos, neg]))
