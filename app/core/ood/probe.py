@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from app.core.ood.folds import stratified_folds
+
 # Below this held-out AUROC against the labelled images a reference kind is taken to be what
 # the classes look like (e.g. a texture classifier and the "stripes" kind); fitting against it
 # would only move the boundary into the real images, so it is dropped and reported.
@@ -30,18 +32,6 @@ INDISTINGUISHABLE_AUROC = 0.6
 MIN_LABELLED = 50
 # With kind_weight="auto" no reference kind weighs more than this many median-sized kinds.
 KIND_CAP = 4.0
-
-
-def _folds(groups: np.ndarray, n_folds: int, seed: int) -> np.ndarray:
-    """Fold index per sample, each group spread evenly over the folds."""
-    rng = np.random.default_rng(seed)
-    folds = np.empty(len(groups), np.intp)
-    offset = 0
-    for g in np.unique(groups):
-        members = rng.permutation(np.flatnonzero(groups == g))
-        folds[members] = (np.arange(members.size) + offset) % n_folds
-        offset += members.size
-    return folds
 
 
 class ProbeScore:
@@ -187,11 +177,11 @@ class ProbeScore:
         z_in = (z_all[:len(s_in)] - self.mean_) / self.scale_
         z_ref = (z_all[len(s_in):] - self.mean_) / self.scale_
         groups = np.zeros(len(s_in)) if labels is None else np.asarray(labels)
-        fin = _folds(groups, self.n_folds, self.random_state)
+        fin = stratified_folds(groups, self.n_folds, self.random_state)
         self._z_extra = (self._transform(s_extra) - self.mean_) / self.scale_
         self._fextra = (fin[np.asarray(extra_source, np.intp)] if len(s_extra)
                         else np.zeros(0, np.intp))
-        fref = _folds(kinds, self.n_folds, self.random_state + 1)
+        fref = stratified_folds(kinds, self.n_folds, self.random_state + 1)
         wref = self._ref_weights(kinds)
         oof_in, oof_ref, coef, icept = self._cross_fit(z_in, z_ref, fin, fref, wref)
         self.kind_auroc_ = {k: _auroc(oof_in, oof_ref[kinds == k]) for k in np.unique(kinds)}
