@@ -23,11 +23,17 @@ if os.path.basename(sys.argv[0] if sys.argv else "") in ("probscope", "-m", "__m
 import argparse  # noqa: E402
 from collections.abc import Sequence  # noqa: E402
 
-from app.cli import classify_commands, explain_commands, fit_commands, model_commands  # noqa: E402
+from app.cli import (  # noqa: E402
+    classify_commands,
+    explain_commands,
+    export_commands,
+    fit_commands,
+    model_commands,
+)
 from app.cli.common import VersionAction, add_model_args, alpha_value, positive_int  # noqa: E402
 
 SUBCOMMANDS = ("gui", "classify", "preprocess", "info", "calibrate", "ood", "diagnose", "card",
-               "explain")
+               "explain", "export", "score")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -114,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=fit_commands.cmd_diagnose)
 
     explain_commands.add_explain_parser(sub)
+    export_commands.add_export_parsers(sub)
 
     p = sub.add_parser("info", help="what the model is and how its inputs are prepared")
     add_model_args(p)
@@ -181,7 +188,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser = build_parser()
         # From here on Ctrl+C is a KeyboardInterrupt, reported below.
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        args = parser.parse_args(_normalise_argv(sys.argv[1:] if argv is None else argv))
+        args, extra = parser.parse_known_args(_normalise_argv(sys.argv[1:] if argv is None else argv))
+        if extra and not getattr(args, "accepts_beam_options", False):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.beam_args = extra  # `score` hands them to Beam's PipelineOptions
     except KeyboardInterrupt:
         print("probscope: interrupted", file=sys.stderr)
         return 130

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from app.core.errors import DataError
+from app.core.ood.folds import stratified_folds
 from app.core.ood.scores import as_matrix
 
 # Eigenvalues of the regularised covariance are kept above this fraction of the mean feature
@@ -232,24 +233,12 @@ _MAHALANOBIS_FOLDS = 5
 _FOLD_SEED = 0
 
 
-def _stratified_folds(class_index: np.ndarray, n_folds: int) -> np.ndarray:
-    rng = np.random.default_rng(_FOLD_SEED)
-    folds = np.empty(class_index.size, dtype=np.intp)
-    offset = 0
-    for c in np.unique(class_index):
-        members = rng.permutation(np.flatnonzero(class_index == c))
-        # Rotating the start keeps small classes from all landing in fold 0.
-        folds[members] = (np.arange(members.size) + offset) % n_folds
-        offset += members.size
-    return folds
-
-
 def cross_fitted_mahalanobis(
     features: np.ndarray, labels: np.ndarray, shrinkage: str | float
 ) -> np.ndarray:
     """Every sample's score from a scorer fitted without its fold (5 folds, stratified)."""
     _, class_index = np.unique(labels, return_inverse=True)
-    folds = _stratified_folds(class_index, _MAHALANOBIS_FOLDS)
+    folds = stratified_folds(class_index, _MAHALANOBIS_FOLDS, _FOLD_SEED)
     scores = np.empty(features.shape[0], dtype=np.float64)
     for fold in range(_MAHALANOBIS_FOLDS):
         held_out = folds == fold

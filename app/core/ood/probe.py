@@ -22,9 +22,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
-from threadpoolctl import threadpool_limits
+
+from app.core.ood.folds import stratified_folds
 
 # Below this held-out AUROC against the labelled images a reference kind is taken to be what
 # the classes look like (e.g. a texture classifier and the "stripes" kind); fitting against it
@@ -33,18 +32,6 @@ INDISTINGUISHABLE_AUROC = 0.6
 MIN_LABELLED = 50
 # With kind_weight="auto" no reference kind weighs more than this many median-sized kinds.
 KIND_CAP = 4.0
-
-
-def _folds(groups: np.ndarray, n_folds: int, seed: int) -> np.ndarray:
-    """Fold index per sample, each group spread evenly over the folds."""
-    rng = np.random.default_rng(seed)
-    folds = np.empty(len(groups), np.intp)
-    offset = 0
-    for g in np.unique(groups):
-        members = rng.permutation(np.flatnonzero(groups == g))
-        folds[members] = (np.arange(members.size) + offset) % n_folds
-        offset += members.size
-    return folds
 
 
 class ProbeScore:
@@ -101,6 +88,9 @@ class ProbeScore:
 
     def _fit_lr(self, x: np.ndarray, y: np.ndarray, init: tuple[np.ndarray, float] | None = None,
                 w_ref: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+        # scikit-learn costs a second to import: only fitting needs it, never scoring.
+        from sklearn.linear_model import LogisticRegression
+
         lr = LogisticRegression(C=self.C, class_weight="balanced", max_iter=500,
                                 warm_start=init is not None)
         if init is not None:
@@ -161,6 +151,8 @@ class ProbeScore:
         """
         # With the TensorFlow pool and other processes busy, multi-threaded BLAS on these small
         # (thousands x hundreds) matrices oversubscribes the cores: measured 40x slower.
+        from threadpoolctl import threadpool_limits
+
         with threadpool_limits(limits=1, user_api="blas"):
             return self._fit(stats_in, stats_ref, ref_kinds, labels, stats_extra, extra_source)
 
@@ -185,11 +177,11 @@ class ProbeScore:
         z_in = (z_all[:len(s_in)] - self.mean_) / self.scale_
         z_ref = (z_all[len(s_in):] - self.mean_) / self.scale_
         groups = np.zeros(len(s_in)) if labels is None else np.asarray(labels)
-        fin = _folds(groups, self.n_folds, self.random_state)
+        fin = stratified_folds(groups, self.n_folds, self.random_state)
         self._z_extra = (self._transform(s_extra) - self.mean_) / self.scale_
         self._fextra = (fin[np.asarray(extra_source, np.intp)] if len(s_extra)
                         else np.zeros(0, np.intp))
-        fref = _folds(kinds, self.n_folds, self.random_state + 1)
+        fref = stratified_folds(kinds, self.n_folds, self.random_state + 1)
         wref = self._ref_weights(kinds)
         oof_in, oof_ref, coef, icept = self._cross_fit(z_in, z_ref, fin, fref, wref)
         self.kind_auroc_ = {k: _auroc(oof_in, oof_ref[kinds == k]) for k in np.unique(kinds)}
@@ -231,6 +223,8 @@ class ProbeScore:
         list of dict
             ``{"kind", "accepted", "held_out_accepted", "auroc"}`` per kind used.
         """
+        from threadpoolctl import threadpool_limits
+
         with threadpool_limits(limits=1, user_api="blas"):
             return self._leave_one_kind_out()
 
@@ -295,4 +289,6 @@ class ProbeScore:
 def _auroc(pos: np.ndarray, neg: np.ndarray) -> float:
     if len(neg) == 0 or len(pos) == 0:
         return float("nan")
+    from sklearn.metrics import roc_auc_score
+
     return float(roc_auc_score(np.r_[np.ones(len(pos)), np.zeros(len(neg))], np.r_[pos, neg]))

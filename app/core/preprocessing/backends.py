@@ -52,7 +52,7 @@ _PIL_INTERPOLATION = {
     "area": Image.Resampling.BOX,
     "lanczos": Image.Resampling.LANCZOS,
 }
-_TF_INTERPOLATION = {
+TF_INTERPOLATION = {
     "nearest": "nearest",
     "bilinear": "bilinear",
     "bicubic": "bicubic",
@@ -179,6 +179,30 @@ def decode_resize_pil(data: bytes, spec: PreprocessingSpec, name: str = "image")
     return np.ascontiguousarray(arr)
 
 
+def tf_resize_like_dataset(tf: Any, img: Any, size: tuple[int, int], method: str, crop: bool,
+                           pad: bool) -> Any:
+    """``image_dataset_from_directory``'s resize of one decoded image, as TensorFlow ops.
+
+    Shared by the ``tf`` backend and the exported serving graph (:mod:`app.core.export`), so
+    both run the same ops and agree to the bit.
+    """
+    th, tw = size
+    if crop:
+        # keras smart_resize, dynamic-shape branch (what the dataset graph runs): float32.
+        shape = tf.shape(img)
+        h, w = shape[0], shape[1]
+        ch = tf.cast(tf.cast(w * th, tf.float32) / tw, tf.int32)
+        ch = tf.maximum(tf.minimum(h, ch), 1)
+        cw = tf.cast(tf.cast(h * tw, tf.float32) / th, tf.int32)
+        cw = tf.maximum(tf.minimum(w, cw), 1)
+        top = tf.cast(tf.cast(h - ch, tf.float32) / 2, tf.int32)
+        left = tf.cast(tf.cast(w - cw, tf.float32) / 2, tf.int32)
+        return tf.image.resize(img[top : top + ch, left : left + cw, :], size, method=method)
+    if pad:
+        return tf.image.resize_with_pad(img, th, tw, method=method)
+    return tf.image.resize(img, size, method=method)
+
+
 @functools.lru_cache(maxsize=16)
 def _tf_loader(channels: int, size: tuple[int, int] | None, method: str, crop: bool, pad: bool) -> Any:
     """One traced ``tf.function`` per geometry: the dataset's ``_load_image_tf`` graph."""
@@ -191,23 +215,7 @@ def _tf_loader(channels: int, size: tuple[int, int] | None, method: str, crop: b
         img = tf.io.decode_image(data, channels=channels, expand_animations=False)
         if size is None:
             return tf.cast(img, tf.float32)
-        th, tw = size
-        if crop:
-            # keras smart_resize, dynamic-shape branch (what the dataset graph runs): float32.
-            shape = tf.shape(img)
-            h, w = shape[0], shape[1]
-            ch = tf.cast(tf.cast(w * th, tf.float32) / tw, tf.int32)
-            ch = tf.maximum(tf.minimum(h, ch), 1)
-            cw = tf.cast(tf.cast(h * tw, tf.float32) / th, tf.int32)
-            cw = tf.maximum(tf.minimum(w, cw), 1)
-            top = tf.cast(tf.cast(h - ch, tf.float32) / 2, tf.int32)
-            left = tf.cast(tf.cast(w - cw, tf.float32) / 2, tf.int32)
-            img = tf.image.resize(img[top : top + ch, left : left + cw, :], size, method=method)
-        elif pad:
-            img = tf.image.resize_with_pad(img, th, tw, method=method)
-        else:
-            img = tf.image.resize(img, size, method=method)
-        return tf.cast(img, tf.float32)
+        return tf.cast(tf_resize_like_dataset(tf, img, size, method, crop, pad), tf.float32)
 
     return load
 
@@ -225,7 +233,7 @@ def decode_resize_tf(data: bytes, spec: PreprocessingSpec, name: str = "image") 
     load = _tf_loader(
         spec.channels,
         tuple(spec.target_size) if spec.target_size else None,
-        _TF_INTERPOLATION[spec.interpolation],
+        TF_INTERPOLATION[spec.interpolation],
         spec.crop_to_aspect_ratio,
         spec.pad_to_aspect_ratio,
     )

@@ -110,4 +110,9 @@ def measure_startup(images: Sequence[str], t0: float) -> None:
 
     QTimer.singleShot(0, begin)
     QTimer.singleShot(120_000, lambda: qapp.exit(1))
-    qapp.exec()
+    code = qapp.exec()
+    # Leave at once, as `probscope gui` does: jobs still running (a background TensorFlow
+    # import for the analysis tabs) must not race the interpreter's shutdown.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
