@@ -67,7 +67,7 @@ class HeatmapControls(QWidget):
         self.legend_bar.setToolTip("The colour of each pixel: how much evidence for the class it\n"
                                    "holds, from none (blue) to the most in this image (red)")
         self.legend_high = QLabel("more evidence", self)
-        self.set_colormap()
+        self._legend_drawn = False  # drawn when first shown: it needs OpenCV's colour maps
 
         self.opacity = QSlider(Qt.Orientation.Horizontal, self)
         self.opacity.setRange(0, 100)
@@ -111,6 +111,7 @@ class HeatmapControls(QWidget):
         bar = legend(LEGEND_WIDTH, 12, name)  # vertical, hottest on top
         horizontal = bar.transpose(1, 0, 2)[:, ::-1].copy()  # cold left → hot right
         self.legend_bar.setPixmap(QPixmap.fromImage(rgb_to_qimage(horizontal)))
+        self._legend_drawn = True
 
     @property
     def method(self) -> str | None:
@@ -120,6 +121,8 @@ class HeatmapControls(QWidget):
         """Check ``method``'s button (without emitting) and show the legend only when on."""
         self.buttons[method].setChecked(True)
         on = method is not None
+        if on and not self._legend_drawn:
+            self.set_colormap()
         for widget in (self.legend_low, self.legend_bar, self.legend_high, self.opacity,
                        self.opacity_label):
             widget.setVisible(on)
