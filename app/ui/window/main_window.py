@@ -180,7 +180,7 @@ class MainWindow(QMainWindow):
                 panel.set_session(self.state.session)
 
     def _show_whole_tab(self, _index: int) -> None:
-        """Give an opened tab the height its content needs (up to 60 %), so it reads unscrolled."""
+        """Give an opened tab the height its content needs (up to 64 %), so it reads unscrolled."""
         show_whole_tab(self.splitter, self.tabs)
 
     def _restore_settings(self) -> None:

@@ -117,7 +117,7 @@ def restore_splitter(splitter: QSplitter, state: QByteArray, minimums: tuple[int
     splitter.setSizes(fixed)
 
 
-def show_whole_tab(splitter: QSplitter, tabs: QTabWidget, most: float = 0.6) -> None:
+def show_whole_tab(splitter: QSplitter, tabs: QTabWidget, most: float = 0.64) -> None:
     """Grow the tabs' pane of ``splitter`` to what the current tab needs, up to ``most``.
 
     The analysis tabs need more height than the History; growing only when opened keeps the

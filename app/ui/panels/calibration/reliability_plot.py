@@ -65,7 +65,7 @@ class ReliabilityPlot(QWidget):
         self.view.setAcceptDrops(False)  # drops belong to the panel (data) or the window
         self.view.setToolTip(EXPLANATION)
         # Small enough for the tab at the default 1200x780 window (300 px cut the diagram off).
-        self.view.setMinimumHeight(170)
+        self.view.setMinimumHeight(150)
 
         self.diagram: pg.PlotItem = self.view.addPlot(row=0, col=0)
         self.histogram: pg.PlotItem = self.view.addPlot(row=1, col=0)
