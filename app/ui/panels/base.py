@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QBoxLayout, QHBoxLayout, QLayout, QStackedWidget, QVBoxLayout, QWidget
 
@@ -27,7 +28,14 @@ class PanelBase(QWidget):
 
     Subclasses build their content, pass it to :meth:`set_content`, and implement
     ``set_session`` (the state calls it on every new model) and :meth:`use_dropped`.
+
+    Signals
+    -------
+    content_changed()
+        A job's result was shown: the content may need more height than when the tab opened.
     """
+
+    content_changed = Signal()
 
     def __init__(self, no_model: str, state: ViewState | None = None,
                  parent: QWidget | None = None) -> None:
@@ -62,6 +70,8 @@ class PanelBase(QWidget):
         """A job runner of this panel, connected to its handlers (``buttons``: re-enable on run)."""
         runner = JobRunner(self)
         runner.finished.connect(finished)
+        # After the handler has filled the widgets and their layouts have settled.
+        runner.finished.connect(lambda _: QTimer.singleShot(0, self.content_changed.emit))
         runner.failed.connect(failed)
         if cancelled is not None:
             runner.cancelled.connect(cancelled)

@@ -168,7 +168,6 @@ class MainWindow(QMainWindow):
         from app.ui.panels.calibration.panel import CalibrationPanel
         from app.ui.panels.diagnostics.panel import DiagnosticsPanel
         from app.ui.panels.ood.panel import OODPanel
-
         self.plot.ensure_chart()
         for key, title, panel_class in (("calibration", "Calibration", CalibrationPanel),
                                         ("ood", "None of the classes", OODPanel),
@@ -176,11 +175,12 @@ class MainWindow(QMainWindow):
             panel = panel_class(self.state)
             self.add_panel(title, panel)
             self.panels[key] = panel
+            panel.content_changed.connect(self._show_whole_tab)  # its data arrived: grow again
             if self.state.session is not None:  # a model that loaded before the tabs were built
                 panel.set_session(self.state.session)
 
-    def _show_whole_tab(self, _index: int) -> None:
-        """Give an opened tab the height its content needs (up to 64 %), so it reads unscrolled."""
+    def _show_whole_tab(self, _index: int = -1) -> None:
+        """Give the open tab the height its content needs (up to 64 %), so it reads unscrolled."""
         show_whole_tab(self.splitter, self.tabs)
 
     def _restore_settings(self) -> None:
