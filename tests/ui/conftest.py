@@ -26,10 +26,24 @@ def _digit_png(path: Path, digit: int, size: int = 40) -> Path:
     return path
 
 
+def write_digit_card(path: Path) -> None:
+    """The card every window test model carries: ten digits, OpenCV area, x/255, no check."""
+    from app.core.cards.card_file import card_path_for, new_card, write_card
+
+    card = new_card(
+        DIGITS,
+        {"color_mode": "rgb", "target_size": [INPUT_SIZE, INPUT_SIZE], "interpolation": "area",
+         "resize_backend": "opencv", "scale": 1 / 255, "offset": 0.0, "mean": None, "std": None,
+         "per_image_standardization": False, "keras_applications_mode": None,
+         "source": "test fixture"},
+        ood={"score": "msp", "threshold": 0.0, "label": "No digit"},
+    )
+    write_card(card, card_path_for(path))
+
+
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small real Keras CNN over 10 digit classes with a recorded-preprocessing card."""
-    from app.core.cards.card_file import card_path_for, new_card, write_card
     from app.core.tf_runtime import import_keras
 
     keras = import_keras()
@@ -44,15 +58,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
         keras.layers.Softmax(),
     ])
     model.save(path)
-    card = new_card(
-        DIGITS,
-        {"color_mode": "rgb", "target_size": [INPUT_SIZE, INPUT_SIZE], "interpolation": "area",
-         "resize_backend": "opencv", "scale": 1 / 255, "offset": 0.0, "mean": None, "std": None,
-         "per_image_standardization": False, "keras_applications_mode": None,
-         "source": "test fixture"},
-        ood={"score": "msp", "threshold": 0.0, "label": "No digit"},
-    )
-    write_card(card, card_path_for(path))
+    write_digit_card(path)
     return path
 
 

@@ -24,9 +24,12 @@ from app.core.ood.scores import AUTO_SCORE_NAMES, LAYER_SCORE_NAMES
 FALLBACK_SCORE = "energy"
 
 
-def _scores(detector: OODDetector, name: str, outputs: DataOutputs) -> np.ndarray:
+def _all_scores(detector: OODDetector, outputs: DataOutputs) -> dict[str, np.ndarray]:
     o = outputs.outputs
-    return np.asarray(detector.scores_all(o.logits, o.features, o.stats)[name])
+    try:
+        return detector.scores_all(o.logits, o.features, o.stats)
+    except DataError:
+        return {}
 
 
 def held_out_by_score(
@@ -53,6 +56,8 @@ def held_out_by_score(
         groups[USER_KIND] = ood_outputs
     if not groups:
         return {}
+    # Every score of every group in one pass: a group's outputs are scored once, not per score.
+    scored = {kind: _all_scores(detector, o) for kind, o in groups.items()}
     out: dict[str, dict[str, Any]] = {}
     for name, threshold in detector.thresholds_.items():
         if name in detector.unavailable_:
@@ -64,10 +69,9 @@ def held_out_by_score(
             outside = fit.probe.oof_ref_[np.isfinite(fit.probe.oof_ref_)]
             inside = fit.probe.oof_in_
         else:
-            try:
-                per = {kind: _scores(detector, name, o) for kind, o in groups.items()}
-            except (DataError, KeyError):
+            if not all(name in s for s in scored.values()):
                 continue  # e.g. a feature score on a model without features
+            per = {kind: s[name] for kind, s in scored.items()}
             rows = [{"kind": kind, "accepted": acceptance_rate(s, threshold),
                      "held_out_accepted": acceptance_rate(s, threshold)} for kind, s in per.items()]
             outside = np.concatenate(list(per.values()))

@@ -13,7 +13,7 @@ import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
 
 from app.ui.widgets.qt_images import qimage_to_rgb
-from tests.ui.conftest import DIGITS, INPUT_SIZE, wait_idle
+from tests.ui.conftest import DIGITS, INPUT_SIZE, wait_idle, write_digit_card
 
 WAIT_MS = 90_000
 PHOTO = Path(__file__).resolve().parents[3] / "resources" / "digits" / "samples" / "nodigit_photo.png"
@@ -22,7 +22,6 @@ PHOTO = Path(__file__).resolve().parents[3] / "resources" / "digits" / "samples"
 @pytest.fixture(scope="session")
 def dense_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A digit model without any convolution: Grad-CAM has nothing to look at."""
-    from app.core.cards.card_file import card_path_for, new_card, write_card
     from app.core.tf_runtime import import_keras
 
     keras = import_keras()
@@ -35,15 +34,7 @@ def dense_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
         keras.layers.Dense(len(DIGITS), activation="softmax"),
     ])
     model.save(path)
-    card = new_card(
-        DIGITS,
-        {"color_mode": "rgb", "target_size": [INPUT_SIZE, INPUT_SIZE], "interpolation": "area",
-         "resize_backend": "opencv", "scale": 1 / 255, "offset": 0.0, "mean": None, "std": None,
-         "per_image_standardization": False, "keras_applications_mode": None,
-         "source": "test fixture"},
-        ood={"score": "msp", "threshold": 0.0, "label": "No digit"},
-    )
-    write_card(card, card_path_for(path))
+    write_digit_card(path)
     return path
 
 
