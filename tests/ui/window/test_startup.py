@@ -44,6 +44,7 @@ SCRIPT = textwrap.dedent(
         qapp.processEvents()
         time.sleep(0.005)
     states.append(win.status.state)
+    busy = time.perf_counter() - ticks[0] if ticks else 0.0
     gaps = [b - a for a, b in zip(ticks, ticks[1:])]
     seen = []
     for s in [*announced, *states]:
@@ -52,14 +53,19 @@ SCRIPT = textwrap.dedent(
     print(json.dumps({"tf_at_import": tf_at_import, "shown_after": shown_after,
                       "first_state": first_state, "queued": queued, "states": seen,
                       "results": [r.to_json()["label"] for r in win.history_results()],
-                      "max_gap": max(gaps) if gaps else 0.0}))
+                      "max_gap": max(gaps) if gaps else 0.0, "busy": busy,
+                      "ticks": len(ticks)}))
     """
 )
 
 
-def test_window_before_tensorflow_and_queued_drop(tmp_path, model_path, images):
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", PROBSCOPE_CONFIG_DIR=str(tmp_path))
-    proc = subprocess.run([sys.executable, "-c", SCRIPT, str(model_path), str(images[0])],
+def test_window_before_tensorflow_and_queued_drop(tmp_path, tiny_model, images):
+    # A model with no LiteRT conversion yet (an empty cache) opens on TensorFlow: the slow
+    # path whose import and load must not freeze the window. The bundled model's shipped
+    # conversion answers before the first 20 ms poll and would prove nothing here.
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", PROBSCOPE_CONFIG_DIR=str(tmp_path),
+               PROBSCOPE_CACHE_DIR=str(tmp_path / "cache"))
+    proc = subprocess.run([sys.executable, "-c", SCRIPT, str(tiny_model), str(images[0])],
                           capture_output=True, text=True, env=env, cwd=ROOT, timeout=180)
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -71,5 +77,8 @@ def test_window_before_tensorflow_and_queued_drop(tmp_path, model_path, images):
     assert states[0] == "Loading TensorFlow…" and states[-1] == "Ready"
     assert any(s.startswith("Loading model") for s in states)
     assert len(out["results"]) == 1 and out["results"][0] is not None
-    # The event loop kept turning while TensorFlow imported and the model loaded.
-    assert out["max_gap"] < 1.5, out["max_gap"]
+    # The event loop kept turning while TensorFlow imported and the model loaded: no single
+    # stall took most of the wait. A bound relative to the wait, not in seconds, holds on a
+    # loaded machine too (seconds belong in benchmarks/); a blocking load fails it.
+    assert out["ticks"] >= 5, out
+    assert out["max_gap"] < 0.5 * out["busy"], out
