@@ -20,6 +20,7 @@ from app.core.cards.inferred import (
 )
 from app.core.errors import CardError, ModelError
 from app.core.models.choice import ModelRuntime, open_runtime
+from app.core.ood.prior.digit_prior import extra_heads_for
 from app.core.ood.runtime import OODRuntime
 from app.core.preprocessing.spec import PreprocessingSpec
 from app.core.session.model_session import ModelSession
@@ -84,8 +85,16 @@ def open_model(
     session.untrustworthy = untrustworthy
     if ood.needs_layer_statistics:
         # The probe reads layer statistics the plain (and the converted) graph do not give.
-        session.enable_layer_statistics()
         probe = ood.detector.probe_
+        try:
+            extras = extra_heads_for(probe.extra_stats if probe is not None else (), spec)
+        except Exception as exc:  # the model must still open, so the check can be refitted
+            extras = []
+            session.warnings.append(f"the 'none of the classes' check is off ({exc}); refit it "
+                                    "with probscope ood --data DIR --save")
+            session.ood = OODRuntime.unchecked(card.ood_label)
+            probe = None
+        session.enable_layer_statistics(extras)
         if probe is not None and len(probe.coef_) != session.predictor.stats_width:
             # Not an error: the model must still open, or the check could never be refitted.
             session.warnings.append(

@@ -15,6 +15,7 @@ import numpy as np
 from app.core.errors import CardError
 from app.core.export.preprocess_graph import check_exportable, image_to_input
 from app.core.models.layer_statistics import build_stats_heads
+from app.core.ood.prior.digit_prior import extra_heads_for
 from app.core.tf_runtime import import_tensorflow
 
 # Scores the export can express; every score of the core is here (knn is one matmul and a
@@ -116,7 +117,12 @@ def build_export_module(session: Any) -> Any:
     check_exportable(spec)
     loaded = session.loaded
     ood = OODGraph(tf, session.ood.detector)
-    heads = build_stats_heads(loaded)[0] if ood.name == "probe" else loaded.heads
+    extras = []
+    if ood.name == "probe":
+        extras = extra_heads_for(session.ood.detector.probe_.extra_stats, spec)
+        heads = build_stats_heads(loaded, extra_heads=extras)[0]
+    else:
+        heads = loaded.heads
     fallback = loaded.logits_are_fallback
     h, w = spec.target_size
     channels = spec.channels
@@ -127,6 +133,7 @@ def build_export_module(session: Any) -> Any:
 
     module = tf.Module()
     module.model = loaded.model  # tracks the weights the heads read
+    module.priors = [e.module for e in extras]  # and those of the digit prior, if any
     module.classes = tf.constant(list(session.classes))
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])

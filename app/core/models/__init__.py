@@ -13,5 +13,5 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     ".litert_cache": ["find_conversion", "litert_cache_dir"],
     ".deferred": ["DeferredModel", "TFLiteModel"],
     ".choice": ["ModelRuntime", "open_runtime"],
-    ".layer_statistics": ["StatsLayout", "build_stats_heads"],
+    ".layer_statistics": ["ExtraHead", "StatsLayout", "build_stats_heads"],
 })

@@ -9,11 +9,14 @@ the last two conv activations also get per-channel means on a 3 x 3 grid (where 
 are: letters and digits share global statistics but not their layout; :mod:`app.core.models.shape_statistics`), and
 the logit statistics (max logit, energy, maximum softmax probability) are appended, so
 the predictor's single batched call returns logits, probabilities, features and one fixed-width
-float32 statistics vector per image. Only that vector crosses into numpy.
+float32 statistics vector per image. Only that vector crosses into numpy. Callers may add
+``ExtraHead`` columns computed from the model input by other code in the same call (the no-class
+check's digit prior: a second network).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +26,21 @@ from app.core.models.shape_statistics import GRID, INPUT_STATS, grid_means, inpu
 from app.core.tf_runtime import import_keras, import_tensorflow, on_tf_thread
 
 LOGIT_STATS = ("max_logit", "energy", "msp")
+
+
+@dataclass(frozen=True)
+class ExtraHead:
+    """Statistics computed from the model input by the caller's code, in the same call.
+
+    ``build(tf, x)`` is traced inside the predictor's ``tf.function`` and returns an
+    ``(n, width)`` float32 tensor; ``module`` holds any weights it reads (for export).
+    """
+
+    layer: str
+    stat: str
+    width: int
+    build: Callable[[Any, Any], Any]
+    module: Any = None
 
 
 @dataclass
@@ -72,7 +90,8 @@ def _logit_maker(loaded: LoadedModel, keras: Any, tf: Any) -> tuple[Any, Any]:
 
 
 def build_stats_heads(loaded: LoadedModel, spatial_layers: int = 2, grid: int = GRID,
-                      input_stats: bool = False) -> tuple[Any, StatsLayout]:
+                      input_stats: bool = False,
+                      extra_heads: Sequence[ExtraHead] = ()) -> tuple[Any, StatsLayout]:
     """A callable ``x -> (logits, probabilities, features, stats)`` and the stats layout.
 
     Parameters
@@ -87,6 +106,8 @@ def build_stats_heads(loaded: LoadedModel, spatial_layers: int = 2, grid: int = 
     input_stats : bool, default=False
         Append the input-space shape statistics of :func:`app.core.models.shape_statistics.input_shape_stats` (slots
         ``("input", name)``).
+    extra_heads : sequence of ExtraHead, default=()
+        Appended, in order, before the logit statistics.
 
     Returns
     -------
@@ -95,11 +116,11 @@ def build_stats_heads(loaded: LoadedModel, spatial_layers: int = 2, grid: int = 
     layout : StatsLayout
         The slots of the statistics vector, and notes (e.g. no ReLU-family layer found).
     """
-    return on_tf_thread(_build, loaded, spatial_layers, grid, input_stats)
+    return on_tf_thread(_build, loaded, spatial_layers, grid, input_stats, tuple(extra_heads))
 
 
-def _build(loaded: LoadedModel, spatial_layers: int, grid: int,
-           input_stats: bool) -> tuple[Any, StatsLayout]:
+def _build(loaded: LoadedModel, spatial_layers: int, grid: int, input_stats: bool,
+           extra_heads: tuple[ExtraHead, ...]) -> tuple[Any, StatsLayout]:
     keras, tf = import_keras(), import_tensorflow()
     model = loaded.model
     entries, notes = find_activation_layers(model)
@@ -126,6 +147,8 @@ def _build(loaded: LoadedModel, spatial_layers: int, grid: int,
     if input_stats:
         for name, width in INPUT_STATS:
             layout.add("input", name, width)
+    for extra in extra_heads:
+        layout.add(extra.layer, extra.stat, extra.width)
     for name in LOGIT_STATS:
         layout.add("logits", name, 1)
     if not relus:
@@ -155,6 +178,7 @@ def _build(loaded: LoadedModel, spatial_layers: int, grid: int,
             parts.append(feats)
         if input_stats:
             parts += input_shape_stats(tf, x)
+        parts += [tf.cast(extra.build(tf, x), tf.float32) for extra in extra_heads]
         energy = tf.reduce_logsumexp(logits, axis=1, keepdims=True)
         top = tf.reduce_max(logits, axis=1, keepdims=True)
         parts += [top, energy, tf.exp(top - energy)]

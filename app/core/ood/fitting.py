@@ -15,6 +15,7 @@ from app.core.data.outputs import CancelFn, DataOutputs, ProgressFn, compute_out
 from app.core.errors import DataError
 from app.core.ood.detector import OODDetector, stats_path_for
 from app.core.ood.metrics import acceptance_rate
+from app.core.ood.prior.digit_prior import digit_prior_applies, digit_prior_head
 from app.core.ood.probe_fitting import fit_probe, resolve_kinds
 from app.core.ood.runtime import OODRuntime
 from app.core.ood.score_choice import choose_score, held_out_by_score
@@ -136,7 +137,7 @@ def run_ood(
                         "the model's classes look like from images of several of them")
     warnings = list(data.notes)
     try:
-        layout = session.enable_layer_statistics()
+        layout = session.enable_layer_statistics(_prior_heads(session, kinds, warnings))
         warnings += layout.notes
     except Exception as exc:  # an exotic graph: the logit and feature scores still work
         warnings.append(f"no layer statistics ({exc}); the probe is unavailable")
@@ -197,3 +198,14 @@ def save_ood(session: ModelSession, result: OODFitResult) -> str:
     path = str(write_card(card, session.card_path))
     session.ood = OODRuntime.from_card(card, session.card_path)
     return path
+
+
+def _prior_heads(session: ModelSession, kinds: list[str], warnings: list[str]) -> list[Any]:
+    """The digit prior, for a digit model fitted against the reference; [] otherwise."""
+    if not kinds or not digit_prior_applies(session.classes):
+        return []
+    try:
+        return [digit_prior_head(session.spec)]
+    except Exception as exc:  # the check still works without it, a little less well
+        warnings.append(f"the digit prior is unavailable ({exc}); the check uses your model only")
+        return []

@@ -18,7 +18,7 @@ Scoring needs only numpy (``ProbeScore.from_arrays``): no scikit-learn pickle in
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -54,6 +54,12 @@ class ProbeScore:
         at ``KIND_CAP`` times the median kind size, so a large kind (many glyphs, generated for
         their variety) does not crowd out the others; a mapping gives per-kind weights (default
         1); ``None`` weights every row 1 (the previous behaviour).
+    boost_columns : mapping of int to float, optional
+        Columns whose standardised values are multiplied by a factor before fitting (under the
+        L2 penalty a factor b weighs like b**2 copies of the column): the digit prior.
+    extra_stats : sequence of str, default=()
+        Names of statistics the scoring call must also compute (e.g. ``"digit prior/energy"``);
+        recorded with the probe so that opening the card builds the same statistics.
 
     Attributes
     ----------
@@ -71,8 +77,12 @@ class ProbeScore:
 
     def __init__(self, C: float = 0.05, n_folds: int = 5, tpr: float = 0.95,
                  log_columns: Any = None, random_state: int = 0,
-                 kind_weight: str | Mapping[str, float] | None = "auto") -> None:
+                 kind_weight: str | Mapping[str, float] | None = "auto",
+                 boost_columns: Mapping[int, float] | None = None,
+                 extra_stats: Sequence[str] = ()) -> None:
         self.C = C
+        self.boost_columns = boost_columns
+        self.extra_stats = tuple(extra_stats)
         self.n_folds = n_folds
         self.tpr = tpr
         self.log_columns = log_columns
@@ -174,6 +184,8 @@ class ProbeScore:
         # Constant columns (dead channels) get scale 1: they standardise to 0 and carry no weight.
         std = z_all.std(axis=0)
         self.scale_ = np.where(std > 1e-8, std, 1.0)
+        for column, factor in (self.boost_columns or {}).items():
+            self.scale_[column] /= factor  # scoring divides by scale_: the boost is kept
         z_in = (z_all[:len(s_in)] - self.mean_) / self.scale_
         z_ref = (z_all[len(s_in):] - self.mean_) / self.scale_
         groups = np.zeros(len(s_in)) if labels is None else np.asarray(labels)
@@ -270,12 +282,14 @@ class ProbeScore:
         return {prefix + "coef": self.coef_, prefix + "intercept": np.array(self.intercept_),
                 prefix + "mean": self.mean_, prefix + "scale": self.scale_,
                 prefix + "log_mask": self.log_mask_, prefix + "threshold":
-                np.array(self.threshold_), prefix + "kinds": np.array(self.kinds_, dtype=str)}
+                np.array(self.threshold_), prefix + "kinds": np.array(self.kinds_, dtype=str),
+                prefix + "extra_stats": np.array(self.extra_stats, dtype=str)}
 
     @classmethod
     def from_arrays(cls, arrays: Mapping[str, np.ndarray], prefix: str = "probe_") -> ProbeScore:
         """A scoring-only probe rebuilt from :meth:`to_arrays` output."""
-        probe = cls()
+        extra = arrays.get(prefix + "extra_stats", ())
+        probe = cls(extra_stats=[str(e) for e in extra])
         probe.coef_ = np.asarray(arrays[prefix + "coef"], np.float64)
         probe.intercept_ = float(arrays[prefix + "intercept"])
         probe.mean_ = np.asarray(arrays[prefix + "mean"], np.float64)

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from app.core.cards.card_file import ModelCard, card_path_for
-from app.core.models.layer_statistics import StatsLayout, build_stats_heads
+from app.core.models.layer_statistics import ExtraHead, StatsLayout, build_stats_heads
 from app.core.models.loading import LoadedModel
 from app.core.models.predictor import DEFAULT_BATCH_SIZE, ModelOutputs, Predictor
 from app.core.models.runtime import Runtime
@@ -54,6 +54,7 @@ class ModelSession:
     untrustworthy: str | None = None
     # Where each layer statistic sits in ``ModelOutputs.stats``, once they are computed.
     stats_layout: StatsLayout | None = None
+    _extra_stats: list[tuple[str, str]] = field(default_factory=list, repr=False)
     last_latency_ms: float = 0.0
     # The background LiteRT conversion while it runs (the predictor switches when it passes).
     conversion: Future | None = field(default=None, repr=False)
@@ -85,14 +86,17 @@ class ModelSession:
             )
         return self._executor
 
-    def enable_layer_statistics(self) -> StatsLayout:
+    def enable_layer_statistics(self, extra_heads: Sequence[ExtraHead] = ()) -> StatsLayout:
         """Compute the probe's layer statistics in every inference call from now on.
 
         The predictor is rebuilt once with heads that also reduce the hidden activations (one
-        forward pass still); a session that already computes them is left as it is.
+        forward pass still), plus ``extra_heads`` (the digit prior); a session that already
+        computes the same statistics is left as it is.
         """
-        if self.stats_layout is None:
-            heads, layout = build_stats_heads(self.loaded)
+        extras = [(e.layer, e.stat) for e in extra_heads]
+        if self.stats_layout is None or extras != self._extra_stats:
+            heads, layout = build_stats_heads(self.loaded, extra_heads=extra_heads)
+            self._extra_stats = extras
             batch = getattr(self.predictor, "batch_size", DEFAULT_BATCH_SIZE)
             self.predictor = on_tf_thread(Predictor, self.loaded, batch, heads)
             self.stats_layout = layout

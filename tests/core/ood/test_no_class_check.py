@@ -84,11 +84,10 @@ def _plain_model(root: Path, size: int, gray: bool) -> Path:
     return path
 
 
-# Unseen junk a check fitted without any may let through. The issue asks for 5 %; the grayscale
-# model meets it, the colour one (busy backgrounds, like house numbers) does not yet: structured
-# junk (scenes, cells, scribbles) shares its layer statistics. Its bound keeps the gain honest
-# (the energy score alone lets about 70 % through here) without hiding the gap.
-JUNK_BOUND = {False: 0.10, True: 0.05}
+# Unseen junk a check fitted without any may let through: the issue asks for 5 %. The colour
+# model (busy backgrounds, like house numbers) reached only 10 % on its own layers; with the
+# digit prior (the bundled model's opinion, for digit classes) it is at about 2.5 %.
+JUNK_BOUND = {False: 0.05, True: 0.05}
 
 
 @pytest.fixture(scope="module", params=[(32, False), (28, True)], ids=["colour", "grayscale"])
@@ -118,6 +117,13 @@ def test_fitted_without_no_class_images_it_rejects_unseen_junk(fitted, capsys, t
     report = json.loads(capsys.readouterr().out)
     assert report["reference"]["n"] > 1000 and "glyphs" in report["reference"]["kinds"]
     assert {"kind", "accepted", "held_out_accepted"} <= set(report["per_kind"][0])
+    assert any("digit prior" in w for w in report["warnings"])
+    session = open_model(model)
+    try:  # the card reopens with the prior in its statistics, and the check is on
+        assert ("digit prior", "energy") in [s[:2] for s in session.stats_layout.slots]
+        assert session.ood.checked and session.ood.score_name == "probe"
+    finally:
+        session.close()
     x_new, _ = _digits(600, 3, size, gray)
     junk, _ = no_digit_test(40, size, gray, seed=5)
     digits_ok, junk_ok = _accepted(model, x_new), _accepted(model, junk)
@@ -175,3 +181,33 @@ def test_bad_input_gives_one_line_and_writes_nothing(fitted, capsys, tmp_path, m
     assert main(["ood", "--model", str(model), "--data", str(val), "--reference", "moon"]) == 1
     assert "unknown kind(s) moon" in capsys.readouterr().err
     assert card_path_for(model).read_text() == card_before
+
+
+def test_the_export_carries_the_probe_and_the_digit_prior(fitted, capsys, tmp_path, monkeypatch):
+    """A servable from such a card gives classify's no-class scores, with no probscope code."""
+    import subprocess
+    import sys
+
+    from app.core.cards.card_file import load_card_for
+    from tests.cli.test_export import FRESH_PROCESS
+
+    monkeypatch.setenv("PROBSCOPE_CACHE_DIR", str(tmp_path / "cache"))
+    model, val, size, gray = fitted
+    if load_card_for(model).ood.get("score") != "probe":
+        assert main(["ood", "--model", str(model), "--data", str(val), "--save", "--score",
+                     "probe"]) == 0
+    images = np.r_[_digits(12, 11, size, gray)[0], no_digit_test(2, size, gray, seed=12)[0]]
+    paths = []
+    for i, img in enumerate(images):
+        paths.append(str(tmp_path / f"{i}.png"))
+        cv2.imwrite(paths[-1], img[:, :, ::-1])
+    assert main(["export", "--model", str(model), "--out", str(tmp_path / "servable")]) == 0
+    assert main(["classify", "--model", str(model), "--json", *paths]) == 0
+    want = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    run = subprocess.run([sys.executable, "-c", FRESH_PROCESS, str(tmp_path / "servable")],
+                         input=json.dumps(paths), capture_output=True, text=True, timeout=180,
+                         cwd="/")
+    assert run.returncode == 0, run.stderr[-2000:]
+    got = json.loads(run.stdout.splitlines()[-1])
+    np.testing.assert_allclose(got["ood_score"], [r["ood"]["score"] for r in want], atol=2e-3)
+    assert got["in_distribution"] == [r["ood"]["in_distribution"] for r in want]

@@ -72,3 +72,22 @@ def test_glyphs_leave_out_the_classes_and_their_look_alikes() -> None:
     assert chars and not set(chars) & set("0123456789OoQDIl|5Ss")
     assert "A" in chars and "#" in chars
     assert non_class_characters(["cat", "dog"]) == ""
+
+
+def test_a_boosted_column_weighs_like_its_square_in_copies() -> None:
+    """Under the L2 penalty, boosting a column by b is the same fit as b**2 copies of it."""
+    x_in, x_ref, kinds, y = _data(np.random.default_rng(2))
+    boosted = ProbeScore(C=0.05, boost_columns={0: 2.0}, extra_stats=["digit prior/energy"]).fit(
+        x_in, x_ref, kinds, labels=y)
+    copies = ProbeScore(C=0.05).fit(np.c_[x_in, np.repeat(x_in[:, :1], 3, 1)],
+                                    np.c_[x_ref, np.repeat(x_ref[:, :1], 3, 1)], kinds, labels=y)
+    x_new = np.random.default_rng(3).normal(1, 1.5, (200, 12))
+    np.testing.assert_allclose(boosted.score(x_new),
+                               copies.score(np.c_[x_new, np.repeat(x_new[:, :1], 3, 1)]),
+                               atol=2e-3)
+    plain = ProbeScore(C=0.05).fit(x_in, x_ref, kinds, labels=y)
+    assert abs(boosted.coef_[0] / boosted.scale_[0]) > 1.5 * abs(plain.coef_[0] / plain.scale_[0])
+    # The boost lives in the standardiser and the extra statistics in the arrays: a card keeps both.
+    again = ProbeScore.from_arrays(boosted.to_arrays())
+    np.testing.assert_allclose(again.score(x_new), boosted.score(x_new))
+    assert again.extra_stats == ("digit prior/energy",)
