@@ -14,6 +14,7 @@ from benchmarks import litert, measure
 from benchmarks.conformal import conformal_ms
 from benchmarks.explain import explain_ms
 from benchmarks.fixtures import make_digit_folder
+from benchmarks.no_class_check import no_class_check_ms
 
 TARGETS = {
     "window_visible_s": "<= 1.0 s",
@@ -25,6 +26,7 @@ TARGETS = {
     "peak_rss_mb": "<= 1000 MB",
     "explain_ms.gradcam": "<= 50 ms",
     "explain_ms.occlusion": "<= 300 ms",
+    "no_class_check_ms.probe_added": "<= 0.2 ms",
 }
 
 
@@ -66,6 +68,7 @@ def run(n_images: int, skip_gui: bool, only_litert: bool = False) -> dict:
         res["folder_images_per_s"] = measure.folder_images_per_s(session, folder, files)
         res.update(measure.calibration_ms())
         res["ood_score_ms"] = measure.ood_score_ms(session)
+        res["no_class_check_ms"] = no_class_check_ms()
         res["explain_ms"] = explain_ms(session, image)
         res["conformal_ms"] = conformal_ms()
         if not skip_gui:
@@ -109,6 +112,8 @@ def print_table(res: dict) -> None:
     row("slider_update_ms_10k", f"{res['slider_update_ms_10k']:.1f} ms", TARGETS["slider_update_ms_10k"])
     for k, v in res["ood_score_ms"].items():
         row(f"ood_score_ms.{k}", f"{v:.3f} ms")
+    for k, v in res["no_class_check_ms"].items():
+        row(f"no_class_check_ms.{k}", f"{v:.2f} ms", TARGETS.get(f"no_class_check_ms.{k}", ""))
     for k, v in res["explain_ms"].items():
         row(f"explain_ms.{k}", f"{v:.1f} ms", TARGETS.get(f"explain_ms.{k}", ""))
     for k, v in res.get("conformal_ms", {}).items():
