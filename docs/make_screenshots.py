@@ -59,14 +59,11 @@ def shoot_ood_reference(app: QApplication, window) -> None:  # type: ignore[no-u
     """The None-of-the-classes tab set up from labelled images alone (ood.png)."""
     ood = window.panels["ood"]
     window.tabs.setCurrentIndex(window.tabs.indexOf(ood.parentWidget().parentWidget()))
-    sizes = window.splitter.sizes()
-    window.splitter.setSizes([290, sum(sizes) - 290])  # the table and histogram need the height
     ood.load_data(str(DIGITS / "calibration.npz"))  # no no-class folder: the built-in reference
     wait(app, lambda: ood.detector is not None and window.is_idle(), timeout=600.0)
     ood.score_box.setCurrentIndex(ood.score_box.findData("probe"))
     wait(app, lambda: True)
     window.grab().save(str(OUT / "ood.png"))
-    window.splitter.setSizes(sizes)
 
 
 def main() -> int:

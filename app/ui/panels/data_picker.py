@@ -66,6 +66,9 @@ class DataPicker(QFrame):
         Offer and accept ``.npz`` files as well as folders.
     optional : bool
         Show a clear button, for data the user may leave out.
+    one_line : bool
+        The path (or hint) beside the title rather than under it, where the panel is wide
+        and its height is short.
     """
 
     path_chosen = Signal(str)
@@ -78,6 +81,7 @@ class DataPicker(QFrame):
         allow_npz: bool = True,
         optional: bool = False,
         parent: QWidget | None = None,
+        one_line: bool = False,
     ) -> None:
         super().__init__(parent)
         self.setObjectName("dataPicker")
@@ -110,7 +114,10 @@ class DataPicker(QFrame):
         self._optional = optional
 
         row = QHBoxLayout()
-        row.addWidget(self.title_label, 1)
+        row.addWidget(self.title_label, 0 if one_line else 1)
+        if one_line:
+            row.addSpacing(8)
+            row.addWidget(self.path_label, 1)
         row.addWidget(self.folder_button)
         row.addWidget(self.npz_button)
         row.addWidget(self.clear_button)
@@ -118,7 +125,8 @@ class DataPicker(QFrame):
         layout.setContentsMargins(8, 6, 8, 6)
         layout.setSpacing(2)
         layout.addLayout(row)
-        layout.addWidget(self.path_label)
+        if not one_line:
+            layout.addWidget(self.path_label)
         self._show_path()
 
     @property

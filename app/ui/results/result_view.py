@@ -337,8 +337,9 @@ class ResultView(QWidget):
             self.badge.setText(f"✓ looks like a known class{alpha}")
             self.badge.setStyleSheet(_BADGE_WARN if alpha else _BADGE_OK)
         else:
-            self.badge.setText(f"⚠ {ood_label}: this image looks like none of the classes, "
-                               f"so the model's best guess is not to be trusted{alpha}")
+            # One line at the default window size: a second one squeezed the pictures.
+            self.badge.setText(f"⚠ {ood_label}: like none of the classes, so the best guess is "
+                               f"not to be trusted{alpha}")
             self.badge.setStyleSheet(_BADGE_OOD)
         if result.ood is not None and result.ood.checked:
             op = "≥" if result.ood.in_distribution else "&lt;"

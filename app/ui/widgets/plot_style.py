@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pyqtgraph as pg
 from PySide6.QtGui import QColor, QPalette
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QSizePolicy, QWidget
 
 
 @dataclass(frozen=True)
@@ -53,3 +53,14 @@ def style_plot(plot: pg.PlotItem, colours: PlotColours) -> None:
         axis.setTextPen(pg.mkPen(colours.text))
         # Scores like -0.05 must read as such, not as "-50 (x0.001)".
         axis.enableAutoSIPrefix(False)
+
+
+def shrinkable(widget: QWidget, minimum_height: int) -> None:
+    """Let ``widget`` (a pyqtgraph view, a stack holding them, a table) shrink to ``minimum_height``.
+
+    A pyqtgraph view reports its current size as its size hint, so every layout above it
+    treated the height it once got as needed: a tab that grew never fitted again without a
+    scroll bar. Its height is set by the minimum instead; any extra room still goes to it.
+    """
+    widget.setMinimumHeight(minimum_height)
+    widget.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Ignored)

@@ -39,7 +39,7 @@ from app.ui.window.actions import build_menus
 from app.ui.window.display import CurrentDisplay
 from app.ui.window.folder_runs import FolderRunController
 from app.ui.window.session_controller import SessionController
-from app.ui.window.settings import SPLITTER_MINIMUMS, AppSettings, restore_splitter, show_whole_tab
+from app.ui.window.settings import SPLITTER_MINIMUMS, AppSettings, TabFitter, restore_splitter
 from app.ui.window.status_bar import STATE_LOADING_TF, StatusBar
 
 if TYPE_CHECKING:
@@ -131,7 +131,6 @@ class MainWindow(QMainWindow):
         self.folder_report = FolderReport(self.tabs)
         self.tabs.addTab(self.history, "History")
         self.tabs.addTab(self.folder_report, "Folder run")
-        self.tabs.currentChanged.connect(self._show_whole_tab)
 
         self.splitter = QSplitter(Qt.Orientation.Vertical, self.drop_area)
         self.splitter.addWidget(self.top_splitter)
@@ -142,6 +141,8 @@ class MainWindow(QMainWindow):
         # The current result is what people came for; the tabs get the rest (restored later),
         # enough for six history rows and the Calibration tab's plots at 1200x780.
         self.splitter.setSizes([400, 300])
+        self.tab_fitter = TabFitter(self.splitter, self.tabs)  # an analysis tab opens unscrolled
+        self.tabs.currentChanged.connect(self.tab_fitter.fit)
 
         body = self.drop_area.body
         body.addWidget(self.warnings_banner)
@@ -175,13 +176,9 @@ class MainWindow(QMainWindow):
             panel = panel_class(self.state)
             self.add_panel(title, panel)
             self.panels[key] = panel
-            panel.content_changed.connect(self._show_whole_tab)  # its data arrived: grow again
+            panel.content_changed.connect(self.tab_fitter.fit)  # its data arrived: grow again
             if self.state.session is not None:  # a model that loaded before the tabs were built
                 panel.set_session(self.state.session)
-
-    def _show_whole_tab(self, _index: int = -1) -> None:
-        """Give the open tab the height its content needs (up to 64 %), so it reads unscrolled."""
-        show_whole_tab(self.splitter, self.tabs)
 
     def _restore_settings(self) -> None:
         geometry, state, splitter = self.settings.window_state()
@@ -258,6 +255,7 @@ class MainWindow(QMainWindow):
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         scroll.setWidget(widget)
+        self.tab_fitter.watch(scroll)  # content grown on the GUI thread (Fit, Save) fits too
         return self.tabs.addTab(scroll, title)
 
     def set_temperature(self, temperature: float | None) -> None:

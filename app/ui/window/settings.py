@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QSettings
+from PySide6.QtCore import QByteArray, QSettings, QTimer
 from PySide6.QtWidgets import QScrollArea, QSplitter, QTabWidget
 
 MAX_RECENT_MODELS = 8
@@ -117,19 +117,64 @@ def restore_splitter(splitter: QSplitter, state: QByteArray, minimums: tuple[int
     splitter.setSizes(fixed)
 
 
-def show_whole_tab(splitter: QSplitter, tabs: QTabWidget, most: float = 0.64) -> None:
+def content_height(area: QScrollArea) -> int:
+    """The height ``area``'s widget needs at the viewport's width before a scroll bar appears.
+
+    A resizable scroll area scrolls below the widget's height for its width (word-wrapped
+    labels are taller when narrow), not below its minimum size hint: measure that.
+    """
+    inner = area.widget()
+    if inner is None:
+        return 0
+    need = inner.minimumSizeHint().height()
+    if inner.hasHeightForWidth():
+        need = max(need, inner.heightForWidth(area.viewport().width()))
+    return need
+
+
+def show_whole_tab(splitter: QSplitter, tabs: QTabWidget, most: float = 0.6) -> None:
     """Grow the tabs' pane of ``splitter`` to what the current tab needs, up to ``most``.
 
-    The analysis tabs need more height than the History; growing only when opened keeps the
-    image panes large for what people look at most, and never shrinks what the user set.
+    The analysis tabs need more height than the History; growing only when opened (or when
+    their content grows) keeps the image panes large for what people look at most, and never
+    shrinks what the user set.
     """
     page = tabs.currentWidget()
-    inner = page.widget() if isinstance(page, QScrollArea) else page
     sizes = splitter.sizes()
-    if inner is None or len(sizes) != 2:
+    if not isinstance(page, QScrollArea) or page.widget() is None or len(sizes) != 2:
         return
     top, bottom = sizes
-    need = inner.minimumSizeHint().height() + tabs.tabBar().sizeHint().height() + 8
-    want = min(need, int(most * (top + bottom)))
+    # What the pane holds besides the content: the tab bar and the frames around the page.
+    chrome = bottom - page.viewport().height() if page.isVisible() else tabs.tabBar().sizeHint().height() + 8
+    want = min(content_height(page) + chrome, int(most * (top + bottom)))
     if bottom < want:
         splitter.setSizes([top + bottom - want, want])
+
+
+class TabFitter:
+    """Keeps the open tab of ``tabs`` readable unscrolled: :func:`show_whole_tab` on demand.
+
+    :meth:`fit` runs when a tab opens or a panel's job result arrived; :meth:`watch` also
+    re-fits a tab whose content grew without a job (Fit, Save, new notes). A viewport made
+    smaller by the user's drag changes the scroll range too, but not the content's need:
+    that drag is respected.
+    """
+
+    def __init__(self, splitter: QSplitter, tabs: QTabWidget) -> None:
+        self._splitter = splitter
+        self._tabs = tabs
+        self._fitted: dict[QScrollArea, int] = {}  # per tab, the content height last fitted
+
+    def fit(self, _index: int = -1) -> None:
+        show_whole_tab(self._splitter, self._tabs)
+        page = self._tabs.currentWidget()
+        if isinstance(page, QScrollArea):
+            self._fitted[page] = content_height(page)
+
+    def watch(self, page: QScrollArea) -> None:
+        page.verticalScrollBar().rangeChanged.connect(lambda *_: self._on_range(page))
+
+    def _on_range(self, page: QScrollArea) -> None:
+        if page is self._tabs.currentWidget() and content_height(page) > self._fitted.get(page, 0):
+            # After the layout pass that changed the range, not inside it.
+            QTimer.singleShot(0, self.fit)

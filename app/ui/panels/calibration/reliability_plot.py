@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 from superqt.utils import qthrottled
 
 from app.core.calibration import ReliabilityBins
-from app.ui.widgets.plot_style import plot_colours, style_plot, with_alpha
+from app.ui.widgets.plot_style import plot_colours, shrinkable, style_plot, with_alpha
 
 if TYPE_CHECKING:
     from app.ui.state import ViewState
@@ -65,7 +65,7 @@ class ReliabilityPlot(QWidget):
         self.view.setAcceptDrops(False)  # drops belong to the panel (data) or the window
         self.view.setToolTip(EXPLANATION)
         # Small enough for the tab at the default 1200x780 window (300 px cut the diagram off).
-        self.view.setMinimumHeight(150)
+        shrinkable(self.view, 150)
 
         self.diagram: pg.PlotItem = self.view.addPlot(row=0, col=0)
         self.histogram: pg.PlotItem = self.view.addPlot(row=1, col=0)

@@ -21,7 +21,7 @@ from superqt import QLabeledDoubleSlider
 from superqt.utils import qthrottled
 
 from app.core import ProbscopeError
-from app.ui.widgets.plot_style import plot_colours, style_plot, with_alpha
+from app.ui.widgets.plot_style import plot_colours, shrinkable, style_plot, with_alpha
 
 if TYPE_CHECKING:
     from app.core.calibration import ConformalFit
@@ -79,7 +79,7 @@ class PredictionSetsView(QWidget):
         self.view = pg.GraphicsLayoutWidget(parent=self)
         self.view.setBackground(colours.background)
         self.view.setAcceptDrops(False)
-        self.view.setMinimumHeight(140)
+        shrinkable(self.view, 140)
         self.coverage_plot: pg.PlotItem = self.view.addPlot(row=0, col=0)
         self.size_plot: pg.PlotItem = self.view.addPlot(row=0, col=1)
         for plot in (self.coverage_plot, self.size_plot):

@@ -18,7 +18,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QStackedWidget, QVBoxLayout, QWidget
 
 from app.ui.panels.panel_messages import empty_state
-from app.ui.widgets.plot_style import plot_colours, style_plot
+from app.ui.widgets.plot_style import plot_colours, shrinkable, style_plot
 
 MAX_MAPS = 64
 GAP = 1  # pixels of background between feature maps
@@ -101,7 +101,7 @@ class ActivationView(QWidget):
         self.pages.addWidget(self.empty_label)
         self.pages.addWidget(self.bars_widget)
         self.pages.addWidget(self.maps_widget)
-        self.pages.setMinimumHeight(150)
+        shrinkable(self.pages, 120)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)

@@ -80,12 +80,18 @@ class CurrentImageBox(QGroupBox):
         layer_row = QHBoxLayout()
         layer_row.addWidget(QLabel("Layer", self))
         layer_row.addWidget(self.layer_box, 1)
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.image_label)
-        layout.addLayout(layer_row)
-        layout.addWidget(self.image_messages)
-        layout.addWidget(self.activation, 1)
-        layout.addWidget(self.what_if)
+        activations = QVBoxLayout()
+        activations.addWidget(self.image_label)
+        activations.addLayout(layer_row)
+        activations.addWidget(self.image_messages)
+        activations.addWidget(self.activation, 1)
+        # The activation beside the what-if table: stacked, they needed a scroll bar at the
+        # default window size.
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(6, 4, 6, 4)
+        layout.addLayout(activations, 1)
+        layout.addWidget(self.what_if, 1, Qt.AlignmentFlag.AlignTop)
+        self.what_if.setMinimumWidth(300)  # its four columns, the variant's name readable
 
     # -- state for the panel and tests ---------------------------------------------------------
     @property

@@ -20,7 +20,7 @@ from PySide6.QtGui import QColor, QFontMetrics
 from PySide6.QtWidgets import QLabel, QStackedWidget, QVBoxLayout, QWidget
 
 from app.ui.panels.panel_messages import empty_state
-from app.ui.widgets.plot_style import plot_colours, style_plot, with_alpha
+from app.ui.widgets.plot_style import plot_colours, shrinkable, style_plot, with_alpha
 
 BAR = 0.36  # thickness of each of a layer's two bars (layers are 1 apart)
 NAME_CHARS = 26  # longer layer names are elided in the middle on the axis
@@ -57,7 +57,6 @@ class LayerStatsPlot(QWidget):
         self.widget.setBackground(colours.background)
         self.widget.setAcceptDrops(False)  # drops belong to the panel
         self.widget.setToolTip(EXPLANATION)
-        self.widget.setMinimumHeight(160)
         self.plot: pg.PlotItem = self.widget.getPlotItem()
         style_plot(self.plot, colours)
         self.plot.showGrid(x=True, y=False, alpha=0.15)
@@ -92,6 +91,7 @@ class LayerStatsPlot(QWidget):
         )
         self.empty_label = empty_state("", self)
         self.pages = QStackedWidget(self)
+        shrinkable(self.pages, 120)
         self.pages.addWidget(self.empty_label)
         self.pages.addWidget(self.widget)
         layout = QVBoxLayout(self)

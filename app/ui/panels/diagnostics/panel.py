@@ -80,7 +80,8 @@ class DiagnosticsPanel(PanelBase):
         self.state.history_cleared.connect(self._on_history_cleared)
 
         # -- data set controls ------------------------------------------------------------
-        self.picker = DataPicker("Images to diagnose", NO_DATA, optional=True, parent=self)
+        self.picker = DataPicker("Images to diagnose", NO_DATA, optional=True, parent=self,
+                                 one_line=True)
         self.picker.path_chosen.connect(self._start)
         self.picker.cleared.connect(self.update_buttons)
         self.run_button = QPushButton("Run diagnosis", self)
@@ -96,8 +97,10 @@ class DiagnosticsPanel(PanelBase):
         # Said in words beside the greyed-out button: a disabled button shows no tooltip.
         self.run_hint = QLabel(self)
         self.run_hint.setStyleSheet("color: palette(mid);")
-        run_row = row(self.run_button, self.history_button, self.run_hint, (self.progress, 1))
-        run_row.addStretch(0)
+        # Run beside the data it runs on, and the hint, progress and status on one line below:
+        # every line saved goes to the plots at the default window size.
+        top_row = row((self.picker, 1), self.run_button, self.history_button)
+        status_row = row(self.run_hint, (self.progress, 1), (self.messages, 2))
 
         # -- left: over the data set ------------------------------------------------------
         self.verdict_label = QLabel(self)
@@ -116,28 +119,30 @@ class DiagnosticsPanel(PanelBase):
         self.findings_scroll.setFrameShape(QFrame.Shape.NoFrame)
         self.findings_scroll.setMinimumHeight(60)
         self.chart = LayerStatsPlot(self)
-        self.data_splitter = QSplitter(Qt.Orientation.Vertical, self)
+        # The notes beside the layer chart, under the verdict (not above the chart: too tall).
+        self.data_splitter = QSplitter(Qt.Orientation.Horizontal, self)
         self.data_splitter.setChildrenCollapsible(False)
         self.data_splitter.addWidget(self.findings_scroll)
         self.data_splitter.addWidget(self.chart)
-        self.data_splitter.setStretchFactor(0, 2)
-        self.data_splitter.setStretchFactor(1, 3)
+        self.data_splitter.setStretchFactor(0, 1)
+        self.data_splitter.setStretchFactor(1, 1)
+        self.findings_scroll.setMinimumWidth(180)  # the notes read as lines, not as a column of words
+        self.data_splitter.setSizes([230, 370])
         data_box = QGroupBox("Over the data set", self)
         left = QVBoxLayout(data_box)
+        left.setContentsMargins(6, 4, 6, 4)
         left.addWidget(self.verdict_label)
         left.addWidget(self.data_splitter, 1)
 
         # -- right: the current image -----------------------------------------------------
         self.image = CurrentImageBox(self)
 
-        self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
-        self.splitter.setChildrenCollapsible(False)
-        self.splitter.addWidget(data_box)
-        self.splitter.addWidget(self.image)
-        self.splitter.setStretchFactor(0, 11)
-        self.splitter.setStretchFactor(1, 9)
-
-        self.set_content(column(self, self.picker, run_row, self.messages, (self.splitter, 1)))
+        # A box, not a splitter: a splitter hides how tall its word-wrapped labels get at
+        # their width, and the tab then scrolled instead of growing to fit.
+        halves = row((data_box, 1), (self.image, 1))
+        content = column(self, top_row, status_row, halves)
+        content.layout().setStretch(2, 1)
+        self.set_content(content)
         self.set_session(None)
 
     # -- state for the window and tests ----------------------------------------------------

@@ -28,7 +28,8 @@ from app.ui.widgets.plot_style import plot_colours
 if TYPE_CHECKING:
     from app.core.diagnostics import WhatIfPrediction
 
-COLUMNS = ("Preprocessing", "Prediction", "Probability", "In a class?")
+# Short headers: the table sits beside the activation view, in a third of the tab.
+COLUMNS = ("Preprocessing", "Label", "Prob.", "A class?")
 # Short, so the column stays readable in a narrow panel; the tooltip has the core's words.
 TITLES = {
     "as_recorded": "As recorded",
@@ -48,6 +49,10 @@ class WhatIfTable(QWidget):
         self.caption.setWordWrap(True)
         self.table = QTableWidget(0, len(COLUMNS), self)
         self.table.setHorizontalHeaderLabels(list(COLUMNS))
+        for col, tip in enumerate(("How the image was prepared for the model", "The model's answer",
+                                   "Its calibrated probability",
+                                   "Whether the 'none of the classes' check accepts the image")):
+            self.table.horizontalHeaderItem(col).setToolTip(tip)
         self.table.setAccessibleName("What if the preprocessing were wrong")
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)

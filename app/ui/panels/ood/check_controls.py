@@ -48,7 +48,12 @@ class CheckControls(QWidget):
         )
         form = QFormLayout(self)
         form.setContentsMargins(0, 0, 0, 0)
+        form.setVerticalSpacing(3)  # four short lines; the per-kind table below wants the height
+        accept = row((self.accept_slider, 1), self.accept_label)
+        accepted = row(self.accepted_in_label, (self.accepted_out_label, 1))
+        for line in (accept, accepted):
+            line.setSpacing(6)  # a form with unequal spacings passes none on to its rows
         form.addRow("Score", self.score_box)
-        form.addRow("Accept", row((self.accept_slider, 1), self.accept_label))
+        form.addRow("Accept", accept)
         form.addRow("Threshold", self.threshold_label)
-        form.addRow("Accepted", row(self.accepted_in_label, (self.accepted_out_label, 1)))
+        form.addRow("Accepted", accepted)

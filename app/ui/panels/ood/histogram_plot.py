@@ -13,7 +13,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from app.ui.widgets.plot_style import plot_colours, style_plot, with_alpha
+from app.ui.widgets.plot_style import plot_colours, shrinkable, style_plot, with_alpha
 
 N_BINS = 40
 EXPLANATION = (
@@ -63,7 +63,7 @@ class OODHistogramPlot(QWidget):
         self.widget.setBackground(colours.background)
         self.widget.setAcceptDrops(False)  # drops belong to the panel (data) or the window
         self.widget.setToolTip(EXPLANATION)
-        self.widget.setMinimumHeight(180)
+        shrinkable(self.widget, 180)
         self.plot: pg.PlotItem = self.widget.getPlotItem()
         style_plot(self.plot, colours)
         self.plot.showGrid(x=True, y=True, alpha=0.15)

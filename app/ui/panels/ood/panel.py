@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QSignalBlocker, Qt, Signal, Slot
-from PySide6.QtWidgets import QLabel, QPushButton, QSplitter, QWidget
+from PySide6.QtCore import QSignalBlocker, Signal, Slot
+from PySide6.QtWidgets import QLabel, QPushButton, QWidget
 
 from app.core import ProbscopeError
 from app.core.ood import acceptance_rate
@@ -95,14 +95,6 @@ class OODPanel(PanelBase):
         self.kinds_caption.setWordWrap(True)
         self.kinds = PerKindTable(self)
         self.plot = OODHistogramPlot(self)
-        # Left: the choices and, per kind, what gets through; right: the histogram, full height.
-        self.split = QSplitter(Qt.Orientation.Horizontal, self)
-        self.split.addWidget(column(self, self.controls, self.kinds_caption, (self.kinds, 1)))
-        self.split.addWidget(self.plot)
-        self.split.setStretchFactor(0, 1)
-        self.split.setStretchFactor(1, 1)
-        self.split.setSizes([560, 560])
-        self.split.setChildrenCollapsible(False)
         self.label_note = QLabel(self)
         self.label_note.setWordWrap(True)
         self.save_button = QPushButton("Save to model card", self)
@@ -110,10 +102,18 @@ class OODPanel(PanelBase):
         self.save_button.clicked.connect(self.save)
         self.saved_label = QLabel(self)
         self.saved_label.setWordWrap(True)
-        self.set_content(column(
-            self, row((self.in_picker, 3), (self.ood_picker, 2)), self.progress, self.messages,
-            (self.split, 1), row((self.label_note, 1), self.save_button), self.saved_label,
-        ))
+        # Left: the choices and, per kind, what gets through; right: the histogram with what
+        # Save does under it (the left is the taller half: a row below both cost the table
+        # its height). Boxes, not a splitter: a splitter hides how tall the wrapped labels
+        # get, and the tab then scrolled instead of growing to fit.
+        left = column(self, self.controls, self.kinds_caption, (self.kinds, 1))
+        right = column(self, (self.plot, 1), row((self.label_note, 1), self.save_button),
+                       self.saved_label)
+        # The progress beside the messages: a line of its own grew the tab during every fit.
+        content = column(self, row((self.in_picker, 3), (self.ood_picker, 2)),
+                         row((self.progress, 1), (self.messages, 1)), row((left, 1), (right, 1)))
+        content.layout().setStretch(2, 1)  # the halves take the height the tab has to spare
+        self.set_content(content)
         self.set_session(None)
 
     @property
@@ -303,8 +303,9 @@ class OODPanel(PanelBase):
         if out_scores is None:
             self.accepted_out_label.setText("— (no no-class images to measure with)")
         else:
+            # Short: the line shares the left half with the table (the tooltip says more).
             where = "of your no-class images" if fit.result.ood_data else (
-                "of a fresh sample of the built-in reference")
+                "of a fresh built-in reference sample")
             self.accepted_out_label.setText(f"{acceptance_rate(out_scores, threshold):.1%} {where}")
         if self._plotted != (id(fit), name):
             self.plot.set_scores(in_scores, out_scores, score_title(name), threshold,

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.ui.widgets.plot_style import shrinkable
 from app.ui.widgets.qt_images import rgb_to_qimage
 
 KIND_TITLES = {
@@ -38,7 +39,8 @@ HEADER_HELP = (
     "The same when this kind was left out of the fit: how the check copes with junk it never\n"
     "saw. Equal to 'Accepted' for scores that are not fitted on the reference.",
 )
-ICON = QSize(3 * 36 + 4, 36)
+ICON = QSize(3 * 24 + 4, 24)  # about model-sized examples: rows stay compact
+VISIBLE_ROWS = 4  # at least, beside the histogram at the default window size
 # Shares at or below these read as good / so-so; above, the check lets too much through.
 GOOD, FAIR = 0.02, 0.10
 
@@ -72,7 +74,9 @@ class PerKindTable(QTableWidget):
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.setAccessibleName("No-class images accepted, per kind")
-        self.setMinimumHeight(120)
+        # Its own scroll bar for the rest of the kinds: the tab around it must not need one.
+        rows = VISIBLE_ROWS * self.verticalHeader().defaultSectionSize()
+        shrinkable(self, self.horizontalHeader().sizeHint().height() + rows + 2 * self.frameWidth() + 2)
         self._icons: dict[str, QIcon] = {}
 
     def set_thumbnails(self, thumbnails: Mapping[str, np.ndarray]) -> None:

@@ -1,0 +1,160 @@
+"""At the default 1200x780 every tab reads without scrolling, in each state a user meets.
+
+The real window on the bundled digit model and a slice of its held-out data: each analysis
+tab empty, with images classified, after a diagnosis and after the "none of the classes" fit;
+the Calibration tab on its own after Fit and Save. A
+tab whose content outgrows its pane shows a vertical scroll bar (its maximum above 0); the
+pictures above the tabs must keep a usable size meanwhile.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QByteArray, Qt
+from PySide6.QtWidgets import QScrollArea, QSplitter, QWidget
+
+from app.core.resources import bundled_model_path
+from app.ui.window.settings import SPLITTER_MINIMUMS, restore_splitter
+from tests.ui.conftest import wait_idle
+
+WAIT_MS = 120_000
+# The pictures above the tabs: smaller than this and a digit is a smudge.
+MIN_PICTURE = 100
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROBSCOPE_CACHE_DIR", str(tmp_path / "cache"))
+
+
+@pytest.fixture
+def digits_window(qtbot, config_dir: Path, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """The window at its default size on a private copy of the bundled model (Save writes)."""
+    from app.ui.window.main_window import MainWindow
+
+    bundled = bundled_model_path()
+    if not bundled.exists():
+        pytest.skip("the bundled digit model is not built")
+    folder = tmp_path / "model"
+    folder.mkdir()
+    for part in bundled.parent.glob(bundled.name + "*"):
+        shutil.copy2(part, folder / part.name)
+    win = MainWindow()
+    qtbot.addWidget(win)
+    win.resize(1200, 780)
+    win.show()
+    win.start(str(folder / bundled.name))
+    qtbot.waitUntil(lambda: win.session is not None and win.is_idle() and bool(win.panels),
+                    timeout=WAIT_MS)
+    yield win
+    win.cancel_run()
+    qtbot.waitUntil(win.is_idle, timeout=30_000)
+
+
+@pytest.fixture(scope="module")
+def held_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A slice of the bundled held-out digits: the same layouts, a quicker fit."""
+    data = np.load(bundled_model_path().parent / "calibration.npz")
+    path = tmp_path_factory.mktemp("held_out") / "held_out.npz"
+    np.savez(path, images=data["images"][:600], labels=data["labels"][:600])
+    return path
+
+
+def open_tab(qtbot, win, key: str) -> QScrollArea:  # type: ignore[no-untyped-def]
+    page = win.panels[key].parentWidget().parentWidget()
+    assert isinstance(page, QScrollArea)
+    win.tabs.setCurrentWidget(page)
+    settle(qtbot)
+    return page
+
+
+def settle(qtbot) -> None:  # type: ignore[no-untyped-def]
+    qtbot.wait(120)  # the deferred re-fit and the layout passes after it
+
+
+def assert_reads_unscrolled(qtbot, win, key: str, when: str) -> None:  # type: ignore[no-untyped-def]
+    settle(qtbot)
+    page = win.tabs.currentWidget()
+    assert page is win.panels[key].parentWidget().parentWidget()
+    hidden = page.verticalScrollBar().maximum()
+    assert hidden == 0, f"{key} {when}: {hidden} px need scrolling (pane {win.splitter.sizes()})"
+    picture = win.result_view.original
+    if not win.result_view.showing_empty_state:
+        assert picture.height() >= MIN_PICTURE, f"{key} {when}: pictures {picture.height()} px high"
+
+
+def test_every_tab_reads_unscrolled_at_the_default_size(qtbot, digits_window, held_out: Path) -> None:
+    win = digits_window
+    for key in ("calibration", "ood", "diagnostics"):
+        open_tab(qtbot, win, key)
+        assert_reads_unscrolled(qtbot, win, key, "without data or images")
+
+    samples = sorted(str(p) for p in (bundled_model_path().parent / "samples").glob("*.png"))
+    win.classify_paths(samples)
+    wait_idle(qtbot, win)
+    for key in ("calibration", "ood", "diagnostics"):
+        open_tab(qtbot, win, key)
+        assert_reads_unscrolled(qtbot, win, key, "with images classified")
+
+    diagnostics = win.panels["diagnostics"]
+    open_tab(qtbot, win, "diagnostics")
+    diagnostics.load_data(str(held_out))
+    qtbot.waitUntil(lambda: diagnostics.diagnosis is not None and not diagnostics.is_busy(),
+                    timeout=WAIT_MS)
+    assert_reads_unscrolled(qtbot, win, "diagnostics", "after a diagnosis")
+
+    ood = win.panels["ood"]
+    open_tab(qtbot, win, "ood")
+    ood.load_data(str(held_out))  # against the built-in no-class reference
+    qtbot.waitUntil(lambda: ood.detector is not None and win.is_idle(), timeout=WAIT_MS * 3)
+    assert_reads_unscrolled(qtbot, win, "ood", "after the fit")
+    assert ood.kinds.rowCount() > 4 and ood.kinds.viewport().height() >= 4 * ood.kinds.rowHeight(0)
+
+    # Back on the History, the pane the analysis tabs grew still shows several rows.
+    win.tabs.setCurrentWidget(win.history)
+    settle(qtbot)
+    view = win.history.view
+    assert view.viewport().height() >= 5 * view.rowHeight(0)
+
+
+def _window_splitter() -> QSplitter:
+    splitter = QSplitter(Qt.Orientation.Vertical)  # pictures above, tabs below, as in the window
+    splitter.addWidget(QWidget())
+    splitter.addWidget(QWidget())
+    splitter.resize(1200, 700)
+    return splitter
+
+
+def test_calibration_grows_to_fit_after_fit_and_save(qtbot, digits_window, held_out: Path) -> None:
+    """Fit and Save add lines without a job running: the tab must still grow to fit them."""
+    win = digits_window
+    calibration = win.panels["calibration"]
+    open_tab(qtbot, win, "calibration")  # the first tab opened: the pane is only as tall as it
+    calibration.load_data(str(held_out))
+    qtbot.waitUntil(lambda: calibration.has_data and win.is_idle(), timeout=WAIT_MS)
+    assert_reads_unscrolled(qtbot, win, "calibration", "with data")
+    calibration.fit()
+    assert_reads_unscrolled(qtbot, win, "calibration", "after Fit")
+    calibration.save(force=True)
+    wait_idle(qtbot, win)
+    assert_reads_unscrolled(qtbot, win, "calibration", "after Save")
+    # Whatever else a fit may say (its data notes), said on the GUI thread, the tab follows.
+    calibration.messages.set_warnings(["a note on the held-out data, two lines long in this column",
+                                       "and another such note on the held-out data"])
+    assert_reads_unscrolled(qtbot, win, "calibration", "with two more notes")
+
+
+def test_a_dragged_tiny_pane_comes_back_at_its_minimum(qapp) -> None:  # type: ignore[no-untyped-def]
+    for sizes in ([690, 10], [10, 690]):  # one careless drag: no history rows, or no pictures
+        splitter = _window_splitter()
+        splitter.setSizes(sizes)
+        total = sum(splitter.sizes())
+        again = _window_splitter()
+        restore_splitter(again, QByteArray(splitter.saveState()), SPLITTER_MINIMUMS)
+        top, bottom = again.sizes()
+        assert top >= SPLITTER_MINIMUMS[0] and bottom >= SPLITTER_MINIMUMS[1], sizes
+        assert top + bottom == total
