@@ -55,6 +55,11 @@ SCRIPT = textwrap.dedent(
                       "results": [r.to_json()["label"] for r in win.history_results()],
                       "max_gap": max(gaps) if gaps else 0.0, "busy": busy,
                       "ticks": len(ticks)}))
+    # Leave as `probscope gui` does: a background job still running must not race the
+    # interpreter's teardown of Qt objects (seen as a segfault at exit on a busy machine).
+    sys.stdout.flush()
+    import os
+    os._exit(0)
     """
 )
 
