@@ -83,6 +83,9 @@ def _print_held_out(result: Any) -> None:
         mark = "  <- chosen" if name == chosen else ""
         print(f"  {name:<10} {v['held_out']:>8.1%} held out, AUROC "
               f"{(v['auroc'] or float('nan')):.3f}{mark}")
+    if result.reference.get("digit_prior"):
+        print("the probe includes the digit prior: probscope's own digit model's opinion of "
+              "every image")
     print(f"{'kind':<22}{'accepted':>10}{'held out':>10}   ({chosen})")
     for row in result.per_kind:
         print(f"{row['kind']:<22}{row['accepted']:>10.1%}{row['held_out_accepted']:>10.1%}")

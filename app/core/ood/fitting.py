@@ -35,8 +35,10 @@ class OODFitResult:
     # Share of the no-class images the saved threshold accepts (the table's figures come
     # from a 70/30 split of the in-distribution data, so their threshold differs slightly).
     ood_accepted: float | None = None
-    # The built-in no-class reference the check was fitted and judged with.
-    reference: dict[str, Any] = field(default_factory=lambda: {"kinds": [], "n": 0})
+    # The built-in no-class reference the check was fitted and judged with, and whether
+    # probscope's digit model gave its second opinion (the digit prior).
+    reference: dict[str, Any] = field(default_factory=lambda: {"kinds": [], "n": 0,
+                                                               "digit_prior": False})
     # Per reference kind, for the chosen score: share accepted, and accepted when the probe
     # was fitted without that kind (the figure for junk it never saw).
     per_kind: list[dict[str, Any]] = field(default_factory=list)
@@ -179,7 +181,8 @@ def run_ood(
         f"the {r['score']} score separates worse than chance here (AUROC {r['auroc']:.2f}); do not use it"
         for r in table if r.get("auroc") is not None and r["auroc"] < 0.5
     ]
-    ref = {"kinds": [] if fit is None else fit.kinds, "n": 0 if fit is None else fit.n_reference}
+    ref = {"kinds": [] if fit is None else fit.kinds, "n": 0 if fit is None else fit.n_reference,
+           "digit_prior": fit is not None and bool(fit.probe.extra_stats)}
     return OODFitResult(detector, table, str(data_path), None if ood_path is None else str(ood_path),
                         warnings, accepted, ref, by_score.get(chosen, {}).get("per_kind", []),
                         by_score)

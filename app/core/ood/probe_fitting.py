@@ -150,9 +150,6 @@ def fit_probe(
     layout = session.stats_layout
     prior = [] if layout is None else [a for name, stat, a, _ in layout.slots
                                        if (name, stat) == DIGIT_PRIOR_SLOT]
-    if prior:
-        notes.append("your classes are digits: probscope's own digit model gives a second "
-                     "opinion on every image (the digit prior)")
     probe = ProbeScore(C=PROBE_C, tpr=tpr,
                        log_columns=None if layout is None else layout.columns(("mean", "std")),
                        boost_columns={a: PRIOR_BOOST for a in prior},

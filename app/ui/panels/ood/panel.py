@@ -235,6 +235,8 @@ class OODPanel(PanelBase):
         self.messages.set_warnings(fit.result.warnings)
         ref = fit.result.reference
         own = "" if fit.result.ood_data is None else " and your no-class images"
+        if ref.get("digit_prior"):
+            own += ", with probscope's digit model as a second opinion"
         self.messages.show_status(
             f"Fitted on {fit.n_real} real images against {ref['n']} built-in no-class images "
             f"({len(ref['kinds'])} kinds){own}. probscope picked {score_title(detector.score_name)}: "
