@@ -9,12 +9,18 @@ the model card.
 
 Digit sources: ``printed`` (font files, Pillow's font, Hershey), ``svhn`` (house-number style:
 neighbours, photo-like surfaces, shading, heavy blur/noise/JPEG), ``handwritten`` (stroke
-templates, Hershey script) and ``sklearn`` (upsampled 8x8 ``load_digits``).
+templates, Hershey script, staged at natural size), ``sklearn`` (upsampled 8x8 ``load_digits``),
+and ``mnist`` / ``mnist_paper``: the same hands scanned as MNIST is, 28x28 with the ink's centre
+of mass centred in a 20x20 box, white on black or dark ink on paper
+(:mod:`app.core.ood.reference.handwriting`); the model sees them after the inference resize.
 
-Non-digits (outlier exposure): surfaces, random shapes, blobs, face-like ovals, and letters and
-symbols from ``SAFE_LETTERS`` / ``SAFE_SYMBOLS``. Letters that a digit can pass for (O o Q D I l i
-j J L Z z S s B b G g q T t e a A y Y) and symbols like ``/ | ( ) [ ] ! $`` are left out, because a
-uniform target on a digit look-alike would teach the model to doubt real digits.
+Non-digits (outlier exposure) all come from the no-class reference
+(:mod:`app.core.ood.reference`): surfaces, random shapes, blobs, face-like ovals, and the
+reference's glyph kind for letters and symbols, staged like house numbers, written and scanned
+like MNIST, or framed like a font glyph. The characters are the reference's own choice for
+digit classes (:func:`~app.core.ood.reference.kinds.non_class_characters`): everything but the
+digits and the look-alikes a digit can pass for (O o Q D I l i j Z z S s $ B b g q | ! /), since a
+uniform target on a look-alike would teach the model to doubt real digits.
 """
 
 from __future__ import annotations
@@ -27,21 +33,30 @@ import numpy as np
 from app.core.images.opencv import cv2
 from app.core.ood.reference import drawn
 from app.core.ood.reference import glyph_fonts as fonts_mod
+from app.core.ood.reference import handwriting as scans
 from app.core.ood.reference import surfaces as bgs
+from app.core.ood.reference.kinds import generate_kind, glyph_kind, non_class_characters
 from app.core.ood.reference.staging import LOOKS, Look, degrade, glyph_row, stage
 from app.training.digits import synth_handwriting as hw
 
 Rng = np.random.Generator
 INPUT_SIZE = 32
-SAFE_LETTERS = "CEFHKMNPRUVWXcfhkmnpruvwx"
-SAFE_SYMBOLS = "#%&@*+=<>?~^"
-DIGIT_SOURCES = ("printed", "svhn", "handwritten", "sklearn")
-DIGIT_MIX = (0.30, 0.30, 0.25, 0.15)
+_NON_DIGIT = non_class_characters([str(d) for d in range(10)])
+SAFE_LETTERS = "".join(c for c in _NON_DIGIT if c.isalpha())
+SAFE_SYMBOLS = "".join(c for c in _NON_DIGIT if not c.isalnum())
+DIGIT_SOURCES = ("printed", "svhn", "handwritten", "sklearn", "mnist", "mnist_paper")
+DIGIT_MIX = (0.22, 0.24, 0.12, 0.08, 0.20, 0.14)
+# Letters are the largest share: they are the non-digits most like digits.
 NONDIGIT_TRAIN_KINDS = {
-    "texture": 0.30, "shapes": 0.15, "blobs": 0.06, "face": 0.07, "letters": 0.30,
-    "symbols": 0.12,
+    "texture": 0.24, "shapes": 0.12, "blobs": 0.05, "face": 0.06, "photo": 0.05,
+    "letters": 0.36, "symbols": 0.12,
 }
-NONDIGIT_HELD_OUT_KINDS = {"held_texture": 0.5, "held_letters": 0.35, "held_symbols": 0.15}
+NONDIGIT_HELD_OUT_KINDS = {"held_texture": 0.25, "held_photo": 0.15, "held_letters": 0.45,
+                           "held_symbols": 0.15}
+# Training photos are crops of one of scikit-learn's sample photos; the other is held out.
+PHOTOS = {"photo": bgs.photo_china, "held_photo": bgs.photo_flower}
+HELD_TEXTURES = {k: v for k, v in bgs.HELD_OUT_TEXTURES.items() if not k.startswith("photo")}
+GLYPH_KINDS = ("letters", "symbols", "held_letters", "held_symbols")
 
 
 def to_model_input(img: np.ndarray) -> np.ndarray:
@@ -49,10 +64,14 @@ def to_model_input(img: np.ndarray) -> np.ndarray:
     return cv2.resize(img, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_AREA)
 
 
-def handwritten_row(rng: Rng, digit: int, neighbours: float) -> fonts_mod.GlyphRow:
-    left = [hw.stroke_digit(int(rng.integers(10)), rng)] if rng.random() < neighbours else []
-    right = [hw.stroke_digit(int(rng.integers(10)), rng)] if rng.random() < neighbours else []
-    return fonts_mod.join_row(left + [hw.stroke_digit(digit, rng)] + right, len(left), rng)
+def handwritten_row(rng: Rng, digit: int, neighbours: float,
+                    pen: str = "train") -> fonts_mod.GlyphRow:
+    def one(d: int) -> np.ndarray:
+        return hw.stroke_digit(d, rng, style=pen)
+
+    left = [one(int(rng.integers(10)))] if rng.random() < neighbours else []
+    right = [one(int(rng.integers(10)))] if rng.random() < neighbours else []
+    return fonts_mod.join_row(left + [one(digit)] + right, len(left), rng)
 
 
 def _single(mask: np.ndarray) -> fonts_mod.GlyphRow:
@@ -68,10 +87,35 @@ class Pools:
     sklearn_idx: np.ndarray
     nondigit_kinds: dict[str, float] = field(default_factory=lambda: dict(NONDIGIT_TRAIN_KINDS))
     looks: dict[str, Look] = field(default_factory=lambda: dict(LOOKS))
+    pen: str = "train"  # synth_handwriting.PEN_STYLES
+    glyph_framing: str | None = None  # None: the reference's mix of framings
+    letters: str = SAFE_LETTERS
+
+
+def mnist_digit(rng: Rng, digit: int, pools: Pools, dark_on_paper: bool) -> np.ndarray:
+    """A 28x28 RGB scan of a handwritten ``digit``: stroke templates, scikit-learn or script."""
+    roll = rng.random()
+    if roll < 0.62:
+        mask = hw.stroke_digit(digit, rng, style=pools.pen)
+    elif roll < 0.85:
+        labels = hw.sklearn_digits()[1]
+        candidates = pools.sklearn_idx[labels[pools.sklearn_idx] == digit]
+        mask = hw.sklearn_digit(int(rng.choice(candidates)), rng)
+    else:
+        style = fonts_mod.random_print_style(rng, pools.fonts, script=rng.random() < 0.6)
+        mask = scans.written_look(rng, style.render(str(digit)))
+    img = scans.scan(rng, scans.mnist_frame(mask), dark_on_paper)
+    if rng.random() < 0.35:  # scanned at a higher resolution than MNIST's 28 px
+        size = int(rng.integers(32, 113))
+        img = cv2.resize(img, (size, size), interpolation=cv2.INTER_LINEAR if rng.random() < 0.5
+                         else cv2.INTER_CUBIC)
+    return img
 
 
 def make_digit(rng: Rng, digit: int, source: str, pools: Pools) -> np.ndarray:
     """An RGB uint8 crop (natural size) of ``digit`` in the style of ``source``."""
+    if source in ("mnist", "mnist_paper"):
+        return mnist_digit(rng, digit, pools, dark_on_paper=source == "mnist_paper")
     look = pools.looks[source]
     if source in ("printed", "svhn"):
         style = fonts_mod.random_print_style(rng, pools.fonts)
@@ -81,7 +125,7 @@ def make_digit(rng: Rng, digit: int, source: str, pools: Pools) -> np.ndarray:
             style = fonts_mod.random_print_style(rng, pools.fonts, script=True)
             row = glyph_row(rng, str(digit), "0123456789", style, look.neighbours)
         else:
-            row = handwritten_row(rng, digit, look.neighbours)
+            row = handwritten_row(rng, digit, look.neighbours, pools.pen)
     else:
         labels = hw.sklearn_digits()[1]
         candidates = pools.sklearn_idx[labels[pools.sklearn_idx] == digit]
@@ -93,20 +137,23 @@ def make_nondigit(rng: Rng, kind: str, pools: Pools) -> np.ndarray:
     """An RGB uint8 crop (natural size) that contains no digit."""
     work_h = 64
     work_w = int(work_h * rng.uniform(0.5, 1.8))
-    if kind in ("letters", "symbols", "held_letters", "held_symbols"):
-        alphabet = SAFE_LETTERS if kind.endswith("letters") else SAFE_SYMBOLS
-        style = fonts_mod.random_print_style(rng, pools.fonts)
-        look = pools.looks["svhn" if rng.random() < 0.4 else "printed"]
-        return stage(rng, glyph_row(rng, str(rng.choice(list(alphabet))), alphabet, style,
-                                    look.neighbours), look)
-    if kind == "texture":
+    if kind in GLYPH_KINDS:
+        # The reference's own glyph kind (one generator); held-out kinds differ by their fonts.
+        alphabet = pools.letters if kind.endswith("letters") else SAFE_SYMBOLS
+        draw = glyph_kind(alphabet, pools.fonts, pools.glyph_framing)
+        # Exactly what the no-class check is fitted against: drawn, "photographed", resized.
+        return generate_kind(draw, 1, INPUT_SIZE, INPUT_SIZE, 3, rng)[0]
+    if kind in PHOTOS:
+        img = PHOTOS[kind](rng, work_h, work_w)
+    elif kind == "texture":
         surface = bgs.TRAIN_TEXTURES[str(rng.choice(list(bgs.TRAIN_TEXTURES)))]
         img = surface(rng, work_h, work_w)
     elif kind == "held_texture":
-        surface = bgs.HELD_OUT_TEXTURES[str(rng.choice(list(bgs.HELD_OUT_TEXTURES)))]
+        surface = HELD_TEXTURES[str(rng.choice(list(HELD_TEXTURES)))]
         img = surface(rng, work_h, work_w)
     else:
-        img = {"shapes": drawn.shapes, "blobs": drawn.blobs, "face": drawn.face}[kind](rng, work_h, work_w)
+        img = {"shapes": drawn.shapes, "blobs": drawn.blobs, "face": drawn.face}[kind](
+            rng, work_h, work_w)
     return degrade(rng, img, 0.6)
 
 

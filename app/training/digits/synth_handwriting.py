@@ -3,17 +3,21 @@
 Templates are drawn in a unit box (x right, y down, 0..1). Each digit has several variants so the
 model sees the shapes people actually write (1 with/without flag and base, open/closed 4, 7 with or
 without bar, 9 with straight or curved tail, ...). Points are jittered, the whole figure slanted
-and squeezed, the curve smoothed (Catmull-Rom) and drawn with a pen whose width drifts, then
-elastically distorted.
+and squeezed, the curve smoothed (Catmull-Rom) and drawn with a pen whose pressure swells and
+tapers along the stroke, sometimes lifted for a moment (a broken stroke), then elastically
+distorted (:func:`app.core.ood.reference.handwriting.elastic`, shared with the no-class
+reference). ``PEN_STYLES["held_out"]`` is a hand never trained on: more jitter, slant and warp.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
 from app.core.images.opencv import cv2
+from app.core.ood.reference.handwriting import elastic
 
 Rng = np.random.Generator
 Stroke = list[tuple[float, float]]
@@ -56,7 +60,9 @@ TEMPLATES: dict[int, list[list[Stroke]]] = {
     6: [[[(0.72, 0.0), (0.38, 0.28), (0.2, 0.65), (0.3, 0.95), (0.55, 1.0), (0.78, 0.85),
           (0.75, 0.6), (0.5, 0.52), (0.22, 0.68)]],
         [[(0.6, 0.0), (0.3, 0.35), (0.22, 0.75), (0.45, 1.0), (0.75, 0.85), (0.7, 0.58),
-          (0.4, 0.58), (0.25, 0.75)]]],
+          (0.4, 0.58), (0.25, 0.75)]],
+        [[(0.7, 0.05), (0.45, 0.0), (0.25, 0.3), (0.25, 0.8), (0.5, 1.0), (0.75, 0.82),
+          (0.6, 0.55), (0.3, 0.62)]]],
     7: [[[(0.15, 0.0), (0.85, 0.0), (0.4, 1.0)]],
         [[(0.15, 0.0), (0.85, 0.0), (0.45, 1.0)], [(0.35, 0.5), (0.78, 0.5)]],
         [[(0.12, 0.08), (0.85, 0.0), (0.6, 0.4), (0.48, 1.0)]],
@@ -64,7 +70,9 @@ TEMPLATES: dict[int, list[list[Stroke]]] = {
     8: [[[(0.5, 0.48), (0.25, 0.3), (0.3, 0.05), (0.5, 0.0), (0.7, 0.05), (0.75, 0.3),
           (0.5, 0.48), (0.2, 0.7), (0.25, 0.95), (0.5, 1.0), (0.75, 0.95), (0.8, 0.7),
           (0.5, 0.48)]],
-        [_ellipse(0.5, 0.24, 0.22, 0.24), _ellipse(0.5, 0.73, 0.28, 0.27)]],
+        [_ellipse(0.5, 0.24, 0.22, 0.24), _ellipse(0.5, 0.73, 0.28, 0.27)],
+        [[(0.75, 0.12), (0.5, 0.0), (0.25, 0.15), (0.35, 0.4), (0.72, 0.65), (0.72, 0.92),
+          (0.5, 1.0), (0.25, 0.9), (0.3, 0.65), (0.68, 0.35), (0.75, 0.12)]]],
     9: [[[(0.75, 0.3), (0.5, 0.45), (0.25, 0.35), (0.25, 0.1), (0.5, 0.0), (0.75, 0.1),
           (0.75, 0.3), (0.72, 1.0)]],
         [[(0.75, 0.3), (0.5, 0.45), (0.25, 0.35), (0.25, 0.1), (0.5, 0.0), (0.75, 0.1),
@@ -87,24 +95,42 @@ def _catmull_rom(points: np.ndarray, per_seg: int = 8) -> np.ndarray:
     return np.vstack(out)
 
 
-def elastic(mask: np.ndarray, rng: Rng, alpha: float, sigma: float) -> np.ndarray:
-    """Simard-style elastic distortion: smooth random displacement fields."""
-    h, w = mask.shape
-    dx = cv2.GaussianBlur(rng.uniform(-1, 1, (h, w)).astype(np.float32), (0, 0), sigma) * alpha
-    dy = cv2.GaussianBlur(rng.uniform(-1, 1, (h, w)).astype(np.float32), (0, 0), sigma) * alpha
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    return cv2.remap(mask, xx + dx, yy + dy, cv2.INTER_LINEAR, borderValue=0)
+@dataclass(frozen=True)
+class PenStyle:
+    """How a writer varies: point jitter, slant spread, pen width, warp, broken strokes."""
+    jitter: tuple[float, float] = (0.01, 0.05)
+    slant_sd: float = 0.18
+    pen: tuple[float, float] = (0.05, 0.2)  # pen width as a share of the digit's height
+    elastic_p: float = 0.7
+    alpha: tuple[float, float] = (1.5, 4.5)
+    broken_p: float = 0.12
 
 
-def stroke_digit(digit: int, rng: Rng, size: int = 56) -> np.ndarray:
+PEN_STYLES = {
+    "train": PenStyle(),
+    "held_out": PenStyle(jitter=(0.03, 0.07), slant_sd=0.25, pen=(0.06, 0.24), elastic_p=0.9,
+                         alpha=(3.0, 6.0), broken_p=0.2),
+}
+
+
+def _pressure(rng: Rng, n: int) -> np.ndarray:
+    """Pen pressure along a stroke: a drifting swell, tapered where the pen lands and lifts."""
+    t = np.linspace(0, 1, n)
+    drift = 1 + rng.uniform(0.1, 0.4) * np.sin(t * rng.uniform(2, 7) + rng.uniform(0, 6))
+    taper = np.clip(np.minimum(t, 1 - t) / rng.uniform(0.03, 0.2), rng.uniform(0.35, 0.8), 1)
+    return drift * taper
+
+
+def stroke_digit(digit: int, rng: Rng, size: int = 56, style: str = "train") -> np.ndarray:
     """A handwritten-looking ``digit`` as an ink mask about ``size`` px tall."""
+    pen_style = PEN_STYLES[style]
     variant = TEMPLATES[digit][int(rng.integers(len(TEMPLATES[digit])))]
-    slant, squeeze = rng.normal(0, 0.18), rng.uniform(0.65, 1.25)
+    slant, squeeze = rng.normal(0, pen_style.slant_sd), rng.uniform(0.65, 1.25)
     rot = np.deg2rad(rng.normal(0, 6))
-    jitter = rng.uniform(0.01, 0.05)
+    jitter = rng.uniform(*pen_style.jitter)
     pad = 12
     canvas = np.zeros((size + 2 * pad, int(size * 1.3) + 2 * pad), np.float32)
-    pen = rng.uniform(0.04, 0.13) * size
+    pen = rng.uniform(*pen_style.pen) * size
     for stroke in variant:
         pts = np.asarray(stroke, np.float64) + rng.normal(0, jitter, (len(stroke), 2))
         x = (pts[:, 0] - 0.5) * squeeze + slant * (0.5 - pts[:, 1])
@@ -112,13 +138,19 @@ def stroke_digit(digit: int, rng: Rng, size: int = 56) -> np.ndarray:
         x, y = x * np.cos(rot) - y * np.sin(rot), x * np.sin(rot) + y * np.cos(rot)
         curve = _catmull_rom(np.stack([x, y], axis=1))
         xy = curve * size + np.array([canvas.shape[1] / 2, canvas.shape[0] / 2])
-        widths = pen * (1 + 0.35 * np.sin(np.linspace(0, rng.uniform(2, 7), len(xy))
-                                          + rng.uniform(0, 6)))
-        for (x0, y0), (x1, y1), wdt in zip(xy[:-1], xy[1:], widths[:-1], strict=True):
-            cv2.line(canvas, (int(x0 * 16), int(y0 * 16)), (int(x1 * 16), int(y1 * 16)), 1.0,
-                     max(1, int(round(wdt))), cv2.LINE_AA, shift=4)
-    if rng.random() < 0.7:
-        canvas = elastic(canvas, rng, alpha=rng.uniform(1.5, 4.5), sigma=rng.uniform(4, 7))
+        widths = pen * _pressure(rng, len(xy))
+        drawn = np.ones(len(xy) - 1, bool)
+        if rng.random() < pen_style.broken_p and len(drawn) > 12:
+            # The pen skips: a short gap, never at the ends, so the digit stays readable.
+            start = int(rng.integers(3, len(drawn) - 6))
+            drawn[start:start + int(rng.integers(1, 4))] = False
+        for (x0, y0), (x1, y1), wdt, on in zip(xy[:-1], xy[1:], widths[:-1], drawn, strict=True):
+            if on:
+                cv2.line(canvas, (int(x0 * 16), int(y0 * 16)), (int(x1 * 16), int(y1 * 16)),
+                         1.0, max(1, int(round(wdt))), cv2.LINE_AA, shift=4)
+    if rng.random() < pen_style.elastic_p:
+        canvas = elastic(canvas, rng, alpha=rng.uniform(*pen_style.alpha),
+                         sigma=rng.uniform(4, 7))
     return np.clip(canvas, 0, 1)
 
 

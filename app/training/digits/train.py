@@ -1,25 +1,39 @@
 """Train probscope's bundled digit classifier from synthetic data it generates itself.
 
 What it does: generates printed (every font found, Pillow's font, Hershey), house-number-like
-(SVHN style) and handwritten-style digits (stroke templates, Hershey script, scikit-learn's
-``load_digits``) plus non-digit crops for outlier exposure (Hendrycks et al. 2019: trained towards a
-uniform distribution over the 10 classes), resizes everything exactly as probscope does at
-inference (RGB uint8, OpenCV INTER_AREA to 32x32, then x/255 from the model card) and trains a
-small CNN. It writes, into ``--out``:
+(SVHN style) and handwritten digits (stroke templates with pen pressure, slant, broken strokes
+and elastic warp; Hershey script; scikit-learn's ``load_digits``), the handwritten ones both as
+natural crops and as MNIST-like scans (ink centred by mass in a 20x20 box inside 28x28, white
+on black or dark on paper, scanner noise), plus non-digits for outlier exposure (Hendrycks et
+al. 2019: trained towards a uniform distribution over the 10 classes) drawn from the no-class
+reference the check is fitted against (:mod:`app.core.ood.reference`: textures, shapes, faces,
+photo crops, and letters and symbols staged like house numbers, handwritten or printed). It
+resizes everything exactly as probscope does at inference (RGB uint8, OpenCV INTER_AREA to
+32x32, then x/255 from the model card) and trains a small CNN. It writes, into ``--out``:
 
 - ``digits.keras`` and ``digits.keras.probscope.json`` (the model card),
 - ``calibration.npz`` (held-out labelled digits, 32x32 uint8) and ``ood.npz`` (held-out
   non-digits, half from generators and fonts never trained on),
-- ``samples/`` (a few natural-size PNG crops).
+- ``samples/`` (a few natural-size PNG crops; the shipped ones are then picked by
+  :mod:`app.training.digits.samples`).
 
-The shipped files were produced with::
+The shipped files were produced with one command (27.3 minutes: 2.5 generating, 24.7 training)::
 
-    .venv/bin/python -m app.training.digits.train --samples 48000 --epochs 7 --seed 20240611
+    .venv/bin/python -m app.training.digits.train --samples 64000 --epochs 9 --seed 20240611
 
-on 2 shared CPU cores (TensorFlow 2.21, Keras 3.15.1) with the Debian font packages
-fonts-dejavu, fonts-liberation, fonts-freefont-ttf, fonts-urw-base35, fonts-roboto-unhinted,
-fonts-open-sans, fonts-crosextra-carlito, fonts-lato, fonts-comic-neue, fonts-linuxlibertine and
-fonts-cantarell installed (Lato, Carlito, Cantarell and Linux Biolinum are held out of training).
+on 2 CPU cores shared with other jobs (TensorFlow 2.21, Keras 3.15.1) with the fonts of the
+Debian packages fonts-dejavu, fonts-liberation, fonts-freefont-ttf, fonts-urw-base35,
+fonts-roboto-unhinted, fonts-open-sans, fonts-crosextra-carlito, fonts-lato, fonts-comic-neue,
+fonts-linuxlibertine and fonts-cantarell: installed, or unpacked (``apt-get download`` +
+``dpkg-deb -x``) into a folder named by ``PROBSCOPE_FONT_DIRS``, set for every command here.
+Lato, Carlito, Cantarell and Linux Biolinum are held out of training. Then, one command a line::
+
+    .venv/bin/python -m app.training.digits.convert
+    .venv/bin/probscope calibrate --data resources/digits/calibration.npz --alpha 0.05 --save
+    .venv/bin/probscope ood --data resources/digits/calibration.npz --ood-data resources/digits/ood.npz --tpr 0.96 --save
+    .venv/bin/python -m app.training.digits.samples
+    .venv/bin/python -m app.training.digits.evaluate --stress
+
 The numbers of that run (time, held-out accuracy, OOD AUROC) are recorded in the card's
 ``training`` object. Another machine's fonts give a similar, not identical, model.
 """
@@ -70,10 +84,10 @@ def training_pools() -> synth.Pools:
 
 
 def held_out_pools() -> synth.Pools:
-    """Held-out scikit-learn digits and fonts, and non-digit generators never trained on."""
+    """Held-out scikit-learn digits, fonts and pen style, and non-digit generators never trained on."""
     held = synth_fonts.split_fonts(held_out=True) or synth_fonts.split_fonts(held_out=False)
     return synth.Pools(fonts=held, sklearn_idx=synth_handwriting.sklearn_indices(held_out=True),
-                       nondigit_kinds=dict(synth.NONDIGIT_HELD_OUT_KINDS))
+                       nondigit_kinds=dict(synth.NONDIGIT_HELD_OUT_KINDS), pen="held_out")
 
 
 def soft_targets(labels: np.ndarray) -> np.ndarray:
@@ -211,14 +225,14 @@ def write_samples(folder: Path, seed: int) -> None:
     rng = np.random.default_rng(seed)
     pools = training_pools()
     names = {"printed": "printed", "svhn": "housenumber", "handwritten": "handwritten",
-             "sklearn": "sklearn"}
+             "sklearn": "sklearn", "mnist": "scan", "mnist_paper": "paperscan"}
     crops = {}
-    for i, source in enumerate(synth.DIGIT_SOURCES * 4):
+    for i, source in enumerate(synth.DIGIT_SOURCES * 3):
         digit = (3 * i + 1) % 10
         crops[f"digit_{digit}_{names[source]}.png"] = synth.make_digit(rng, digit, source, pools)
     for kind in ("texture", "shapes", "face", "letters"):
         crops[f"nodigit_{kind}.png"] = synth.make_nondigit(rng, kind, pools)
-    crops["nodigit_photo.png"] = synth.make_nondigit(rng, "held_texture", held_out_pools())
+    crops["nodigit_photo.png"] = synth.make_nondigit(rng, "held_photo", held_out_pools())
     for name, img in crops.items():
         if img.shape[0] > 64:  # keeps the folder small; natural aspect is preserved
             img = cv2.resize(img, (max(8, img.shape[1] * 64 // img.shape[0]), 64),
@@ -271,6 +285,7 @@ def main(argv: list[str] | None = None) -> int:
         "safe_letters": synth.SAFE_LETTERS, "safe_symbols": synth.SAFE_SYMBOLS,
         "generation_seconds": round(generated - started, 1),
         "training_seconds": round(trained - generated, 1),
+        "total_seconds": round(time.time() - started, 1), "cpu_cores": os.cpu_count(),
         "held_out": report,
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }

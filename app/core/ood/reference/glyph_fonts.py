@@ -25,6 +25,9 @@ Rng = np.random.Generator
 
 FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts", "~/.fonts", "~/.local/share/fonts",
              "/Library/Fonts", "/System/Library/Fonts", "C:/Windows/Fonts")
+# More font folders (os.pathsep-separated), e.g. fonts unpacked from the packages the training
+# docstring names, so that a shared machine's fonts need not change for one training run.
+FONT_DIRS_ENV = "PROBSCOPE_FONT_DIRS"
 # Symbol/dingbat/maths fonts map digits to pictures or add nothing new.
 SKIP_FONT_WORDS = ("symbol", "dingbat", "d050000l", "math", "emoji", "z003")
 HELD_OUT_FAMILIES = ("lato", "carlito", "cantarell", "linbiolinum")
@@ -46,12 +49,13 @@ class GlyphRow:
 def discover_fonts() -> tuple[str, ...]:
     """Paths of every TrueType/OpenType font found, sorted, Type-1 duplicates skipped."""
     found: set[str] = set()
-    for folder in FONT_DIRS:
+    extra = [d for d in os.environ.get(FONT_DIRS_ENV, "").split(os.pathsep) if d]
+    for folder in (*FONT_DIRS, *extra):
         root = Path(os.path.expanduser(folder))
         if root.is_dir():
             for path in root.rglob("*"):
                 name = path.name.lower()
-                if path.suffix.lower() in {".ttf", ".otf"} and not any(
+                if path.suffix.lower() in {".ttf", ".otf"} and path.is_file() and not any(
                         w in name for w in SKIP_FONT_WORDS):
                     found.add(str(path))
     return tuple(sorted(found))

@@ -21,6 +21,7 @@ import numpy as np
 
 from app.core.images.opencv import cv2
 from app.core.ood.reference import glyph_fonts as gf
+from app.core.ood.reference import handwriting as hw
 from app.core.ood.reference import staging
 from app.core.ood.reference import surfaces as sf
 from app.core.ood.reference.drawn import blobs, face, shapes
@@ -53,18 +54,36 @@ def photo(rng: Rng, h: int, w: int) -> np.ndarray:
     return sf.photo_crop(rng, h, w, int(rng.integers(2)))
 
 
-def _glyph_kind(chars: str, fonts: Sequence[str]) -> KindFn:
+FRAMINGS = ("staged", "written", "centred", "crop")
+
+
+def glyph_kind(chars: str, fonts: Sequence[str], framing: str | None = None) -> KindFn:
+    """A kind drawing one of ``chars``; ``framing`` fixes the style, else each image draws one.
+
+    ``staged``: photographed like a sign or house number (as the digits are); ``written``: made
+    to look handwritten and scanned with MNIST's framing (white on black or dark on paper);
+    ``centred``: a font glyph framed like MNIST; ``crop``: ink on a surface, neighbours cut off.
+    """
+    if framing is not None and framing not in FRAMINGS:
+        raise ValueError(f"unknown glyph framing {framing!r}; available: {', '.join(FRAMINGS)}")
+
     def glyphs(rng: Rng, h: int, w: int) -> np.ndarray:
         """A character that is not a class, in a random font, colour, polarity and framing."""
-        style = gf.random_print_style(rng, tuple(fonts), script=rng.random() < 0.1)
-        roll = rng.random()
-        if roll < 0.5:  # staged like a photographed sign or house number (as the digits are)
+        how = framing or FRAMINGS[int(rng.choice(4, p=[0.4, 0.25, 0.2, 0.15]))]
+        written = how == "written"
+        style = gf.random_print_style(rng, tuple(fonts), script=rng.random() < (
+            0.45 if written else 0.1))
+        if how == "staged":
             look = staging.LOOKS["svhn" if rng.random() < 0.5 else "printed"]
             row = staging.glyph_row(rng, str(rng.choice(list(chars))), chars, style,
                                     look.neighbours)
             crop = staging.stage(rng, row, look)
             return cv2.resize(crop, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32)
-        centred = roll < 0.8
+        if written:
+            ink = hw.mnist_frame(hw.written_look(rng, style.render(str(rng.choice(list(chars))))))
+            scanned = hw.scan(rng, ink, dark_on_paper=rng.random() < 0.4)
+            return cv2.resize(scanned, (w, h), interpolation=cv2.INTER_LINEAR).astype(np.float32)
+        centred = how == "centred"
         # Crops of house numbers show cut-off neighbours; centred (MNIST-like) framing does not.
         row = [str(rng.choice(list(chars))) for _ in range(3 if rng.random() < 0.5 else 1)]
         if centred:
@@ -133,7 +152,7 @@ def kinds_for(classes: Iterable[str] | None = None,
     }
     chars = non_class_characters(classes)
     if chars:
-        kinds["glyphs"] = _glyph_kind(chars, gf.discover_fonts() if fonts is None else fonts)
+        kinds["glyphs"] = glyph_kind(chars, gf.discover_fonts() if fonts is None else fonts)
     return kinds
 
 
