@@ -9,7 +9,7 @@ from app.core.preprocessing.pipeline import input_to_display, prepare_input
 from app.core.preprocessing.pixels_in_graph import pixels_in_graph
 from app.core.preprocessing.spec import PreprocessingSpec
 from app.core.tf_runtime import import_tensorflow, on_tf_thread
-from tests.core.preprocessing.test_spec import CONTRACT
+from tests.core.preprocessing.test_spec import AFFINE_PREPROCESSING, CONTRACT
 
 
 def _in_graph(x: np.ndarray, spec: PreprocessingSpec) -> np.ndarray:
@@ -17,18 +17,9 @@ def _in_graph(x: np.ndarray, spec: PreprocessingSpec) -> np.ndarray:
     return on_tf_thread(lambda: pixels_in_graph(tf, tf.constant(x[None]), spec).numpy()[0])
 
 
-@pytest.mark.parametrize("pre", [
-    {"scale": 1 / 255},
-    {"scale": 2 / 255, "offset": -1.0},
-    {"scale": 1 / 255, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]},
-    {"scale": 1.0, "mean": [120.0], "std": [60.0], "std_epsilon": 1e-6},
-    {"scale": 1.0, "keras_applications_mode": "caffe"},
-    {"scale": 1.0, "keras_applications_mode": "tf"},
-    {"scale": 1.0, "keras_applications_mode": "torch"},
-    {"scale": 1 / 255, "color_mode": "bgr"},
-    {"scale": 1 / 255, "color_mode": "grayscale"},
-    {"scale": 1 / 255, "per_image_standardization": True},
-])
+@pytest.mark.parametrize("pre", [*AFFINE_PREPROCESSING,
+                                 {"scale": 1 / 255, "color_mode": "grayscale"},
+                                 {"scale": 1 / 255, "per_image_standardization": True}])
 def test_pixels_in_graph_match_the_display_inversion(pre):
     rng = np.random.default_rng(0)
     rgb = rng.integers(0, 256, (8, 6, 3), dtype=np.uint8)

@@ -74,7 +74,8 @@ def test_summary_mentions_order_and_guess():
     assert spec.with_changes(recorded=False).summary().endswith("(UNRECORDED: guessed)")
 
 
-@pytest.mark.parametrize("pre", [
+# Value transforms a card can record that are exactly invertible (the display, the digit prior).
+AFFINE_PREPROCESSING = [
     {"scale": 1 / 255},
     {"scale": 2 / 255, "offset": -1.0},
     {"scale": 1 / 255, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]},
@@ -83,7 +84,10 @@ def test_summary_mentions_order_and_guess():
     {"scale": 1.0, "keras_applications_mode": "tf"},
     {"scale": 1.0, "keras_applications_mode": "torch"},
     {"scale": 1 / 255, "color_mode": "bgr"},
-])
+]
+
+
+@pytest.mark.parametrize("pre", AFFINE_PREPROCESSING)
 def test_input_to_display_inverts_affine_normalisation(pre):
     rng = np.random.default_rng(0)
     rgb = rng.integers(0, 256, (8, 6, 3), dtype=np.uint8)
