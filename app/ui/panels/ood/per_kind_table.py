@@ -87,9 +87,20 @@ class PerKindTable(QTableWidget):
         self.setRowCount(0)
 
     def set_rows(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        """One row per kind, plus the mean over kinds in bold."""
-        self.setRowCount(len(rows) + (1 if rows else 0))
-        for r, row in enumerate(rows):
+        """The mean over kinds in bold, first (the table scrolls; the summary must show), then
+        one row per kind."""
+        first = 1 if rows else 0
+        self.setRowCount(len(rows) + first)
+        if rows:
+            mean = QTableWidgetItem("Mean over kinds")
+            font = mean.font()
+            font.setBold(True)
+            mean.setFont(font)
+            self.setItem(0, 0, mean)
+            for c, key in ((1, "accepted"), (2, "held_out_accepted")):
+                self._share(0, c, float(np.mean([float(x[key]) for x in rows])), bold=True)
+            self.setRowHeight(0, 26)
+        for r, row in enumerate(rows, start=first):
             kind = str(row["kind"])
             name = QTableWidgetItem(kind_title(kind))
             name.setToolTip(kind)
@@ -98,16 +109,6 @@ class PerKindTable(QTableWidget):
             self.setItem(r, 0, name)
             self._share(r, 1, float(row["accepted"]))
             self._share(r, 2, float(row["held_out_accepted"]))
-        if rows:
-            r = len(rows)
-            mean = QTableWidgetItem("Mean over kinds")
-            font = mean.font()
-            font.setBold(True)
-            mean.setFont(font)
-            self.setItem(r, 0, mean)
-            for c, key in ((1, "accepted"), (2, "held_out_accepted")):
-                self._share(r, c, float(np.mean([float(x[key]) for x in rows])), bold=True)
-            self.setRowHeight(r, 26)
 
     def _share(self, r: int, c: int, share: float, bold: bool = False) -> None:
         item = QTableWidgetItem(f"{share:.1%}")
