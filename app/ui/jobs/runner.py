@@ -4,7 +4,8 @@ Following Orange3's ``concurrent.py``, a job is a plain module-level function ca
 ``func(*inputs, progress, cancel)``: it reports ``progress(done, total)``, checks
 ``cancel.is_set()``, may ``yield`` partial results (a folder run streams its batches), and
 returns plain data; it never touches a widget. The runner starts it on the global thread
-pool through superqt's ``create_worker`` and makes the newest request win: a new
+pool (a bare ``QRunnable``: importing superqt's worker imports all of superqt's widgets, half
+a second on the way to the first answer) and makes the newest request win: a new
 :meth:`JobRunner.start` makes every older job of that runner stale, so their progress,
 partial results and errors are dropped and only what they return is still announced, as
 ``stale`` (a model loaded for a request since replaced must still be closed).
@@ -13,17 +14,15 @@ Errors never reach the GUI thread as exceptions: they become one-line ``failed``
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from PySide6.QtCore import QObject, QThreadPool, Signal
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
 from app.core import ProbscopeError
-
-if TYPE_CHECKING:
-    from superqt.utils import WorkerBase
 
 ProgressFn = Callable[[int, int], None]
 
@@ -49,6 +48,20 @@ def ensure_thread_capacity() -> None:
     # Keep pool threads alive: TensorFlow keeps per-thread state (eager context, oneDNN
     # scratch) that must not be torn down under a model still in use by other threads.
     pool.setExpiryTimeout(-1)
+
+
+class _Job(QRunnable):
+    """One job on the pool: runs ``work`` and hands its outcome to ``deliver``."""
+
+    def __init__(self, work: Callable[[], Any], deliver: Callable[[Any], None]) -> None:
+        super().__init__()
+        self._work, self._deliver = work, deliver
+
+    def run(self) -> None:  # noqa: D102 (QRunnable override, runs on a pool thread)
+        outcome = self._work()
+        # RuntimeError: the runner (its window) was deleted meanwhile; nobody is left to tell.
+        with contextlib.suppress(RuntimeError):
+            self._deliver(outcome)
 
 
 def one_line(exc: BaseException) -> str:
@@ -106,7 +119,7 @@ class JobRunner(QObject):
         self._generation = 0
         self._cancel = threading.Event()
         self._running = False
-        self._workers: dict[int, WorkerBase] = {}  # generation → worker still in flight
+        self._in_flight: set[int] = set()  # generations whose job has not returned yet
         self._from_worker.connect(self._relay)
 
     @property
@@ -117,13 +130,10 @@ class JobRunner(QObject):
     @property
     def in_flight(self) -> int:
         """How many jobs (stale ones included) have not returned yet."""
-        return len(self._workers)
+        return len(self._in_flight)
 
     def start(self, func: Callable[..., Any], *args: Any) -> None:
         """Run ``func(*args, progress, cancel)`` on a worker thread; older jobs become stale."""
-        # superqt imports all its widgets on first use; keeping it out of start-up saves ~0.3 s.
-        from superqt.utils import create_worker
-
         if self._cancel_previous:
             self.cancel(silent=True)
         self._generation += 1
@@ -153,13 +163,10 @@ class JobRunner(QObject):
                     return generation, "cancelled", None
                 return generation, "error", one_line(exc)
 
-        worker = create_worker(run, _start_thread=False, _ignore_errors=True)
-        # A bound method, not a lambda: Qt drops the connection if this runner (and its
-        # owner) is deleted while the job still runs, instead of calling into a dead object.
-        worker.returned.connect(self._done)
-        self._workers[generation] = worker
+        self._in_flight.add(generation)
         self._set_running(True)
-        worker.start()
+        QThreadPool.globalInstance().start(
+            _Job(run, lambda outcome: emit(generation, "done", outcome)))
 
     def stop(self) -> None:
         """Ask the newest job to stop early; what it returns is still announced as ``finished``."""
@@ -176,6 +183,9 @@ class JobRunner(QObject):
             self.cancelled.emit()
 
     def _relay(self, generation: int, kind: str, value: Any) -> None:
+        if kind == "done":  # stale or not: _done sorts it out
+            self._done(value)
+            return
         if generation != self._generation:
             return
         if kind == "progress":
@@ -185,7 +195,7 @@ class JobRunner(QObject):
 
     def _done(self, outcome: tuple[int, str, Any]) -> None:
         generation, kind, value = outcome
-        self._workers.pop(generation, None)
+        self._in_flight.discard(generation)
         if generation != self._generation:
             if kind == "ok":
                 self.stale.emit(value)

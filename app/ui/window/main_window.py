@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QByteArray, Qt, QTimer
+from PySide6.QtCore import QByteArray, Qt
 from PySide6.QtGui import QCloseEvent, QIcon, QPaintEvent
 from PySide6.QtWidgets import (
     QApplication,
@@ -33,6 +33,7 @@ from app.ui.results.history_table import HistoryTable
 from app.ui.results.probability_plot import ProbabilityPlot
 from app.ui.results.result_view import ResultView
 from app.ui.state import ViewState
+from app.ui.widgets.call_when import call_when
 from app.ui.widgets.drop_area import DropArea, DropPayload, payload_from_mime
 from app.ui.widgets.message_banner import MessageBanner
 from app.ui.window.actions import build_menus
@@ -46,6 +47,11 @@ if TYPE_CHECKING:
     from app.core import Classification, ModelSession
     from app.ui.jobs.model_jobs import SessionHandle
     from app.ui.window.trust_dialog import TrustDialog
+
+# Beyond it the tabs are built even if the model has still not settled. Not sooner: built while
+# TensorFlow imports on a worker (a model with no LiteRT conversion), they stalled the event
+# loop for 2.5 s (import locks and the GIL); after the load they take half a second.
+PANELS_WAIT_S = 30.0
 
 _STYLE = """
 #emptyState { border: 2px dashed palette(mid); border-radius: 10px; padding: 24px; }
@@ -97,7 +103,9 @@ class MainWindow(QMainWindow):
         # after the window's first paint: start-up only pays for what the first view shows.
         self.panels: dict[str, Any] = {}
         self.painted = False  # set by the first paint; the deferred parts wait for it
-        QTimer.singleShot(0, self._install_panels)
+        # Building the tabs blocks the GUI thread for half a second: after the first frame, the
+        # model's load and the first answer to an image given at launch.
+        call_when(self, self._ready_for_panels, self._install_panels, PANELS_WAIT_S)
         self._restore_settings()
 
     # -- construction ---------------------------------------------------------------------
@@ -161,24 +169,22 @@ class MainWindow(QMainWindow):
 
     def _install_panels(self) -> None:
         """The Calibration, None of the classes and Diagnostics tabs, bound to the view state."""
-        if self.isVisible() and not self.painted:
-            QTimer.singleShot(10, self._install_panels)  # not yet on screen: wait for the frame
-            return
-        if self.panels:
-            return
-        from app.ui.panels.calibration.panel import CalibrationPanel
-        from app.ui.panels.diagnostics.panel import DiagnosticsPanel
-        from app.ui.panels.ood.panel import OODPanel
+        from app.ui.panels.analysis_tabs import build_analysis_panels
+
         self.plot.ensure_chart()
-        for key, title, panel_class in (("calibration", "Calibration", CalibrationPanel),
-                                        ("ood", "None of the classes", OODPanel),
-                                        ("diagnostics", "Diagnostics", DiagnosticsPanel)):
-            panel = panel_class(self.state)
+        for key, title, panel in build_analysis_panels(self.state):
             self.add_panel(title, panel)
             self.panels[key] = panel
             panel.content_changed.connect(self.tab_fitter.fit)  # its data arrived: grow again
             if self.state.session is not None:  # a model that loaded before the tabs were built
                 panel.set_session(self.state.session)
+
+    def _ready_for_panels(self) -> bool:
+        """Never shown, or on screen with its model (or its failure) and any first answer in."""
+        settled = self.state.session is not None or self.sessions.model_error is not None
+        waiting = self.sessions.loading or bool(self.sessions.pending) or (
+            self.display.jobs_in_flight > 0 and not self.history_results())
+        return not self.isVisible() or (self.painted and settled and not waiting)
 
     def _restore_settings(self) -> None:
         geometry, state, splitter = self.settings.window_state()
@@ -346,6 +352,7 @@ class MainWindow(QMainWindow):
             f"{jobs} jobs": bool(jobs),
             "trust dialog open": self.sessions.trust_dialog is not None,
             "thumbnails": self.history.busy,
+            "analysis tabs not built yet": self.isVisible() and not self.panels,
         }
         return [k for k, v in reasons.items() if v]
 
