@@ -105,7 +105,31 @@ def _opencv_resize(tf: Any, x: Any, size: Any, interpolation: str) -> Any:
     if interpolation == "bicubic":
         # OpenCV's cubic kernel is a = -0.75, as TensorFlow's legacy op (not tf.image.resize).
         return tf.raw_ops.ResizeBicubic(images=x[None], size=size, half_pixel_centers=True)[0]
+    if interpolation == "area":
+        # OpenCV box-filters only when both sides shrink; otherwise INTER_AREA interpolates
+        # both axes linearly with its own "area mode" coefficients (resize.cpp).
+        shape = tf.shape(x)
+        shrinks = tf.logical_and(shape[0] >= size[0], shape[1] >= size[1])
+        return tf.cond(shrinks, lambda: tf.image.resize(x, size, method="area"),
+                       lambda: _area_mode_axis(tf, _area_mode_axis(tf, x, size[0], 0), size[1], 1))
     return tf.image.resize(x, size, method=TF_INTERPOLATION[interpolation])
+
+
+def _area_mode_axis(tf: Any, x: Any, n_dst: Any, axis: int) -> Any:
+    """OpenCV's INTER_AREA along one axis when not both sides shrink: ``sx = floor(dx * s)``,
+    ``fx = frac((dx + 1) - (sx + 1) / s)`` (0 when not positive), linear between sx and sx+1."""
+    n_src = tf.shape(x)[axis]
+    inv = tf.cast(n_dst, tf.float64) / tf.cast(n_src, tf.float64)
+    dx = tf.range(tf.cast(n_dst, tf.float64))
+    sx = tf.floor(dx * (1.0 / inv))
+    fx = (dx + 1.0) - (sx + 1.0) * inv
+    fx = tf.where(fx <= 0.0, tf.zeros_like(fx), fx - tf.floor(fx))
+    last = tf.cast(n_src - 1, tf.float64)
+    fx = tf.where(sx >= last, tf.zeros_like(fx), fx)  # at the border: the last pixel only
+    i0 = tf.cast(tf.clip_by_value(sx, 0.0, last), tf.int32)
+    i1 = tf.cast(tf.clip_by_value(sx + 1.0, 0.0, last), tf.int32)
+    w = tf.reshape(tf.cast(fx, tf.float32), [-1, 1, 1] if axis == 0 else [1, -1, 1])
+    return tf.gather(x, i0, axis=axis) * (1.0 - w) + tf.gather(x, i1, axis=axis) * w
 
 
 def _crop_box(tf: Any, x: Any, spec: PreprocessingSpec) -> Any:
