@@ -17,7 +17,7 @@ import numpy as np
 from app.core.data.labelled import DataSet
 from app.core.data.outputs import CancelFn, DataOutputs, ProgressFn, compute_outputs
 from app.core.errors import DataError, ProbscopeError
-from app.core.ood.prior.digit_prior import DIGIT_PRIOR_SLOT, PRIOR_BOOST, slot_name
+from app.core.ood.prior.digit_prior import DIGIT_PRIOR_SLOT, PRIOR_BOOST, recorded_name
 from app.core.ood.probe import MIN_LABELLED, ProbeScore
 from app.core.ood.reference import generate_reference, jitter, kinds_for
 from app.core.preprocessing.pipeline import resize_source
@@ -153,7 +153,7 @@ def fit_probe(
     probe = ProbeScore(C=PROBE_C, tpr=tpr,
                        log_columns=None if layout is None else layout.columns(("mean", "std")),
                        boost_columns={a: PRIOR_BOOST for a in prior},
-                       extra_stats=[slot_name(DIGIT_PRIOR_SLOT)] if prior else ())
+                       extra_stats=[recorded_name()] if prior else ())
     try:
         probe.fit(stats_in, ref_stats, ref_kinds, labels=in_outputs.labels, stats_extra=extra,
                   extra_source=source)

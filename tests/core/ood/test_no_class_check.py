@@ -189,14 +189,11 @@ def test_the_export_carries_the_probe_and_the_digit_prior(fitted, capsys, tmp_pa
     import subprocess
     import sys
 
-    from app.core.cards.card_file import load_card_for
     from tests.cli.test_export import FRESH_PROCESS
 
     monkeypatch.setenv("PROBSCOPE_CACHE_DIR", str(tmp_path / "cache"))
     model, val, size, gray = fitted
-    if load_card_for(model).ood.get("score") != "probe":
-        assert main(["ood", "--model", str(model), "--data", str(val), "--save", "--score",
-                     "probe"]) == 0
+    _ensure_probe(model, val)
     images = np.r_[_digits(12, 11, size, gray)[0], no_digit_test(2, size, gray, seed=12)[0]]
     paths = []
     for i, img in enumerate(images):
@@ -212,3 +209,38 @@ def test_the_export_carries_the_probe_and_the_digit_prior(fitted, capsys, tmp_pa
     got = json.loads(run.stdout.splitlines()[-1])
     np.testing.assert_allclose(got["ood_score"], [r["ood"]["score"] for r in want], atol=2e-3)
     assert got["in_distribution"] == [r["ood"]["in_distribution"] for r in want]
+
+
+def _ensure_probe(model: Path, val: Path) -> None:
+    from app.core.cards.card_file import load_card_for
+
+    if load_card_for(model).ood.get("score") != "probe":
+        assert main(["ood", "--model", str(model), "--data", str(val), "--save", "--score",
+                     "probe"]) == 0
+
+
+def test_a_check_fitted_with_another_digit_prior_turns_itself_off(fitted, tmp_path, monkeypatch):
+    """Scored by another bundled model than it was fitted with, its threshold means nothing."""
+    import shutil
+
+    from app.core.cards.card_file import load_card_for
+
+    monkeypatch.setenv("PROBSCOPE_CACHE_DIR", str(tmp_path / "cache"))
+    model, val, _, _ = fitted
+    _ensure_probe(model, val)
+    copy = tmp_path / model.name
+    for part in model.parent.glob(model.name + "*"):
+        shutil.copy(part, tmp_path / part.name)
+    stats = tmp_path / load_card_for(copy).ood["stats"]
+    with np.load(stats) as z:
+        arrays = dict(z)
+    (name,) = arrays["probe_extra_stats"]
+    assert name.startswith("digit prior/energy#")
+    arrays["probe_extra_stats"] = np.array(["digit prior/energy#000000000000"])
+    np.savez(stats, **arrays)
+    session = open_model(copy)
+    try:
+        assert not session.ood.checked
+        assert any("another version of probscope's digit model" in w for w in session.warnings)
+    finally:
+        session.close()

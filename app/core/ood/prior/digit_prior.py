@@ -17,6 +17,7 @@ and preprocessed as its card says, all in TensorFlow ops within the one compiled
 from __future__ import annotations
 
 import functools
+import hashlib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -94,17 +95,44 @@ def slot_name(slot: tuple[str, str]) -> str:
     return "/".join(slot)
 
 
+def prior_fingerprint() -> str:
+    """Which digit prior: a hash of the bundled model file and its card's temperature.
+
+    A probe records it with the column, so a check fitted against one version of the bundled
+    model is not silently scored by another (its threshold would no longer mean anything).
+    """
+    return _fingerprint(str(bundled_model_path()))
+
+
+@functools.lru_cache(maxsize=4)
+def _fingerprint(path: str) -> str:
+    digest = hashlib.sha256(Path(path).read_bytes())
+    card = load_card_for(path)
+    digest.update(repr(None if card is None else card.temperature).encode())
+    return digest.hexdigest()[:12]
+
+
+def recorded_name() -> str:
+    """What a probe fitted with the prior stores in ``extra_stats``: slot and fingerprint."""
+    return f"{slot_name(DIGIT_PRIOR_SLOT)}#{prior_fingerprint()}"
+
+
 def extra_heads_for(names: Iterable[str], spec: PreprocessingSpec) -> list[ExtraHead]:
     """The extra statistics a fitted probe recorded (:attr:`ProbeScore.extra_stats`), rebuilt.
 
     Raises
     ------
     ModelError
-        A name this probscope does not know (a probe from a newer version).
+        A name this probscope does not know (a probe from a newer version), or a prior other
+        than the one the probe was fitted with (another probscope version's bundled model).
     """
     heads = []
     for name in names:
-        if name != slot_name(DIGIT_PRIOR_SLOT):
-            raise ModelError(f"the check needs the statistic {name!r}, unknown to this probscope")
+        base, _, fingerprint = name.partition("#")
+        if base != slot_name(DIGIT_PRIOR_SLOT):
+            raise ModelError(f"it needs the statistic {base!r}, unknown to this probscope")
+        if fingerprint and fingerprint != prior_fingerprint():
+            raise ModelError("it was fitted with another version of probscope's digit model "
+                             "(the digit prior)")
         heads.append(digit_prior_head(spec))
     return heads
