@@ -101,3 +101,16 @@ def test_shipped_model_is_less_sure_about_its_ood_set() -> None:
     msp_ood = np.asarray(model(images.astype(np.float32) / 255.0, training=False)).max(1)
     msp_in = np.asarray(model(digits.astype(np.float32) / 255.0, training=False)).max(1)
     assert np.median(msp_ood) < 0.5 < np.median(msp_in)
+
+
+def test_a_font_without_a_glyph_falls_back_to_pillows_font() -> None:
+    """A font with no ink for a character (Libertine Italic's "^") still draws it."""
+    from app.core.ood.reference import glyph_fonts
+
+    fallback = glyph_fonts.PrintStyle("pil_default", size=36).render("^")
+    fonts = [p for p in glyph_fonts.discover_fonts() if "LinLibertine_I." in p]
+    if not fonts:
+        pytest.skip("Linux Libertine Italic is not installed")
+    drawn = glyph_fonts.PrintStyle("font", path=fonts[0], size=36).render("^")
+    assert drawn.max() > 0.05
+    np.testing.assert_array_equal(drawn, fallback)

@@ -6,7 +6,9 @@ scikit-learn digits (every fifth; ``load_digits`` carries no writer ids), the he
 of the stroke templates (more jitter, slant and warp than any training hand), the held-out
 textures (wood, polka dots) and the held-out sample photo (the flower). Faces, and letters and
 symbols in held-out fonts, come from trained generators with fresh seeds: there is no second face
-generator, and the characters a digit can pass for are reported on their own line.
+generator, and the characters a digit can pass for are reported on their own lines: every letter
+of the probe's wide ``LOOKALIKES``, and those of them trained as non-digits (not in
+``TRAINING_LOOKALIKES``: B D Q Z z).
 
 The images go through ``open_model`` exactly as a dropped file does: the card's preprocessing,
 temperature and "no digit" check. Per source it reports accuracy, ECE (15 bins) of the raw and
@@ -30,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from app.core.images.opencv import cv2
-from app.core.ood.reference.kinds import LOOKALIKES
+from app.core.ood.reference.kinds import LOOKALIKES, TRAINING_LOOKALIKES
 from app.training.digits import synth, train
 
 HERE = train.HERE
@@ -48,7 +50,17 @@ NONDIGIT_ROWS = {  # report row -> (generator kind, glyph framing or None)
     "photos": ("held_photo", None),
     "faces": ("face", None),
 }
-LOOKALIKE_LETTERS = "".join(sorted({c for v in LOOKALIKES.values() for c in v if c.isalpha()}))
+
+
+def _lookalike_letters(lookalikes: dict[str, str]) -> set[str]:
+    return {c for d in train.CLASSES for c in lookalikes.get(d, "") if c.isalpha()}
+
+
+# Every letter of the probe's wide look-alike list, and, on their own row, those of them the
+# model is trained on as non-digits (in LOOKALIKES but not in TRAINING_LOOKALIKES).
+LOOKALIKE_LETTERS = "".join(sorted(_lookalike_letters(LOOKALIKES)))
+TRAINED_LOOKALIKE_LETTERS = "".join(sorted(_lookalike_letters(LOOKALIKES)
+                                           - _lookalike_letters(TRAINING_LOOKALIKES)))
 
 STRETCHED_LOOKS = {
     name: dataclasses.replace(look, heights=(28, 96), aspect=(0.4, 2.0),
@@ -137,8 +149,12 @@ def evaluate(model: Path, n: int, seed: int, stress: bool = False) -> dict:
             x = nondigits_of(kind, framing, n, seed + 100 + k, held)
             report["nondigits"][row] = _nondigit_row(run_model(session, x))
         x = nondigits_of("held_letters", None, n, seed + 200, held, letters=LOOKALIKE_LETTERS)
-        report["nondigits"][f"look-alike letters ({LOOKALIKE_LETTERS}), not a target"] = \
+        report["nondigits"][f"look-alike letters ({LOOKALIKE_LETTERS}), probe's list"] = \
             _nondigit_row(run_model(session, x))
+        x = nondigits_of("held_letters", None, n, seed + 201, held,
+                         letters=TRAINED_LOOKALIKE_LETTERS)
+        report["nondigits"][f"look-alike letters trained as non-digits "
+                            f"({TRAINED_LOOKALIKE_LETTERS})"] = _nondigit_row(run_model(session, x))
     finally:
         session.close()
     return report

@@ -18,9 +18,11 @@ Non-digits (outlier exposure) all come from the no-class reference
 (:mod:`app.core.ood.reference`): surfaces, random shapes, blobs, face-like ovals, and the
 reference's glyph kind for letters and symbols, staged like house numbers, written and scanned
 like MNIST, or framed like a font glyph. The characters are the reference's own choice for
-digit classes (:func:`~app.core.ood.reference.kinds.non_class_characters`): everything but the
-digits and the look-alikes a digit can pass for (O o Q D I l i j Z z S s $ B b g q | ! /), since a
-uniform target on a look-alike would teach the model to doubt real digits.
+digit classes (:func:`~app.core.ood.reference.kinds.non_class_characters`) with the narrower
+``TRAINING_LOOKALIKES``: everything but the digits and the look-alikes a digit can pass for in
+most fonts (O o I l i j S s $ b g q | ! /), since a uniform target on those would teach the model
+to doubt real digits. Capital D, Q, Z, B and small z are trained as non-digits: stems, tails and
+sharp corners tell them from 0, 2 and 8, and the model is also probscope's digit prior.
 """
 
 from __future__ import annotations
@@ -35,13 +37,18 @@ from app.core.ood.reference import drawn
 from app.core.ood.reference import glyph_fonts as fonts_mod
 from app.core.ood.reference import handwriting as scans
 from app.core.ood.reference import surfaces as bgs
-from app.core.ood.reference.kinds import generate_kind, glyph_kind, non_class_characters
+from app.core.ood.reference.kinds import (
+    TRAINING_LOOKALIKES,
+    generate_kind,
+    glyph_kind,
+    non_class_characters,
+)
 from app.core.ood.reference.staging import LOOKS, Look, degrade, glyph_row, stage
 from app.training.digits import synth_handwriting as hw
 
 Rng = np.random.Generator
 INPUT_SIZE = 32
-_NON_DIGIT = non_class_characters([str(d) for d in range(10)])
+_NON_DIGIT = non_class_characters([str(d) for d in range(10)], TRAINING_LOOKALIKES)
 SAFE_LETTERS = "".join(c for c in _NON_DIGIT if c.isalpha())
 SAFE_SYMBOLS = "".join(c for c in _NON_DIGIT if not c.isalnum())
 DIGIT_SOURCES = ("printed", "svhn", "handwritten", "sklearn", "mnist", "mnist_paper")

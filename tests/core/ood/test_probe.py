@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from app.core.ood.probe import ProbeScore
-from app.core.ood.reference import generate_reference, non_class_characters
+from app.core.ood.reference import TRAINING_LOOKALIKES, generate_reference, non_class_characters
 
 DIGITS = [str(d) for d in range(10)]
 
@@ -72,6 +72,13 @@ def test_glyphs_leave_out_the_classes_and_their_look_alikes() -> None:
     assert chars and not set(chars) & set("0123456789OoQDIl|5Ss")
     assert "A" in chars and "#" in chars
     assert non_class_characters(["cat", "dog"]) == ""
+
+
+def test_training_look_alikes_keep_the_close_ones_and_free_the_distinct_ones() -> None:
+    """The bundled model trains D Q Z z B as non-digits; the probe's wide list still bans them."""
+    wide, narrow = non_class_characters(DIGITS), non_class_characters(DIGITS, TRAINING_LOOKALIKES)
+    assert set(narrow) - set(wide) == set("DQZzB")
+    assert not set(narrow) & set("0123456789OoIl|!ij/Ss$bgq")
 
 
 def test_a_boosted_column_weighs_like_its_square_in_copies() -> None:

@@ -10,7 +10,7 @@ exposure from the same generators.
 from app.core.lazy_exports import lazy_exports
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, {
-    ".kinds": ["FRAMINGS", "LOOKALIKES", "generate_reference", "glyph_kind", "kinds_for",
-               "non_class_characters"],
+    ".kinds": ["FRAMINGS", "LOOKALIKES", "TRAINING_LOOKALIKES", "generate_reference",
+               "glyph_kind", "kinds_for", "non_class_characters"],
     ".augment": ["jitter"],
 })

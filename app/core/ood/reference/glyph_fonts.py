@@ -133,7 +133,11 @@ class PrintStyle:
         if self.kind == "hershey":
             return _hershey_char(self.face, ch, self.scale, self.thickness)
         path = {"font": self.path, "pil_default": None, "pil_bitmap": "<bitmap>"}[self.kind]
-        return _pil_char(_font(path, self.size), ch, self.stroke)
+        mask = _pil_char(_font(path, self.size), ch, self.stroke)
+        if self.kind == "font" and mask.max() <= 0.05:
+            # The font has no ink for ``ch`` (Linux Libertine Italic has no "^"): Pillow's font.
+            mask = _pil_char(_font(None, self.size), ch, self.stroke)
+        return mask
 
 
 def random_print_style(rng: Rng, fonts: tuple[str, ...], script: bool = False) -> PrintStyle:

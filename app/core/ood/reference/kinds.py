@@ -38,6 +38,14 @@ LOOKALIKES: dict[str, str] = {
     "0": "OoQD", "1": "Il|!ij/", "2": "Zz", "5": "Ss$", "6": "b", "8": "B", "9": "gq",
     "O": "0", "I": "1l|", "l": "1I|", "S": "5", "Z": "2", "B": "8",
 }
+# The narrower list for outlier exposure when training a digit model (the bundled one, also the
+# digit prior). Capital D and Q (for "0"), Z and z (for "2") and B (for "8") differ from the digit
+# in nearly every font (straight stems, a tail, sharp corners), so a model trained on them learns
+# to tell them apart; with the wide list the prior accepted most of them as digits. The probe on a
+# user's model keeps LOOKALIKES: that model was never taught the difference.
+TRAINING_LOOKALIKES: dict[str, str] = {
+    **LOOKALIKES, "0": "Oo", "2": "", "8": "",
+}
 MIN_WORK, MAX_WORK, MAX_LONG = 48, 160, 320
 
 
@@ -126,8 +134,9 @@ def _frame_glyph(rng: Rng, mask: np.ndarray, box: tuple[int, int, int, int], h: 
     return bg * (1 - m[..., None]) + fg * m[..., None]
 
 
-def non_class_characters(classes: Iterable[str] | None) -> str:
-    """Letters and symbols that are neither a class nor a look-alike of one.
+def non_class_characters(classes: Iterable[str] | None,
+                         lookalikes: Mapping[str, str] = LOOKALIKES) -> str:
+    """Letters and symbols that are neither a class nor a look-alike of one (from ``lookalikes``).
 
     Returns ``""`` when ``classes`` is None or when any class name is longer than one
     character (then characters are not what the model tells apart and no glyph kind is made).
@@ -135,7 +144,7 @@ def non_class_characters(classes: Iterable[str] | None) -> str:
     names = [str(c) for c in classes] if classes is not None else []
     if not names or any(len(n) != 1 for n in names):
         return ""
-    banned = set(names) | {ch for n in names for ch in LOOKALIKES.get(n, "")}
+    banned = set(names) | {ch for n in names for ch in lookalikes.get(n, "")}
     return "".join(ch for ch in LETTERS + SYMBOLS + DIGITS if ch not in banned)
 
 
