@@ -26,6 +26,17 @@ def _digit_png(path: Path, digit: int, size: int = 40) -> Path:
     return path
 
 
+def copy_model(model: Path, folder: Path) -> Path:
+    """``model`` and every file beside it named after it (card, statistics, LiteRT conversion),
+    copied into ``folder`` so that Save may rewrite the card; returns the copy's path."""
+    import shutil
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for part in model.parent.glob(model.name + "*"):
+        shutil.copy2(part, folder / part.name)
+    return folder / model.name
+
+
 def write_digit_card(path: Path) -> None:
     """The card every window test model carries: ten digits, OpenCV area, x/255, no check."""
     from app.core.cards.card_file import card_path_for, new_card, write_card

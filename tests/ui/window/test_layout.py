@@ -9,7 +9,6 @@ pictures above the tabs must keep a usable size meanwhile.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +18,7 @@ from PySide6.QtWidgets import QScrollArea, QSplitter, QWidget
 
 from app.core.resources import bundled_model_path
 from app.ui.window.settings import SPLITTER_MINIMUMS, restore_splitter
-from tests.ui.conftest import wait_idle
+from tests.ui.conftest import copy_model, wait_idle
 
 WAIT_MS = 120_000
 # The pictures above the tabs: smaller than this and a digit is a smudge.
@@ -39,15 +38,12 @@ def digits_window(qtbot, config_dir: Path, tmp_path: Path):  # type: ignore[no-u
     bundled = bundled_model_path()
     if not bundled.exists():
         pytest.skip("the bundled digit model is not built")
-    folder = tmp_path / "model"
-    folder.mkdir()
-    for part in bundled.parent.glob(bundled.name + "*"):
-        shutil.copy2(part, folder / part.name)
+    copy = copy_model(bundled, tmp_path / "model")
     win = MainWindow()
     qtbot.addWidget(win)
     win.resize(1200, 780)
     win.show()
-    win.start(str(folder / bundled.name))
+    win.start(str(copy))
     qtbot.waitUntil(lambda: win.session is not None and win.is_idle() and bool(win.panels),
                     timeout=WAIT_MS)
     yield win

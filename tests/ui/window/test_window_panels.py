@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from tests.conftest import write_png
-from tests.ui.conftest import wait_idle
+from tests.ui.conftest import copy_model, wait_idle
 
 WAIT_MS = 60_000
 
@@ -24,11 +23,7 @@ def colour_window(qtbot, config_dir: Path, colour_model: Path, tmp_path: Path): 
     """The window on a private copy of the colour model (Save may rewrite its card)."""
     from app.ui.window.main_window import MainWindow
 
-    target = tmp_path / "model" / colour_model.name
-    target.parent.mkdir()
-    shutil.copy(colour_model, target)
-    card = colour_model.with_name(colour_model.name + ".probscope.json")
-    shutil.copy(card, target.with_name(card.name))
+    target = copy_model(colour_model, tmp_path / "model")
     win = MainWindow()
     qtbot.addWidget(win)
     win.show()

@@ -8,7 +8,6 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import json
 import math
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -23,26 +22,6 @@ WAIT_MS = 60_000  # the first model run traces the compiled predictor
 def _private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Outputs are cached on disk; keep each test's cache out of the user's cache folder.
     monkeypatch.setenv("PROBSCOPE_CACHE_DIR", str(tmp_path / "cache"))
-
-
-@pytest.fixture
-def model_copy(colour_model: Path, tmp_path: Path) -> Path:
-    """The shared colour model and its card, copied so that Save may rewrite the card."""
-    target = tmp_path / "model" / colour_model.name
-    target.parent.mkdir()
-    shutil.copy(colour_model, target)
-    card = colour_model.with_name(colour_model.name + ".probscope.json")
-    shutil.copy(card, target.with_name(card.name))
-    return target
-
-
-@pytest.fixture
-def session(model_copy: Path):
-    from app.core import open_model
-
-    s = open_model(model_copy)
-    yield s
-    s.close()
 
 
 @pytest.fixture

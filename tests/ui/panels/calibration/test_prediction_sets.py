@@ -7,13 +7,13 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from app.ui.panels.calibration.panel import CalibrationPanel
+from tests.ui.conftest import copy_model
 
 WAIT_MS = 120_000
 DIGITS = Path(__file__).resolve().parents[4] / "resources" / "digits"
@@ -29,9 +29,7 @@ def digits_copy(tmp_path: Path) -> Path:
     """The bundled model and card, copied so Save may rewrite the card."""
     if not (DIGITS / "digits.keras").exists():
         pytest.skip("the bundled model is not built")
-    for part in DIGITS.glob("digits.keras*"):
-        shutil.copy2(part, tmp_path / part.name)
-    return tmp_path / "digits.keras"
+    return copy_model(DIGITS / "digits.keras", tmp_path)
 
 
 @pytest.fixture

@@ -40,26 +40,6 @@ def noise_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def model_copy(colour_model: Path, tmp_path: Path) -> Path:
-    """The shared colour model and its card, copied so that Save may rewrite the card."""
-    target = tmp_path / "model" / colour_model.name
-    target.parent.mkdir()
-    shutil.copy(colour_model, target)
-    card = colour_model.with_name(colour_model.name + ".probscope.json")
-    shutil.copy(card, target.with_name(card.name))
-    return target
-
-
-@pytest.fixture
-def session(model_copy: Path):
-    from app.core import open_model
-
-    s = open_model(model_copy)
-    yield s
-    s.close()
-
-
-@pytest.fixture
 def panel(qtbot) -> OODPanel:
     widget = OODPanel()
     qtbot.addWidget(widget)
