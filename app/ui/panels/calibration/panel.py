@@ -160,14 +160,7 @@ class CalibrationPanel(PanelBase):
         """
         self.runner.cancel(silent=True)
         self._session = session
-        self._run = None
-        self._fit = None
-        self._metrics = None
-        self._fit_warnings = []
-        self.saved_label.clear()
-        self.messages.clear()
-        self.save_anyway_button.hide()
-        self.sets.clear("Prediction sets appear after Fit.")
+        self._forget_results()
         self.show_page()
         if session is None:
             self.plot.clear(NO_MODEL)
@@ -253,10 +246,8 @@ class CalibrationPanel(PanelBase):
         self.state.rescore()
         self.calibration_saved.emit(path)
 
-    # -- data ------------------------------------------------------------------------------
-    def _compute(self, path: str) -> None:
-        if self._session is None:
-            return
+    def _forget_results(self) -> None:
+        """Drop the outputs, the fit and what they showed (a new model or new data)."""
         self._run = None
         self._fit = None
         self._metrics = None
@@ -265,6 +256,12 @@ class CalibrationPanel(PanelBase):
         self.messages.clear()
         self.save_anyway_button.hide()
         self.sets.clear("Prediction sets appear after Fit.")
+
+    # -- data ------------------------------------------------------------------------------
+    def _compute(self, path: str) -> None:
+        if self._session is None:
+            return
+        self._forget_results()
         self._show_warnings()
         self.plot.clear("Computing the model's outputs…")
         self.table.clear_values()
