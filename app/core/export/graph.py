@@ -133,7 +133,7 @@ def build_export_module(session: Any) -> Any:
 
     module = tf.Module()
     module.model = loaded.model  # tracks the weights the heads read
-    module.priors = [e.module for e in extras]  # and those of the digit prior, if any
+    module.priors = [e.module for e in extras if e.module is not None]  # and those of the digit prior, if any
     module.classes = tf.constant(list(session.classes))
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])

@@ -155,33 +155,67 @@ def _build(loaded: LoadedModel, spatial_layers: int, grid: int, input_stats: boo
         layout.notes.append("no ReLU-family layers: the probe uses features and logits only")
     tensors = [model.outputs[0], head_input if head_input is not None else model.outputs[0]]
     graph = keras.Model(model.inputs, tensors + [e.tensor for e in relus])
-    n_relu = len(relus)
+    ranks = [len(e.tensor.shape) for e in relus]
+    feat_width = int(head_input.shape[-1]) if has_feats else 0
+    units = [int(e.units) for e in relus]
+    order = tf.constant(_layout_order(units, ranks, spatial, grid, layout.width), tf.int32)
 
     def heads(x: Any) -> tuple[Any, Any, Any, Any]:
+        # Few ops, not few lines: on one image each graph op costs microseconds of scheduling,
+        # far more than its arithmetic, so blocks are computed together and put into the
+        # layout's order by a single gather.
         res = graph(x, training=False)
         out, before = res[0], res[1]
         logits = make_logits(out, before)
         probs = tf.nn.softmax(logits)
-        parts, grids = [], []
-        for i, t in enumerate(res[2:2 + n_relu]):
-            t = tf.cast(t, tf.float32)
-            if len(t.shape) == 4:
-                mean, var = tf.nn.moments(t, axes=[1, 2])
-                parts += [mean, tf.sqrt(var + 1e-12)]
-                if i in spatial:
-                    grids.append(grid_means(tf, t, grid))
+        acts = [tf.cast(t, tf.float32) for t in res[2:]]
+        means, spreads, dense = [], [], []
+        for t, rank, unit in zip(acts, ranks, units, strict=True):
+            if rank == 4:
+                m = tf.reduce_mean(t, axis=[1, 2], keepdims=True)
+                spreads.append(tf.reduce_mean(tf.math.squared_difference(t, m), axis=[1, 2]))
+                means.append(tf.reshape(m, (-1, unit)))
             else:
-                parts.append(tf.reshape(t, (tf.shape(x)[0], -1)))
-        feats = tf.cast(tf.reshape(before, (tf.shape(x)[0], -1)), tf.float32)
-        parts += grids
+                dense.append(tf.reshape(t, (-1, unit)))
+        blocks = []
+        if means:
+            blocks += [tf.concat(means, 1), tf.sqrt(tf.concat(spreads, 1) + 1e-12)]
+        blocks += dense + [grid_means(tf, acts[i], grid) for i in spatial]
+        feats = tf.cast(tf.reshape(before, (-1, feat_width)), tf.float32) if has_feats else None
         if has_feats:
-            parts.append(feats)
+            blocks.append(feats)
         if input_stats:
-            parts += input_shape_stats(tf, x)
-        parts += [tf.cast(extra.build(tf, x), tf.float32) for extra in extra_heads]
-        energy = tf.reduce_logsumexp(logits, axis=1, keepdims=True)
+            blocks += input_shape_stats(tf, x)
+        blocks += [tf.cast(extra.build(tf, x), tf.float32) for extra in extra_heads]
         top = tf.reduce_max(logits, axis=1, keepdims=True)
-        parts += [top, energy, tf.exp(top - energy)]
-        return logits, probs, feats if has_feats else None, tf.concat(parts, axis=1)
+        msp = tf.reduce_max(probs, axis=1, keepdims=True)
+        # log-sum-exp from the softmax already computed: top - log(p_max) = logsumexp(z).
+        blocks += [top, top - tf.math.log(msp), msp]
+        return logits, probs, feats, tf.gather(tf.concat(blocks, axis=1), order, axis=1)
 
     return heads, layout
+
+
+def _layout_order(units: list[int], ranks: list[int], spatial: list[int], grid: int,
+                  total: int) -> list[int]:
+    """For each column of the layout, its column among the blocks ``heads`` computes: all conv
+    means, all conv spreads, the dense activations, the grids, then the rest in layout order."""
+    conv = [i for i, r in enumerate(ranks) if r == 4]
+    n_conv = sum(units[i] for i in conv)
+    ranges: dict[tuple[int, str], tuple[int, int]] = {}
+    cursor = 0
+    for i in conv:
+        ranges[i, "mean"], ranges[i, "std"] = (cursor, units[i]), (n_conv + cursor, units[i])
+        cursor += units[i]
+    cursor = 2 * n_conv
+    for i, r in enumerate(ranks):
+        if r != 4:
+            ranges[i, "mean"] = (cursor, units[i])
+            cursor += units[i]
+    for i in spatial:
+        ranges[i, "grid"] = (cursor, grid * grid * units[i])
+        cursor += grid * grid * units[i]
+    keys = [(i, s) for i, r in enumerate(ranks) for s in (("mean", "std") if r == 4 else ("mean",))]
+    keys += [(i, "grid") for i in spatial]
+    order = [c for k in keys for c in range(ranges[k][0], ranges[k][0] + ranges[k][1])]
+    return order + list(range(cursor, total))

@@ -52,20 +52,22 @@ def pool_matrix(n_in: int, n_out: int) -> np.ndarray:
     return (w / np.maximum(w.sum(1, keepdims=True), 1e-12)).astype(np.float32)
 
 
+def _pooled(tf: Any, t: Any, g: int) -> Any:
+    h, w, c = int(t.shape[1]), int(t.shape[2]), int(t.shape[3])
+    # One (g*g, h*w) matrix product, broadcast over the batch: cheaper per call than a
+    # two-axis einsum, and no op reads the batch size.
+    pool = tf.constant(np.kron(pool_matrix(h, g), pool_matrix(w, g))[None])
+    return tf.matmul(pool, tf.reshape(t, (-1, h * w, c)))
+
+
 def grid_pool(tf: Any, t: Any, g: int) -> Any:
     """Average an ``(n, h, w, c)`` tensor (static ``h, w``) on a ``g x g`` grid: ``(n, g, g, c)``."""
-    h, w, c = int(t.shape[1]), int(t.shape[2]), int(t.shape[3])
-    # One (g*g, h*w) matrix product: cheaper per call than a two-axis einsum.
-    pool = tf.constant(np.kron(pool_matrix(h, g), pool_matrix(w, g)))
-    flat = tf.reshape(t, (-1, h * w, c))
-    return tf.reshape(tf.matmul(tf.broadcast_to(pool, (tf.shape(t)[0], g * g, h * w)), flat),
-                      (-1, g, g, c))
+    return tf.reshape(_pooled(tf, t, g), (-1, g, g, int(t.shape[3])))
 
 
 def grid_means(tf: Any, t: Any, g: int = GRID) -> Any:
     """Per-channel means of a conv activation on a ``g x g`` grid, flattened cell-major."""
-    p = grid_pool(tf, tf.cast(t, tf.float32), g)
-    return tf.reshape(p, (tf.shape(t)[0], g * g * int(t.shape[-1])))
+    return tf.reshape(_pooled(tf, tf.cast(t, tf.float32), g), (-1, g * g * int(t.shape[-1])))
 
 
 # Names and widths of the input statistics, in the order ``input_shape_stats`` returns them.
@@ -98,10 +100,9 @@ def input_shape_stats(tf: Any, x: Any) -> list[Any]:
     # Ink is the minority tone: make it positive whatever the polarity (skewness sign).
     skew = tf.reduce_mean(z * z * z, axis=[1, 2, 3], keepdims=True)
     z = z * tf.where(skew >= 0.0, 1.0, -1.0)
-    n = tf.shape(x)[0]
-    thumb = tf.reshape(grid_pool(tf, z, THUMB), (n, THUMB * THUMB))
+    thumb = tf.reshape(grid_pool(tf, z, THUMB), (-1, THUMB * THUMB))
     ink = tf.cast(z > 0.5, tf.float32)
-    ink_cells = tf.reshape(grid_pool(tf, ink, GRID), (n, GRID * GRID))
+    ink_cells = tf.reshape(grid_pool(tf, ink, GRID), (-1, GRID * GRID))
     ink_all = tf.reduce_mean(ink, axis=[1, 2, 3])[:, None]
     zp = tf.pad(z, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="SYMMETRIC")
     sx = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], np.float32) / 8.0
@@ -116,5 +117,5 @@ def input_shape_stats(tf: Any, x: Any) -> list[Any]:
     bins = tf.concat([tf.nn.relu(cos2 * math.cos(p) + sin2 * math.sin(p)) * mag for p in phis],
                      axis=3)
     mean_mag = tf.reduce_mean(mag, axis=[1, 2, 3])[:, None]
-    hog = tf.reshape(grid_pool(tf, bins, GRID), (n, GRID * GRID * N_BINS)) / (mean_mag + 1e-6)
+    hog = tf.reshape(grid_pool(tf, bins, GRID), (-1, GRID * GRID * N_BINS)) / (mean_mag + 1e-6)
     return [thumb, hog, tf.concat([ink_cells, ink_all], axis=1), mean_mag]

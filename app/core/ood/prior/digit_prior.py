@@ -22,13 +22,17 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from app.core.cards.card_file import load_card_for
 from app.core.errors import ModelError
 from app.core.models.layer_statistics import ExtraHead
 from app.core.models.loading import LoadedModel, load_model
+from app.core.ood.prior.folded_forward import Forward, folded_forward
 from app.core.preprocessing.pixels_in_graph import pixels_in_graph
 from app.core.preprocessing.spec import PreprocessingSpec
 from app.core.resources import bundled_model_path
+from app.core.tf_runtime import import_keras, import_tensorflow, on_tf_thread
 
 # Where the prior's score sits in the statistics layout (the probe finds it by this name).
 DIGIT_PRIOR_SLOT = ("digit prior", "energy")
@@ -47,12 +51,24 @@ def digit_prior_applies(classes: Iterable[str]) -> bool:
 
 
 @functools.lru_cache(maxsize=1)
-def _prior_model(path: str) -> tuple[LoadedModel, PreprocessingSpec, float]:
+def _prior_model(path: str) -> tuple[LoadedModel, PreprocessingSpec, float, Forward | None]:
     card = load_card_for(path)
     if card is None:
         raise ModelError(f"{Path(path).name}: the digit prior has no card")
     loaded = load_model(Path(path))
-    return loaded, PreprocessingSpec.from_dict(card.preprocessing), float(card.temperature)
+    return (loaded, PreprocessingSpec.from_dict(card.preprocessing), float(card.temperature),
+            on_tf_thread(_checked_folded_forward, loaded))
+
+
+def _checked_folded_forward(loaded: LoadedModel) -> Forward | None:
+    """The folded pass, if it gives the model's own logits on a random batch (else None)."""
+    keras, tf = import_keras(), import_tensorflow()
+    forward = folded_forward(loaded.model, keras)
+    if forward is None:
+        return None
+    x = tf.constant(np.random.default_rng(0).uniform(0, 1, (4, *loaded.input_shape)), tf.float32)
+    same = np.allclose(np.asarray(forward(tf, x)), np.asarray(loaded.heads(x)[0]), atol=1e-4)
+    return forward if same else None
 
 
 def digit_prior_head(spec: PreprocessingSpec) -> ExtraHead:
@@ -69,7 +85,7 @@ def digit_prior_head(spec: PreprocessingSpec) -> ExtraHead:
         One column, ``T * logsumexp(logits / T)`` of the bundled digit model at its card's
         temperature: higher is more digit-like.
     """
-    loaded, prior_spec, temperature = _prior_model(str(bundled_model_path()))
+    loaded, prior_spec, temperature, forward = _prior_model(str(bundled_model_path()))
     height, width = prior_spec.target_size or loaded.input_shape[:2]
 
     def build(tf: Any, x: Any) -> Any:
@@ -84,10 +100,12 @@ def digit_prior_head(spec: PreprocessingSpec) -> ExtraHead:
         if loaded.input_shape[-1] == 1:
             pixels = tf.reduce_mean(pixels, axis=-1, keepdims=True)
         inputs = pixels * float(prior_spec.scale) + float(prior_spec.offset)
-        logits = loaded.heads(inputs)[0]
+        logits = forward(tf, inputs) if forward is not None else loaded.heads(inputs)[0]
         return temperature * tf.reduce_logsumexp(logits / temperature, axis=1, keepdims=True)
 
-    return ExtraHead(*DIGIT_PRIOR_SLOT, width=1, build=build, module=loaded.model)
+    # The folded pass holds its weights as graph constants; the Keras call reads the model's.
+    return ExtraHead(*DIGIT_PRIOR_SLOT, width=1, build=build,
+                     module=loaded.model if forward is None else None)
 
 
 def slot_name(slot: tuple[str, str]) -> str:
