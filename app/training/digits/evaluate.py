@@ -27,11 +27,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 
 from app.core.images.opencv import cv2
+from app.core.ood.reference import glyph_fonts
 from app.core.ood.reference.kinds import LOOKALIKES, TRAINING_LOOKALIKES
 from app.training.digits import synth, train
 
@@ -123,7 +125,12 @@ def evaluate(model: Path, n: int, seed: int, stress: bool = False) -> dict:
 
     session = open_model(model)
     held = train.held_out_pools()
+    held_fonts = len(glyph_fonts.split_fonts(held_out=True))
+    if not held_fonts:
+        print("warning: no held-out font family is installed (see train.py's docstring); "
+              "printed rows use the training fonts", file=sys.stderr)
     report: dict = {"model": str(model), "temperature": session.temperature,
+                    "held_out_fonts": held_fonts,
                     "check": {"score": session.ood.score_name,
                               "threshold": session.ood.threshold},
                     "digits": {}, "nondigits": {}}
