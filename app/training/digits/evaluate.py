@@ -113,11 +113,15 @@ def run_model(session, images: np.ndarray) -> dict[str, np.ndarray]:
 def digit_row(out: dict[str, np.ndarray], labels: np.ndarray) -> dict:
     from app.core.calibration.metrics import expected_calibration_error as ece
 
+    correct = out["raw"].argmax(1) == labels
     return {"n": int(len(labels)),
-            "accuracy": round(float((out["raw"].argmax(1) == labels).mean()), 4),
+            "accuracy": round(float(correct.mean()), 4),
             "ece": round(ece(out["raw"], labels), 4),
             "ece_after_t": round(ece(out["calibrated"], labels), 4),
-            "accepted": round(float(out["accepted"].mean()), 4)}
+            "accepted": round(float(out["accepted"].mean()), 4),
+            # What a user sees answered as a digit: how often that answer is right.
+            "accuracy_when_accepted": round(float(correct[out["accepted"]].mean()), 4)
+            if out["accepted"].any() else None}
 
 
 def evaluate(model: Path, n: int, seed: int, stress: bool = False) -> dict:
@@ -175,13 +179,15 @@ def _nondigit_row(out: dict[str, np.ndarray]) -> dict:
 def markdown(report: dict) -> str:
     """The README's table: one line per source."""
     pct = "{:.1f} %".format
-    lines = ["| source (held out) | n | accuracy | ECE before T | ECE after T | accepted as a digit |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| source (held out) | n | accuracy | ECE before T | ECE after T | accepted as a digit "
+             "| accuracy of the accepted |", "|---|---|---|---|---|---|---|"]
     for row, r in report["digits"].items():
+        when = r.get("accuracy_when_accepted")
         lines.append(f"| {row} | {r['n']} | {pct(100 * r['accuracy'])} | {pct(100 * r['ece'])} "
-                     f"| {pct(100 * r['ece_after_t'])} | {pct(100 * r['accepted'])} |")
+                     f"| {pct(100 * r['ece_after_t'])} | {pct(100 * r['accepted'])} "
+                     f"| {'—' if when is None else pct(100 * when)} |")
     for row, r in report["nondigits"].items():
-        lines.append(f"| {row} | {r['n']} | — | — | — | {pct(100 * r['accepted'])} |")
+        lines.append(f"| {row} | {r['n']} | — | — | — | {pct(100 * r['accepted'])} | — |")
     return "\n".join(lines)
 
 
