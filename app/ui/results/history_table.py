@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import deque
 
 from PySide6.QtCore import QItemSelection, QSize, Signal
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
@@ -31,6 +32,8 @@ from app.ui.jobs.image_jobs import thumbnail_job
 from app.ui.jobs.runner import JobRunner
 from app.ui.results.history_export import export_csv, export_json
 from app.ui.widgets.qt_images import THUMBNAIL_SIZE
+
+FITTED_COLUMNS = (COL_LABEL, COL_PROB, COL_SET)
 
 MAX_THUMBNAIL_JOBS = 2
 # Rows a little smaller than the thumbnails: at the default window size the tab shows six
@@ -64,9 +67,10 @@ class HistoryTable(QWidget):
         self.view.setColumnWidth(COL_THUMB, ROW_ICON + 8)
         header.setSectionResizeMode(COL_FILE, QHeaderView.ResizeMode.Interactive)
         self.view.setColumnWidth(COL_FILE, 260)
-        header.setSectionResizeMode(COL_LABEL, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(COL_PROB, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(COL_SET, QHeaderView.ResizeMode.ResizeToContents)
+        # Fitted by _fit_columns, not ResizeToContents: the header measures only rows on
+        # screen, so rows added while the tab is hidden (a folder run) left "No digi…" cut.
+        for col in FITTED_COLUMNS:
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(COL_FLAGS, QHeaderView.ResizeMode.Stretch)
         self.view.selectionModel().selectionChanged.connect(self._on_selection)
 
@@ -96,6 +100,8 @@ class HistoryTable(QWidget):
         self.model.thumbnail_needed.connect(self._queue_thumbnail)
         self.model.rowsInserted.connect(self._update_count)
         self.model.modelReset.connect(self._update_count)
+        for signal in (self.model.rowsInserted, self.model.modelReset, self.model.dataChanged):
+            signal.connect(self._fit_columns)
         self._update_count()
 
     # -- thumbnails: streamed, a couple at a time -------------------------------------------------
@@ -120,6 +126,15 @@ class HistoryTable(QWidget):
         return bool(self._thumbs.in_flight or self._thumb_queue)
 
     # -- rows ---------------------------------------------------------------------------------
+    def _fit_columns(self, *args: object) -> None:
+        if self.view.isVisible():
+            for col in FITTED_COLUMNS:
+                self.view.resizeColumnToContents(col)
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802
+        super().showEvent(event)
+        self._fit_columns()
+
     def _update_count(self, *args: object) -> None:
         rows = self.model.entries
         errors = sum(1 for e in rows if not e.result.ok)

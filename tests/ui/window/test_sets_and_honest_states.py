@@ -148,3 +148,21 @@ def test_run_diagnosis_greyed_out_says_why(qtbot, window) -> None:  # type: igno
     panel.update_buttons()
     assert not panel.run_button.isEnabled()
     assert "8" in panel.run_hint.text() and "folder" in panel.run_hint.text()
+
+
+def test_history_columns_fit_no_digit_rows_and_sets(qtbot, digits_copy, config_dir) -> None:  # type: ignore[no-untyped-def]
+    from app.ui.history_model import COL_LABEL, COL_SET
+
+    win = _window(qtbot, digits_copy)
+    samples = DIGITS / "samples"
+    win.resize(1200, 780)
+    win.classify_paths([str(samples / "nodigit_letters.png"), str(samples / "nodigit_photo.png"),
+                        str(samples / "digit_8_housenumber.png")])
+    wait_idle(qtbot, win)
+    qtbot.wait(50)
+    view, model = win.history.view, win.history.model
+    assert model.rowCount() == 3
+    for col in (COL_LABEL, COL_SET):
+        need = max(view.fontMetrics().horizontalAdvance(model.index(r, col).data() or "")
+                   for r in range(3))
+        assert view.columnWidth(col) >= need, (col, view.columnWidth(col), need)
