@@ -156,66 +156,36 @@ def _build(loaded: LoadedModel, spatial_layers: int, grid: int, input_stats: boo
     tensors = [model.outputs[0], head_input if head_input is not None else model.outputs[0]]
     graph = keras.Model(model.inputs, tensors + [e.tensor for e in relus])
     ranks = [len(e.tensor.shape) for e in relus]
-    feat_width = int(head_input.shape[-1]) if has_feats else 0
     units = [int(e.units) for e in relus]
-    order = tf.constant(_layout_order(units, ranks, spatial, grid, layout.width), tf.int32)
+    feat_width = int(head_input.shape[-1]) if has_feats else 0
 
     def heads(x: Any) -> tuple[Any, Any, Any, Any]:
-        # Few ops, not few lines: on one image each graph op costs microseconds of scheduling,
-        # far more than its arithmetic, so blocks are computed together and put into the
-        # layout's order by a single gather.
+        # On one image each graph op costs microseconds of scheduling, more than its
+        # arithmetic: no op reads the batch size, and the energy comes from the softmax.
         res = graph(x, training=False)
         out, before = res[0], res[1]
         logits = make_logits(out, before)
         probs = tf.nn.softmax(logits)
         acts = [tf.cast(t, tf.float32) for t in res[2:]]
-        means, spreads, dense = [], [], []
+        parts = []
         for t, rank, unit in zip(acts, ranks, units, strict=True):
             if rank == 4:
                 m = tf.reduce_mean(t, axis=[1, 2], keepdims=True)
-                spreads.append(tf.reduce_mean(tf.math.squared_difference(t, m), axis=[1, 2]))
-                means.append(tf.reshape(m, (-1, unit)))
+                var = tf.reduce_mean(tf.math.squared_difference(t, m), axis=[1, 2])
+                parts += [tf.reshape(m, (-1, unit)), tf.sqrt(var + 1e-12)]
             else:
-                dense.append(tf.reshape(t, (-1, unit)))
-        blocks = []
-        if means:
-            blocks += [tf.concat(means, 1), tf.sqrt(tf.concat(spreads, 1) + 1e-12)]
-        blocks += dense + [grid_means(tf, acts[i], grid) for i in spatial]
+                parts.append(tf.reshape(t, (-1, unit)))
+        parts += [grid_means(tf, acts[i], grid) for i in spatial]
         feats = tf.cast(tf.reshape(before, (-1, feat_width)), tf.float32) if has_feats else None
         if has_feats:
-            blocks.append(feats)
+            parts.append(feats)
         if input_stats:
-            blocks += input_shape_stats(tf, x)
-        blocks += [tf.cast(extra.build(tf, x), tf.float32) for extra in extra_heads]
+            parts += input_shape_stats(tf, x)
+        parts += [tf.cast(extra.build(tf, x), tf.float32) for extra in extra_heads]
         top = tf.reduce_max(logits, axis=1, keepdims=True)
         msp = tf.reduce_max(probs, axis=1, keepdims=True)
         # log-sum-exp from the softmax already computed: top - log(p_max) = logsumexp(z).
-        blocks += [top, top - tf.math.log(msp), msp]
-        return logits, probs, feats, tf.gather(tf.concat(blocks, axis=1), order, axis=1)
+        parts += [top, top - tf.math.log(msp), msp]
+        return logits, probs, feats, tf.concat(parts, axis=1)
 
     return heads, layout
-
-
-def _layout_order(units: list[int], ranks: list[int], spatial: list[int], grid: int,
-                  total: int) -> list[int]:
-    """For each column of the layout, its column among the blocks ``heads`` computes: all conv
-    means, all conv spreads, the dense activations, the grids, then the rest in layout order."""
-    conv = [i for i, r in enumerate(ranks) if r == 4]
-    n_conv = sum(units[i] for i in conv)
-    ranges: dict[tuple[int, str], tuple[int, int]] = {}
-    cursor = 0
-    for i in conv:
-        ranges[i, "mean"], ranges[i, "std"] = (cursor, units[i]), (n_conv + cursor, units[i])
-        cursor += units[i]
-    cursor = 2 * n_conv
-    for i, r in enumerate(ranks):
-        if r != 4:
-            ranges[i, "mean"] = (cursor, units[i])
-            cursor += units[i]
-    for i in spatial:
-        ranges[i, "grid"] = (cursor, grid * grid * units[i])
-        cursor += grid * grid * units[i]
-    keys = [(i, s) for i, r in enumerate(ranks) for s in (("mean", "std") if r == 4 else ("mean",))]
-    keys += [(i, "grid") for i in spatial]
-    order = [c for k in keys for c in range(ranges[k][0], ranges[k][0] + ranges[k][1])]
-    return order + list(range(cursor, total))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from PySide6.QtCore import QItemSelection, QSize, Signal
+from PySide6.QtCore import QItemSelection, QModelIndex, QSize, Signal
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -100,8 +100,9 @@ class HistoryTable(QWidget):
         self.model.thumbnail_needed.connect(self._queue_thumbnail)
         self.model.rowsInserted.connect(self._update_count)
         self.model.modelReset.connect(self._update_count)
-        for signal in (self.model.rowsInserted, self.model.modelReset, self.model.dataChanged):
-            signal.connect(self._fit_columns)
+        self.model.rowsInserted.connect(self._fit_columns)
+        self.model.modelReset.connect(self._fit_columns)
+        self.model.dataChanged.connect(self._on_data_changed)
         self._update_count()
 
     # -- thumbnails: streamed, a couple at a time -------------------------------------------------
@@ -130,6 +131,12 @@ class HistoryTable(QWidget):
         if self.view.isVisible():
             for col in FITTED_COLUMNS:
                 self.view.resizeColumnToContents(col)
+
+    def _on_data_changed(self, top_left: QModelIndex, bottom_right: QModelIndex,
+                         *_roles: object) -> None:
+        # A thumbnail arriving changes only its own column: nothing to re-measure.
+        if top_left.column() <= max(FITTED_COLUMNS) and bottom_right.column() >= min(FITTED_COLUMNS):
+            self._fit_columns()
 
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802
         super().showEvent(event)
