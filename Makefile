@@ -14,7 +14,8 @@ QT_DEBS := libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbu
            libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-xinerama0 libxcb-randr0 \
            libxcb-render-util0 libxcb-image0
 
-.PHONY: run test lint bench package package-test validate-desktop install-desktop clean qt-libs xvfb
+.PHONY: run test lint bench package package-test validate-desktop install-desktop clean qt-libs xvfb \
+        digits-fonts digits
 
 # $(call apt_install,PACKAGES,WHY): Debian packages installed as root with apt-get (as in CI);
 # anyone else is told which to install, and the target fails.
@@ -65,6 +66,35 @@ test: $(TEST_STAMP) qt-libs xvfb lint
 
 bench: $(TEST_STAMP)
 	$(BIN)/python -m benchmarks
+
+# The fonts the bundled digit model is trained and evaluated with (app/training/digits/train.py):
+# Debian packages downloaded and unpacked into DIGITS_FONTS, so no root and no system change.
+# Lato, Carlito, Cantarell, Linux Biolinum, B612 and Old Standard are held out of training.
+DIGITS_FONTS ?= $(abspath build/digit-fonts)
+DIGITS_FONT_DEBS := fonts-dejavu-core fonts-dejavu-extra fonts-liberation fonts-freefont-ttf \
+  fonts-urw-base35 fonts-roboto-unhinted fonts-open-sans fonts-crosextra-carlito fonts-lato \
+  fonts-comic-neue fonts-linuxlibertine fonts-cantarell fonts-inter fonts-paratype fonts-cabin \
+  fonts-firacode fonts-hack fonts-inconsolata fonts-sil-gentium fonts-sil-andika fonts-ebgaramond \
+  fonts-oldstandard fonts-b612 fonts-jetbrains-mono fonts-league-spartan fonts-quicksand \
+  fonts-comfortaa fonts-jura fonts-play fonts-oxygen fonts-noto-mono fonts-adf-gillius \
+  fonts-adf-universalis fonts-adf-accanthis fonts-tuffy fonts-humor-sans fonts-yanone-kaffeesatz \
+  fonts-ocr-b
+digits-fonts:
+	@mkdir -p $(DIGITS_FONTS)/debs
+	cd $(DIGITS_FONTS)/debs && apt-get download $(DIGITS_FONT_DEBS)
+	for d in $(DIGITS_FONTS)/debs/*.deb; do dpkg-deb -x $$d $(DIGITS_FONTS); done
+	@echo "fonts in $(DIGITS_FONTS): $$(find $(DIGITS_FONTS) -name '*.[ot]tf' | wc -l)"
+
+# Retrains the bundled digit model and refits its card: the commands of the README's model
+# section, in order (about 30 minutes on 2 cores).
+digits: $(RUN_STAMP) digits-fonts
+	export PROBSCOPE_FONT_DIRS=$(DIGITS_FONTS); \
+	$(BIN)/python -m app.training.digits.train --samples 100000 --epochs 10 --seed 20240611 && \
+	$(BIN)/python -m app.training.digits.convert && \
+	$(BIN)/probscope calibrate --data resources/digits/calibration.npz --alpha 0.05 --save && \
+	$(BIN)/probscope ood --data resources/digits/calibration.npz --ood-data resources/digits/ood.npz --tpr 0.96 --save && \
+	$(BIN)/python -m app.training.digits.samples && \
+	$(BIN)/python -m app.training.digits.evaluate --stress --n 1000
 
 # The desktop bundle (PyInstaller, one folder): dist/probscope/probscope runs without Python.
 BUNDLE := dist/probscope/probscope

@@ -30,3 +30,80 @@ def test_nothing_accepted_gives_no_figure_and_a_dash_in_the_table():
     table = markdown({"digits": {"printed": row}, "nondigits": {}})
     assert table.splitlines()[0].endswith("| accuracy of the accepted |")
     assert table.splitlines()[-1].endswith("| 0.0 % | — |")
+
+
+def _mnist_csv(path, images: np.ndarray, labels: np.ndarray, label_first: bool,
+               header: bool) -> None:
+    pixels = images.reshape(len(images), -1)
+    table = np.column_stack([labels, pixels] if label_first else [pixels, labels])
+    head = ",".join(["label"] + [f"pixel{i}" for i in range(784)]) if header else ""
+    np.savetxt(path, table, fmt="%d", delimiter=",", header=head, comments="")
+
+
+def test_real_scans_load_from_either_csv_layout_and_npz(tmp_path):
+    from app.training.digits.real_scans import both_polarities, load_scans
+
+    rng = np.random.default_rng(2)
+    images = np.zeros((12, 28, 28), np.uint8)
+    images[:, 6:22, 10:18] = rng.integers(150, 256, (12, 16, 8))  # white ink on black
+    images[:, 0, 0] = 0
+    labels = np.arange(12) % 10
+    _mnist_csv(tmp_path / "kaggle.csv", images, labels, label_first=True, header=True)
+    _mnist_csv(tmp_path / "mlxtend.csv", images, labels, label_first=False, header=False)
+    np.savez(tmp_path / "scans.npz", images=images, labels=labels)
+    for name in ("kaggle.csv", "mlxtend.csv", "scans.npz"):
+        x, y = load_scans(tmp_path / name)
+        assert x.shape == (12, 28, 28, 3) and x.dtype == np.uint8, name
+        np.testing.assert_array_equal(x[..., 1], images)
+        np.testing.assert_array_equal(y, labels)
+    sides = both_polarities(x)
+    assert list(sides) == ["white on black", "dark on paper"]
+    np.testing.assert_array_equal(sides["dark on paper"], 255 - x)
+
+
+def test_a_csv_without_labels_is_refused_in_one_line(tmp_path):
+    import pytest
+
+    from app.training.digits.real_scans import load_scans
+
+    np.savetxt(tmp_path / "bad.csv", np.zeros((3, 785)), fmt="%d", delimiter=",")
+    with pytest.raises(ValueError, match="digit labels"):
+        load_scans(tmp_path / "bad.csv")
+    np.savetxt(tmp_path / "short.csv", np.zeros((3, 100)), fmt="%d", delimiter=",")
+    with pytest.raises(ValueError, match="784 pixels"):
+        load_scans(tmp_path / "short.csv")
+
+
+def test_evaluate_reports_real_scans_in_both_polarities(tmp_path):
+    """The --scans rows score the file's own labels through open_model, as given and inverted."""
+    from app.core import open_model
+    from app.training.digits import train
+    from app.training.digits.evaluate import evaluate
+
+    rng = np.random.default_rng(4)
+    labels = np.arange(40) % 10
+    scans = np.stack([_scan28(rng, int(d)) for d in labels])
+    np.savez(tmp_path / "scans.npz", images=scans, labels=labels)
+    model = train.HERE / train.MODEL_NAME
+    report = evaluate(model, n=4, seed=5, scans=tmp_path / "scans.npz")
+    rows = {k: v for k, v in report["digits"].items() if k.startswith("real scans (scans.npz)")}
+    assert sorted(rows) == ["real scans (scans.npz), dark on paper",
+                            "real scans (scans.npz), white on black"]
+    session = open_model(model)
+    try:
+        for how, x in (("white on black", scans), ("dark on paper", 255 - scans)):
+            rgb = list(np.repeat(x[..., None], 3, axis=-1))
+            right = [r.raw_probabilities.argmax() == y for r, y in
+                     zip(session.classify(rgb), labels, strict=True)]
+            assert rows[f"real scans (scans.npz), {how}"]["accuracy"] == round(
+                float(np.mean(right)), 4)
+            assert rows[f"real scans (scans.npz), {how}"]["n"] == 40
+    finally:
+        session.close()
+
+
+def _scan28(rng: np.random.Generator, digit: int) -> np.ndarray:
+    from app.core.ood.reference.handwriting import mnist_frame
+    from app.training.digits.synth_handwriting import stroke_digit
+
+    return np.round(mnist_frame(stroke_digit(digit, rng)) * 255).astype(np.uint8)

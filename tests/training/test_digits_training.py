@@ -114,3 +114,45 @@ def test_a_font_without_a_glyph_falls_back_to_pillows_font() -> None:
     drawn = glyph_fonts.PrintStyle("font", path=fonts[0], size=36).render("^")
     assert drawn.max() > 0.05
     np.testing.assert_array_equal(drawn, fallback)
+
+
+def test_font_families_are_read_from_file_names() -> None:
+    from app.core.ood.reference.glyph_fonts import font_family
+
+    names = {"Inter-BoldItalic.otf": "inter", "FreeSansBoldOblique.ttf": "freesans",
+             "PTS55F.ttf": "pts", "LinLibertine_RBI.otf": "linlibertine", "B612-Bold.otf": "b612",
+             "C059-Roman.otf": "c059", "tuffy_bold_italic.ttf": "tuffy",
+             "DejaVuSansMono.ttf": "dejavusansmono"}
+    assert {n: font_family(f"/fonts/x/{n}") for n in names} == names
+
+
+def test_each_font_family_is_drawn_equally_often() -> None:
+    """A family with 36 weights gets no more draws than a family of one file."""
+    from app.core.ood.reference.glyph_fonts import pick_font
+
+    fonts = tuple(f"/f/Inter-W{i}.otf" for i in range(36)) + ("/f/Humor-Sans.ttf",
+                                                              "/f/OCRB.otf", "/f/OCRBL.otf")
+    rng = np.random.default_rng(0)
+    drawn = [pick_font(rng, fonts) for _ in range(3000)]
+    inter = sum("Inter" in p for p in drawn) / len(drawn)
+    humor = drawn.count("/f/Humor-Sans.ttf") / len(drawn)
+    ocrb = sum("OCRB" in p for p in drawn) / len(drawn)  # OCRB and OCRBL are one family
+    assert abs(inter - 1 / 3) < 0.04 and abs(humor - 1 / 3) < 0.04 and abs(ocrb - 1 / 3) < 0.04
+    assert len(set(drawn)) == len(fonts)
+
+
+def test_key_cap_and_segment_fonts_are_not_used(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Key caps (Biolinum Keyboard) and seven segments (DSEG) are skipped; Biolinum is kept."""
+    from app.core.ood.reference import glyph_fonts
+
+    for name in ("LinBiolinum_K.otf", "DSEG7Classic-Bold.ttf", "LinBiolinum_R.otf"):
+        (tmp_path / name).write_bytes(b"")  # discovery reads names, not contents
+    monkeypatch.setenv(glyph_fonts.FONT_DIRS_ENV, str(tmp_path))
+    glyph_fonts.discover_fonts.cache_clear()
+    try:
+        found = {Path(p).name for p in glyph_fonts.discover_fonts()}
+    finally:
+        glyph_fonts.discover_fonts.cache_clear()
+    assert "LinBiolinum_R.otf" in found
+    assert not {"LinBiolinum_K.otf", "DSEG7Classic-Bold.ttf"} & found

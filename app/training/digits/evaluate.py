@@ -1,10 +1,11 @@
 """Independent check of the bundled digit model, per source, through probscope's own path.
 
 Every image is generated fresh with another seed from what training never used: font families
-held out of training (Lato, Carlito, Cantarell, Linux Biolinum, when installed), held-out
-scikit-learn digits (every fifth; ``load_digits`` carries no writer ids), the held-out pen style
-of the stroke templates (more jitter, slant and warp than any training hand), the held-out
-textures (wood, polka dots) and the held-out sample photo (the flower). Faces, and letters and
+held out of training (Lato, Carlito, Cantarell, Linux Biolinum, B612 and Old Standard, when
+installed; ``make digits-fonts`` unpacks them), held-out scikit-learn digits (every fifth;
+``load_digits`` carries no writer ids), the held-out pen style of the stroke templates (more
+jitter, slant and warp than any training hand), the held-out textures (wood, polka dots) and the
+held-out sample photo (the flower). Faces, and letters and
 symbols in held-out fonts, come from trained generators with fresh seeds: there is no second face
 generator, and the characters a digit can pass for are reported on their own lines: every letter
 of the probe's wide ``LOOKALIKES``, and those of them trained as non-digits (not in
@@ -16,10 +17,12 @@ of the temperature-scaled probabilities (the card's T, fitted on ``calibration.n
 this data) and the share the check accepts as a digit. Run::
 
     .venv/bin/python -m app.training.digits.evaluate [--model resources/digits/digits.keras]
-        [--n 600] [--seed 777] [--json]
+        [--n 600] [--seed 777] [--json] [--stress] [--scans FILE]
 
 ``--stress`` adds the old stretched test (28-96 px crops, wider aspect, more rotation, channels
-permuted and hue rotated) for printed and house-number crops.
+permuted and hue rotated) for printed and house-number crops. ``--scans`` adds real labelled
+scans (:mod:`app.training.digits.real_scans`: an MNIST-style CSV or an ``.npz``), as given and
+inverted: the generated scans above are only as good as the generator that drew them.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ import numpy as np
 from app.core.images.opencv import cv2
 from app.core.ood.reference import glyph_fonts
 from app.core.ood.reference.kinds import LOOKALIKES, TRAINING_LOOKALIKES
-from app.training.digits import synth, train
+from app.training.digits import real_scans, synth, train
 
 HERE = train.HERE
 DIGIT_ROWS = {  # report row -> generator source
@@ -124,7 +127,8 @@ def digit_row(out: dict[str, np.ndarray], labels: np.ndarray) -> dict:
             if out["accepted"].any() else None}
 
 
-def evaluate(model: Path, n: int, seed: int, stress: bool = False) -> dict:
+def evaluate(model: Path, n: int, seed: int, stress: bool = False,
+             scans: Path | None = None) -> dict:
     from app.core import open_model
 
     session = open_model(model)
@@ -148,6 +152,11 @@ def evaluate(model: Path, n: int, seed: int, stress: bool = False) -> dict:
             all_labels.append(y)
         merged = {key: np.concatenate([o[key] for o in all_out]) for key in all_out[0]}
         report["digits"]["all digits above"] = digit_row(merged, np.concatenate(all_labels))
+        if scans is not None:
+            images, labels = real_scans.load_scans(scans)
+            for how, x in real_scans.both_polarities(images).items():
+                report["digits"][f"real scans ({scans.name}), {how}"] = digit_row(
+                    run_model(session, x), labels)
         if stress:
             stretched = dataclasses.replace(held, looks=dict(STRETCHED_LOOKS))
             for k, (row, source) in enumerate((("printed", "printed"),
@@ -198,8 +207,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=777)
     p.add_argument("--stress", action="store_true", help="add the stretched, recoloured rows")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--scans", type=Path, help="labelled real scans to add (evaluation only): an "
+                   "MNIST-style CSV (.csv or .csv.gz: 784 pixels and a label a row) or an .npz "
+                   "of images and labels; reported as given and inverted")
     args = p.parse_args(argv)
-    report = evaluate(args.model, args.n, args.seed, args.stress)
+    if args.scans is not None and not args.scans.is_file():
+        p.error(f"--scans: no such file: {args.scans}")
+    report = evaluate(args.model, args.n, args.seed, args.stress, args.scans)
     print(json.dumps(report, indent=2) if args.json else markdown(report))
     return 0
 

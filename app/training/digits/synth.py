@@ -52,7 +52,7 @@ _NON_DIGIT = non_class_characters([str(d) for d in range(10)], TRAINING_LOOKALIK
 SAFE_LETTERS = "".join(c for c in _NON_DIGIT if c.isalpha())
 SAFE_SYMBOLS = "".join(c for c in _NON_DIGIT if not c.isalnum())
 DIGIT_SOURCES = ("printed", "svhn", "handwritten", "sklearn", "mnist", "mnist_paper")
-DIGIT_MIX = (0.25, 0.28, 0.11, 0.07, 0.16, 0.13)
+DIGIT_MIX = (0.24, 0.29, 0.09, 0.06, 0.17, 0.15)
 # Letters are the largest share: they are the non-digits most like digits.
 NONDIGIT_TRAIN_KINDS = {
     "texture": 0.24, "shapes": 0.12, "blobs": 0.05, "face": 0.06, "photo": 0.05,

@@ -19,10 +19,19 @@ MNIST_SIZE, MNIST_BOX = 28, 20
 
 
 def elastic(mask: np.ndarray, rng: Rng, alpha: float, sigma: float) -> np.ndarray:
-    """Simard-style elastic distortion: smooth random displacement fields."""
+    """Simard-style elastic distortion: a smooth random displacement field, ``sigma`` px smooth.
+
+    ``alpha`` is the displacement's standard deviation in pixels. Smoothing white noise shrinks
+    it by about 1 / (2 sqrt(pi) sigma), so the field is rescaled: unscaled, ``alpha`` 3 moved
+    ink by a tenth of a pixel and the warp did nothing.
+    """
     h, w = mask.shape
-    dx = cv2.GaussianBlur(rng.uniform(-1, 1, (h, w)).astype(np.float32), (0, 0), sigma) * alpha
-    dy = cv2.GaussianBlur(rng.uniform(-1, 1, (h, w)).astype(np.float32), (0, 0), sigma) * alpha
+
+    def field() -> np.ndarray:
+        f = cv2.GaussianBlur(rng.uniform(-1, 1, (h, w)).astype(np.float32), (0, 0), sigma)
+        return f * (alpha / max(float(f.std()), 1e-6))
+
+    dx, dy = field(), field()
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     return cv2.remap(mask, xx + dx, yy + dy, cv2.INTER_LINEAR, borderValue=0)
 
@@ -35,7 +44,7 @@ def written_look(rng: Rng, mask: np.ndarray) -> np.ndarray:
     shear = rng.normal(0, 0.2)
     a = np.float32([[1, -shear, shear * (h / 2 + pad)], [0, 1, 0]])
     m = cv2.warpAffine(m, a, (m.shape[1], m.shape[0]), flags=cv2.INTER_LINEAR, borderValue=0)
-    m = elastic(m, rng, alpha=rng.uniform(1.0, 3.5), sigma=rng.uniform(4, 7))
+    m = elastic(m, rng, alpha=rng.uniform(1.0, 3.5), sigma=rng.uniform(0.16, 0.22) * h)
     k = max(1, int(round(h * rng.uniform(0.0, 0.06))))
     if rng.random() < 0.6:  # felt pens and ballpoints are heavier than most text fonts
         m = cv2.dilate(m, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
@@ -76,6 +85,8 @@ def scan(rng: Rng, ink: np.ndarray, dark_on_paper: bool, strength: float = 1.0) 
     x = ink.astype(np.float32)
     if rng.random() < 0.35 * strength:
         x = cv2.GaussianBlur(x, (0, 0), rng.uniform(0.3, 0.8))
+    if rng.random() < 0.5 * strength:  # MNIST's strokes saturate: a core of full ink
+        x = x / max(float(x.max()), 1e-6) * rng.uniform(1.0, 1.5)
     x = np.clip(x * rng.uniform(0.8, 1.15), 0, 1)
     if dark_on_paper:
         paper = rng.uniform(0.78, 1.0) + rng.normal(0, 0.03) * np.linspace(-1, 1, w)[None, :]
