@@ -79,11 +79,13 @@ DIGITS_FONT_DEBS := fonts-dejavu-core fonts-dejavu-extra fonts-liberation fonts-
   fonts-comfortaa fonts-jura fonts-play fonts-oxygen fonts-noto-mono fonts-adf-gillius \
   fonts-adf-universalis fonts-adf-accanthis fonts-tuffy fonts-humor-sans fonts-yanone-kaffeesatz \
   fonts-ocr-b
-digits-fonts:
+digits-fonts: $(DIGITS_FONTS)/.unpacked
+$(DIGITS_FONTS)/.unpacked:
 	@mkdir -p $(DIGITS_FONTS)/debs
 	cd $(DIGITS_FONTS)/debs && apt-get download $(DIGITS_FONT_DEBS)
 	for d in $(DIGITS_FONTS)/debs/*.deb; do dpkg-deb -x $$d $(DIGITS_FONTS); done
 	@echo "fonts in $(DIGITS_FONTS): $$(find $(DIGITS_FONTS) -name '*.[ot]tf' | wc -l)"
+	@touch $@
 
 # Retrains the bundled digit model and refits its card: the commands of the README's model
 # section, in order (about 30 minutes on 2 cores).
