@@ -19,7 +19,7 @@ MNIST_SIZE, MNIST_BOX = 28, 20
 
 
 def elastic(mask: np.ndarray, rng: Rng, alpha: float, sigma: float) -> np.ndarray:
-    """Simard-style elastic distortion: a smooth random displacement field, ``sigma`` px smooth.
+    """Simard-style elastic distortion: a random displacement field smoothed over ``sigma`` px.
 
     ``alpha`` is the displacement's standard deviation in pixels. Smoothing white noise shrinks
     it by about 1 / (2 sqrt(pi) sigma), so the field is rescaled: unscaled, ``alpha`` 3 moved
