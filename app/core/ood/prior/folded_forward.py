@@ -33,8 +33,7 @@ def _act(layer: Any) -> str | None:
 def _fold(kernel: np.ndarray, bias: np.ndarray, bn: Any) -> tuple[np.ndarray, np.ndarray]:
     gamma, beta, mean, var = (np.asarray(w, np.float64) for w in bn.get_weights())
     factor = gamma / np.sqrt(var + bn.epsilon)
-    return ((kernel * factor).astype(np.float32),
-            ((bias - mean) * factor + beta).astype(np.float32))
+    return kernel * factor, (bias - mean) * factor + beta
 
 
 def _steps(model: Any, keras: Any) -> list[tuple[str, dict]] | None:
@@ -44,7 +43,7 @@ def _steps(model: Any, keras: Any) -> list[tuple[str, dict]] | None:
     i = 0
     while i < len(layers):
         la = layers[i]
-        if isinstance(la, keras.layers.Conv2D) and type(la) is keras.layers.Conv2D:
+        if type(la) is keras.layers.Conv2D:  # exactly: a subclass may compute otherwise
             cfg = la.get_config()
             if cfg["data_format"] != "channels_last" or tuple(cfg["dilation_rate"]) != (1, 1) \
                     or cfg["groups"] != 1 or _act(la) not in ("linear", "relu"):
