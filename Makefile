@@ -78,11 +78,16 @@ DIGITS_FONT_DEBS := fonts-dejavu-core fonts-dejavu-extra fonts-liberation fonts-
   fonts-oldstandard fonts-b612 fonts-jetbrains-mono fonts-league-spartan fonts-quicksand \
   fonts-comfortaa fonts-jura fonts-play fonts-oxygen fonts-noto-mono fonts-adf-gillius \
   fonts-adf-universalis fonts-adf-accanthis fonts-tuffy fonts-humor-sans fonts-yanone-kaffeesatz \
-  fonts-ocr-b
+  fonts-ocr-b \
+  fonts-dkg-handwriting fonts-breip fonts-bwht fonts-dancingscript fonts-kaushanscript fonts-kristi \
+  fonts-rufscript fonts-seto fonts-kiloji fonts-klee fonts-leckerli-one fonts-lobster
 digits-fonts: $(DIGITS_FONTS)/.unpacked
-$(DIGITS_FONTS)/.unpacked:
+# Re-made when the Makefile (so the list) changes: only packages not yet downloaded are fetched.
+$(DIGITS_FONTS)/.unpacked: Makefile
 	@mkdir -p $(DIGITS_FONTS)/debs
-	cd $(DIGITS_FONTS)/debs && apt-get download $(DIGITS_FONT_DEBS)
+	cd $(DIGITS_FONTS)/debs && missing=$$(for p in $(DIGITS_FONT_DEBS); do \
+	  ls $${p}_*.deb >/dev/null 2>&1 || echo $$p; done); \
+	  if [ -n "$$missing" ]; then apt-get download $$missing; fi
 	for d in $(DIGITS_FONTS)/debs/*.deb; do dpkg-deb -x $$d $(DIGITS_FONTS); done
 	@echo "fonts in $(DIGITS_FONTS): $$(find $(DIGITS_FONTS) -name '*.[ot]tf' | wc -l)"
 	@touch $@
@@ -94,7 +99,7 @@ digits: $(RUN_STAMP) digits-fonts
 	$(BIN)/python -m app.training.digits.train --samples 100000 --epochs 10 --seed 20240611 && \
 	$(BIN)/python -m app.training.digits.convert && \
 	$(BIN)/probscope calibrate --data resources/digits/calibration.npz --alpha 0.05 --save && \
-	$(BIN)/probscope ood --data resources/digits/calibration.npz --ood-data resources/digits/ood.npz --tpr 0.96 --save && \
+	$(BIN)/probscope ood --data resources/digits/calibration.npz --ood-data resources/digits/ood.npz --score energy --tpr 0.95 --save && \
 	$(BIN)/python -m app.training.digits.samples && \
 	$(BIN)/python -m app.training.digits.evaluate --stress --n 1000
 

@@ -9,9 +9,9 @@ the model card.
 
 Digit sources: ``printed`` (font files, Pillow's font, Hershey), ``svhn`` (house-number style:
 neighbours, photo-like surfaces, shading, heavy blur/noise/JPEG), ``handwritten`` (stroke
-templates, Hershey script, staged at natural size), ``sklearn`` (upsampled 8x8 ``load_digits``),
-and ``mnist`` / ``mnist_paper``: the same hands scanned as MNIST is, 28x28 with the ink's centre
-of mass centred in a 20x20 box, white on black or dark ink on paper
+templates, handwriting fonts or Hershey script, staged at natural size), ``sklearn`` (upsampled
+8x8 ``load_digits``), and ``mnist`` / ``mnist_paper``: the same hands scanned as MNIST is, 28x28
+with the ink's centre of mass centred in a 20x20 box, white on black or dark ink on paper
 (:mod:`app.core.ood.reference.handwriting`); the model sees them after the inference resize.
 
 Non-digits (outlier exposure) all come from the no-class reference
@@ -100,16 +100,18 @@ class Pools:
 
 
 def mnist_digit(rng: Rng, digit: int, pools: Pools, dark_on_paper: bool) -> np.ndarray:
-    """A 28x28 RGB scan of a handwritten ``digit``: stroke templates, scikit-learn or script."""
+    """A 28x28 RGB scan of a handwritten ``digit``: stroke templates, scikit-learn, or a
+    handwriting font (``glyph_fonts.HANDWRITING_FAMILIES``), Hershey script or print made to
+    look written."""
     roll = rng.random()
-    if roll < 0.62:
+    if roll < 0.5:
         mask = hw.stroke_digit(digit, rng, style=pools.pen)
-    elif roll < 0.85:
+    elif roll < 0.7:
         labels = hw.sklearn_digits()[1]
         candidates = pools.sklearn_idx[labels[pools.sklearn_idx] == digit]
         mask = hw.sklearn_digit(int(rng.choice(candidates)), rng)
     else:
-        style = fonts_mod.random_print_style(rng, pools.fonts, script=rng.random() < 0.6)
+        style = fonts_mod.random_print_style(rng, pools.fonts, script=rng.random() < 0.7)
         mask = scans.written_look(rng, style.render(str(digit)))
     img = scans.scan(rng, scans.mnist_frame(mask), dark_on_paper)
     if rng.random() < 0.35:  # scanned at a higher resolution than MNIST's 28 px

@@ -34,6 +34,10 @@ FONT_DIRS_ENV = "PROBSCOPE_FONT_DIRS"
 SKIP_FONT_WORDS = ("symbol", "dingbat", "d050000l", "math", "emoji", "z003", "linbiolinum_k",
                    "dseg")
 HELD_OUT_FAMILIES = ("lato", "carlito", "cantarell", "linbiolinum", "b612", "oldstandard")
+# Typefaces drawn from people's handwriting (the Makefile's DIGITS_FONT_DEBS): they write, not
+# print, so they stand in for handwriting (``script=True``) and are kept out of the print pool.
+HANDWRITING_FAMILIES = ("becausewe", "breip", "dancingscript", "dkg", "kaushanscript", "kiloji",
+                        "kleeone", "kristi", "leckerlione", "lobster", "rufscript", "setofont")
 
 HERSHEY_PRINT = (cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_PLAIN, cv2.FONT_HERSHEY_DUPLEX,
                  cv2.FONT_HERSHEY_COMPLEX, cv2.FONT_HERSHEY_TRIPLEX,
@@ -70,6 +74,17 @@ def split_fonts(held_out: bool) -> tuple[str, ...]:
         return any(f in Path(path).name.lower() for f in HELD_OUT_FAMILIES)
 
     return tuple(p for p in discover_fonts() if is_held(p) == held_out)
+
+
+def is_handwriting(path: str) -> bool:
+    """Whether a font file is one of ``HANDWRITING_FAMILIES``."""
+    return Path(path).name.lower().startswith(HANDWRITING_FAMILIES)
+
+
+@lru_cache(maxsize=8)
+def _written_and_printed(fonts: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    return (tuple(f for f in fonts if is_handwriting(f)),
+            tuple(f for f in fonts if not is_handwriting(f)))
 
 
 def font_family(path: str) -> str:
@@ -173,17 +188,25 @@ class PrintStyle:
 
 
 def random_print_style(rng: Rng, fonts: tuple[str, ...], script: bool = False) -> PrintStyle:
-    """A typeface: a font file, Pillow's default, or Hershey (``script`` picks Hershey script)."""
+    """A typeface: a font file, Pillow's default, or Hershey.
+
+    ``script`` picks a handwriting font among ``fonts`` (three times in four, when there is one)
+    or Hershey script; otherwise handwriting fonts are left out.
+    """
+    written, printed = _written_and_printed(tuple(fonts))
+    if script and written and rng.random() < 0.75:
+        return PrintStyle("font", path=pick_font(rng, written), size=int(rng.choice(RENDER_SIZES)),
+                          stroke=int(rng.choice([0, 0, 1, 2])))
     if script:
         face = int(rng.choice(HERSHEY_SCRIPT)) | (cv2.FONT_ITALIC if rng.random() < 0.3 else 0)
         return PrintStyle("hershey", face=face, scale=float(rng.uniform(1.3, 2.0)),
                           thickness=int(rng.integers(1, 6)))
     roll = rng.random()
-    if fonts and roll < 0.78:
+    if printed and roll < 0.78:
         size = int(rng.choice(RENDER_SIZES))
         # Synthetic emboldening: Pillow's stroke thickens any font, giving weights it lacks.
         stroke = int(rng.choice([0, 0, 0, 1, 2])) if size >= 48 else 0
-        return PrintStyle("font", path=pick_font(rng, fonts), size=size, stroke=stroke)
+        return PrintStyle("font", path=pick_font(rng, printed), size=size, stroke=stroke)
     if roll < 0.84:
         return PrintStyle("pil_default", size=int(rng.choice(RENDER_SIZES)),
                           stroke=int(rng.choice([0, 0, 1])))
