@@ -171,7 +171,6 @@ class PenStyle:
     elastic_p: float = 0.7
     alpha: tuple[float, float] = (1.5, 4.5)
     broken_p: float = 0.12
-    squeeze: tuple[float, float] = (0.65, 1.25)  # width over the template's
     # Proportions: y -> y**g (a big head and small base, or the reverse) and a taper (wider at
     # the base than at the top). Off for the training hands (no gain measured on real scans),
     # on for the held-out one, which should differ from them.
@@ -199,7 +198,7 @@ def stroke_digit(digit: int, rng: Rng, size: int = 56, style: str = "train") -> 
     pen_style = PEN_STYLES[style]
     variant = TEMPLATES[digit][int(rng.integers(len(TEMPLATES[digit])))]
     # Most hands lean right (MNIST's digits do): the slant's mean is not zero.
-    slant, squeeze = rng.normal(0.06, pen_style.slant_sd), rng.uniform(*pen_style.squeeze)
+    slant, squeeze = rng.normal(0.06, pen_style.slant_sd), rng.uniform(0.65, 1.25)
     gamma = np.exp(rng.normal(0, pen_style.proportion_sd))
     taper = rng.normal(0, pen_style.taper_sd)
     rot = np.deg2rad(rng.normal(0, 6))
