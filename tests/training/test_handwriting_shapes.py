@@ -1,5 +1,6 @@
 """The written digits' shapes: whole on their canvas, as wide as people write them, 2s looped
-as often as people loop them, and the handwriting fonts used for writing only."""
+and 6s left open as often as people write them so, and the handwriting fonts used for writing
+only."""
 
 from __future__ import annotations
 
