@@ -28,9 +28,9 @@ and 12 of typefaces drawn from people's handwriting: fonts-dkg-handwriting, font
 downloaded with ``apt-get download`` and unpacked with ``dpkg-deb -x`` into the folder named by
 ``PROBSCOPE_FONT_DIRS``, set for every command here (no root, the machine's fonts unchanged).
 Each font family is drawn equally often, whatever its number of weights; key-cap and
-seven-segment fonts are skipped; handwriting fonts only write (``glyph_fonts.is_handwriting``). ``make digits`` runs all of it, the refit below included.
-Lato, Carlito, Cantarell, Linux Biolinum, B612 and Old Standard are held out of training. Then,
-one command a line::
+seven-segment fonts are skipped; handwriting fonts only write (``glyph_fonts.is_handwriting``).
+``make digits`` runs all of it, the refit below included. Lato, Carlito, Cantarell, Linux
+Biolinum, B612 and Old Standard are held out of training. Then, one command a line::
 
     .venv/bin/python -m app.training.digits.convert
     .venv/bin/probscope calibrate --data resources/digits/calibration.npz --alpha 0.05 --save
