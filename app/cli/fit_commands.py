@@ -79,9 +79,10 @@ def _print_held_out(result: Any) -> None:
     chosen = result.detector.score_name
     print(f"no-class images accepted (built-in reference, {result.reference['n']} images; "
           "held out: the probe fitted without that kind)")
+    width = max(len(name) for name in result.by_score)  # "mahalanobis" is the longest
     for name, v in result.by_score.items():
         mark = "  <- chosen" if name == chosen else ""
-        print(f"  {name:<10} {v['held_out']:>8.1%} held out, AUROC "
+        print(f"  {name:<{width}} {v['held_out']:>8.1%} held out, AUROC "
               f"{(v['auroc'] or float('nan')):.3f}{mark}")
     if result.reference.get("digit_prior"):
         print("the probe includes the digit prior: probscope's own digit model's opinion of "

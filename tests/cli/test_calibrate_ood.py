@@ -82,6 +82,24 @@ def test_ood_fits_threshold_and_reports_auroc(capsys, model_copy: Path, colour_f
     assert rejected >= 0.8
 
 
+def test_ood_text_lines_up_every_score_in_the_held_out_table(capsys) -> None:
+    """"mahalanobis" is longer than the other names; its row must not shift right."""
+    from types import SimpleNamespace
+
+    from app.cli.fit_commands import _print_held_out
+
+    by_score = {name: {"held_out": held, "auroc": auroc} for name, held, auroc in (
+        ("msp", 0.007, 0.997), ("energy", 0.005, 0.991), ("mahalanobis", 1.0, 0.138),
+        ("probe", 0.008, 0.996))}
+    result = SimpleNamespace(by_score=by_score, detector=SimpleNamespace(score_name="energy"),
+                             reference={"n": 4600, "digit_prior": False},
+                             per_kind=[{"kind": "wood", "accepted": 0.04, "held_out_accepted": 0.04}])
+    _print_held_out(result)
+    rows = [line for line in capsys.readouterr().out.splitlines() if "held out, AUROC" in line]
+    assert [line.split()[0] for line in rows] == list(by_score)
+    assert len({line.index("held out") for line in rows}) == 1, rows
+
+
 def test_ood_reports_what_the_saved_threshold_accepts(capsys) -> None:
     from app.core.resources import bundled_model_path
 
