@@ -96,7 +96,7 @@ $(DIGITS_FONTS)/.unpacked: Makefile
 # section, in order (about 30 minutes on 2 cores).
 digits: $(RUN_STAMP) digits-fonts
 	export PROBSCOPE_FONT_DIRS=$(DIGITS_FONTS); \
-	$(BIN)/python -m app.training.digits.train --samples 200000 --epochs 5 --seed 20240611 && \
+	$(BIN)/python -m app.training.digits.train --samples 200000 --epochs 4 --towers 2 --seed 20240611 && \
 	$(BIN)/python -m app.training.digits.convert && \
 	$(BIN)/probscope calibrate --data resources/digits/calibration.npz --alpha 0.05 --save && \
 	$(BIN)/probscope ood --data resources/digits/calibration.npz --ood-data resources/digits/ood.npz --score energy --tpr 0.966 --save && \

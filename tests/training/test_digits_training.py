@@ -22,7 +22,7 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("digits")
     result = subprocess.run(
         [sys.executable, "-m", "app.training.digits.train", "--samples", "300", "--epochs", "1",
-         "--out", str(out), "--workers", "1"],
+         "--towers", "2", "--out", str(out), "--workers", "1"],
         capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     return out
@@ -68,11 +68,36 @@ def test_tiny_run_model_loads_safely_and_gives_ten_probabilities(tiny_run: Path)
     last = model.layers[-1]
     assert isinstance(last, keras.layers.Dense) and last.name == "predictions"
     assert last.get_config()["activation"] == "softmax"
-    assert model.get_layer("features").units == 128
+    assert model.get_layer("features").output.shape[-1] == 2 * 128  # both towers' features
     x = np.random.default_rng(0).random((4, 32, 32, 3), dtype=np.float32)
     probs = np.asarray(model(x, training=False))
     assert probs.shape == (4, 10)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+    card = json.loads((tiny_run / "digits.keras.probscope.json").read_text())
+    assert card["training"]["towers"] == 2
+
+
+def test_joined_towers_answer_with_the_mean_of_their_logits() -> None:
+    import keras
+
+    from app.training.digits.train import build_model, join_towers
+
+    keras.utils.set_random_seed(7)
+    towers = [build_model(f"_{k}") for k in range(2)]
+    rng = np.random.default_rng(1)
+    for tower in towers:  # trained-looking heads, so the towers disagree
+        w, b = tower.layers[-1].get_weights()
+        tower.layers[-1].set_weights([rng.normal(0, 0.5, w.shape), rng.normal(0, 0.5, b.shape)])
+    joined = join_towers(towers)
+    x = rng.random((5, 32, 32, 3), dtype=np.float32)
+
+    def logits(model: keras.Model) -> np.ndarray:
+        z = np.log(np.asarray(model(x, training=False)))
+        return z - z.mean(axis=1, keepdims=True)
+
+    np.testing.assert_allclose(logits(joined), np.mean([logits(t) for t in towers], axis=0),
+                               atol=1e-4)
+    assert join_towers(towers[:1]) is towers[0]
 
 
 def test_shipped_model_classifies_its_calibration_set() -> None:

@@ -82,11 +82,7 @@ def test_the_statistics_vector_is_what_a_direct_computation_gives(tmp_path):
     assert set(expected) <= seen
 
 
-def test_the_folded_pass_gives_the_models_logits(tmp_path):
-    rng = np.random.default_rng(1)
-    loaded = load_model(_model(tmp_path, rng))
-    x = rng.uniform(0, 1, (6, 12, 10, 3)).astype(np.float32)
-
+def _assert_folded_pass_gives_the_logits(loaded, x: np.ndarray) -> None:
     def both():
         tf = import_tensorflow()
         forward = folded_forward(loaded.model, import_keras())
@@ -101,12 +97,44 @@ def test_the_folded_pass_gives_the_models_logits(tmp_path):
     np.testing.assert_allclose(folded, keras_logits, atol=1e-4)
 
 
-@pytest.mark.parametrize("odd", ["residual", "leaky"])
+def test_the_folded_pass_gives_the_models_logits(tmp_path):
+    rng = np.random.default_rng(1)
+    loaded = load_model(_model(tmp_path, rng))
+    _assert_folded_pass_gives_the_logits(loaded, rng.uniform(0, 1, (6, 12, 10, 3)).astype(
+        np.float32))
+
+
+def test_towers_joined_by_a_concatenation_are_folded_each_on_its_own(tmp_path):
+    """The bundled model's shape: chains side by side, concatenated into one softmax Dense."""
+    keras = import_keras()
+    keras.utils.set_random_seed(4)
+    L = keras.layers
+    inputs = keras.Input((12, 10, 3))
+    towers = []
+    for k, width in enumerate((5, 3)):
+        x = L.ReLU()(L.BatchNormalization()(L.Conv2D(width, 3, padding="same", use_bias=False)(
+            inputs)))
+        x = L.GlobalAveragePooling2D()(L.MaxPooling2D()(x))
+        towers.append(L.Dense(4 + k, activation="relu")(x))
+    model = keras.Model(inputs, L.Dense(3, activation="softmax")(L.Concatenate()(towers)))
+    rng = np.random.default_rng(5)
+    _randomise_batch_norms(model, rng)
+    model.save(tmp_path / "towers.keras")
+    _assert_folded_pass_gives_the_logits(load_model(tmp_path / "towers.keras"), rng.uniform(
+        0, 1, (5, 12, 10, 3)).astype(np.float32))
+
+
+@pytest.mark.parametrize("odd", ["residual", "leaky", "concatenated_mid_way"])
 def test_anything_but_a_plain_chain_is_left_to_keras(odd):
     keras = import_keras()
     L = keras.layers
     inputs = keras.Input((8, 8, 3))
     x = L.Conv2D(3, 3, padding="same")(inputs)
-    x = L.Add()([x, inputs]) if odd == "residual" else L.LeakyReLU()(x)
+    if odd == "residual":
+        x = L.Add()([x, inputs])
+    elif odd == "leaky":
+        x = L.LeakyReLU()(x)
+    else:  # a concatenation that is not the input of the last Dense
+        x = L.Conv2D(2, 1)(L.Concatenate()([x, inputs]))
     model = keras.Model(inputs, L.Dense(2, activation="softmax")(L.GlobalAveragePooling2D()(x)))
     assert on_tf_thread(folded_forward, model, keras) is None

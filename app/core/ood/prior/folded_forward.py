@@ -36,9 +36,13 @@ def _fold(kernel: np.ndarray, bias: np.ndarray, bn: Any) -> tuple[np.ndarray, np
     return kernel * factor, (bias - mean) * factor + beta
 
 
-def _steps(model: Any, keras: Any) -> list[tuple[str, dict]] | None:
+def _steps(model: Any, keras: Any, ends_in_dense: bool = True) -> list[tuple[str, dict]] | None:
     """The model as (op, parameters) steps, or None when it is not a plain supported chain."""
     layers = [la for la in model.layers if not isinstance(la, keras.layers.InputLayer)]
+    # Each layer must take the previous one's output: side-by-side branches are listed
+    # interleaved, and folding across them would pair one branch's conv with another's norm.
+    if any(b.input is not a.output for a, b in zip(layers, layers[1:], strict=False)):
+        return None
     steps: list[tuple[str, dict]] = []
     i = 0
     while i < len(layers):
@@ -86,11 +90,54 @@ def _steps(model: Any, keras: Any) -> list[tuple[str, dict]] | None:
         else:
             return None
         i += 1
-    return steps if steps and steps[-1][0] == "dense" else None
+    return steps if steps and (steps[-1][0] == "dense" or not ends_in_dense) else None
+
+
+def _branches(model: Any, keras: Any) -> tuple[list[list[tuple[str, dict]]], dict] | None:
+    """Chains from the input joined by a Concatenate into the last Dense (an ensemble of
+    towers), as each chain's steps and the head's parameters; None for anything else."""
+    layers = [la for la in model.layers if not isinstance(la, keras.layers.InputLayer)]
+    if len(layers) < 3 or not isinstance(layers[-2], keras.layers.Concatenate) \
+            or layers[-2].get_config().get("axis") not in (-1, 1):
+        return None
+    head = _steps(keras.Model(layers[-2].output, layers[-1].output), keras)
+    if head is None or len(head) != 1:
+        return None
+    chains = []
+    for branch in layers[-2].input:
+        # The sub-model from the input to this branch lists the layers of its path only.
+        chain = _steps(keras.Model(model.inputs, branch), keras, ends_in_dense=False)
+        if chain is None:
+            return None
+        chains.append(chain)
+    return chains, head[0][1]
+
+
+def _run(tf: Any, x: Any, steps: list[tuple[str, dict]]) -> Any:
+    for op, p in steps:
+        if op == "conv":
+            x = tf.nn.bias_add(tf.nn.conv2d(x, tf.constant(p["kernel"]), p["strides"],
+                                            p["padding"]), tf.constant(p["bias"]))
+        elif op == "relu":
+            x = tf.nn.relu(x)
+        elif op == "max_pool":
+            x = tf.nn.max_pool2d(x, p["size"], p["strides"], p["padding"])
+        elif op == "avg_pool":
+            x = tf.nn.avg_pool2d(x, p["size"], p["strides"], p["padding"])
+        elif op == "global_mean":
+            x = tf.reduce_mean(x, axis=[1, 2])
+        elif op == "flatten":
+            x = tf.reshape(x, (-1, int(np.prod(x.shape[1:]))))
+        else:
+            x = tf.nn.bias_add(tf.matmul(x, tf.constant(p["kernel"])), tf.constant(p["bias"]))
+    return x
 
 
 def folded_forward(model: Any, keras: Any) -> Forward | None:
     """``(tf, x) -> logits`` of a plain Conv/BN/ReLU/pool/Dense chain, or None.
+
+    Chains side by side from the input, concatenated into the last Dense (towers whose logits
+    the model averages, as the bundled one's), are folded each on its own.
 
     Parameters
     ----------
@@ -105,26 +152,15 @@ def folded_forward(model: Any, keras: Any) -> Forward | None:
         The logits (before any softmax) from the model input, to be traced in a graph.
     """
     steps = _steps(model, keras)
-    if steps is None:
+    if steps is not None:
+        return lambda tf, x: _run(tf, x, steps)
+    branches = _branches(model, keras)
+    if branches is None:
         return None
+    chains, head = branches
 
     def forward(tf: Any, x: Any) -> Any:
-        for op, p in steps:
-            if op == "conv":
-                x = tf.nn.bias_add(tf.nn.conv2d(x, tf.constant(p["kernel"]), p["strides"],
-                                                p["padding"]), tf.constant(p["bias"]))
-            elif op == "relu":
-                x = tf.nn.relu(x)
-            elif op == "max_pool":
-                x = tf.nn.max_pool2d(x, p["size"], p["strides"], p["padding"])
-            elif op == "avg_pool":
-                x = tf.nn.avg_pool2d(x, p["size"], p["strides"], p["padding"])
-            elif op == "global_mean":
-                x = tf.reduce_mean(x, axis=[1, 2])
-            elif op == "flatten":
-                x = tf.reshape(x, (-1, int(np.prod(x.shape[1:]))))
-            else:
-                x = tf.nn.bias_add(tf.matmul(x, tf.constant(p["kernel"])), tf.constant(p["bias"]))
-        return x
+        joined = tf.concat([_run(tf, x, chain) for chain in chains], axis=-1)
+        return _run(tf, joined, [("dense", head)])
 
     return forward
