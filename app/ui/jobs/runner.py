@@ -72,6 +72,19 @@ def one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[:300]}" if text else type(exc).__name__
 
 
+class _Mailbox(QObject):
+    """Where worker threads post ``(generation, kind, value)`` for their runner.
+
+    It has no Qt parent, so Qt never deletes it with a window, and each job holds a reference:
+    a runner deleted while its jobs still report (its window closed) leaves them posting into
+    this live object, whose connection to the runner Qt has already cut, instead of emitting
+    on the runner's freed memory (a crash no ``RuntimeError`` check can catch in time).
+    """
+
+    # Queued to the runner, because the emitting thread is not the one the runner lives in.
+    posted = Signal(int, str, object)
+
+
 class JobRunner(QObject):
     """Runs jobs on the thread pool; the newest start wins.
 
@@ -108,10 +121,6 @@ class JobRunner(QObject):
     cancelled = Signal()
     running_changed = Signal(bool)
 
-    # (generation, kind, value) from the worker thread; queued, because the emitting thread
-    # is not the one this object lives in.
-    _from_worker = Signal(int, str, object)
-
     def __init__(self, parent: QObject | None = None, cancel_previous: bool = True) -> None:
         super().__init__(parent)
         ensure_thread_capacity()
@@ -120,7 +129,8 @@ class JobRunner(QObject):
         self._cancel = threading.Event()
         self._running = False
         self._in_flight: set[int] = set()  # generations whose job has not returned yet
-        self._from_worker.connect(self._relay)
+        self._mailbox = _Mailbox()
+        self._mailbox.posted.connect(self._relay)
 
     @property
     def running(self) -> bool:
@@ -140,7 +150,10 @@ class JobRunner(QObject):
         generation = self._generation
         cancel = threading.Event()
         self._cancel = cancel
-        emit = self._from_worker.emit
+        mailbox = self._mailbox  # the job's own reference: it may outlive the runner
+
+        def emit(*message: Any) -> None:
+            mailbox.posted.emit(*message)
 
         def report(done: int, total: int) -> None:
             emit(generation, "progress", (done, total))

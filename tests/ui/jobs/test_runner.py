@@ -137,3 +137,32 @@ def test_a_generator_job_streams_progress_and_results(qtbot, runner: JobRunner) 
     assert done.args == ["done"]
     qtbot.waitUntil(lambda: len(yielded) == 3, timeout=WAIT_MS)
     assert yielded == [0, 1, 2] and progress == [(1, 3), (2, 3), (3, 3)]
+
+
+
+def chatty(started: threading.Event, progress, cancel) -> str:  # type: ignore[no-untyped-def]
+    """Reports progress as fast as it can for a while: a window may close in the middle."""
+    started.set()
+    for done in range(20_000):
+        progress(done, 20_000)
+    return "done"
+
+
+def test_jobs_that_outlive_their_runner_end_quietly(qtbot) -> None:
+    """Runners deleted (their window closed) while their jobs report: nothing crashes."""
+    from shiboken6 import Shiboken
+
+    for _ in range(15):
+        runners, started = [], []
+        for _ in range(3):
+            runner = JobRunner(cancel_previous=False)
+            event = threading.Event()
+            runner.start(chatty, event)
+            runners.append(runner)
+            started.append(event)
+        for runner, event in zip(runners, started, strict=True):
+            assert event.wait(WAIT_MS / 1000)
+            Shiboken.delete(runner)  # what closing the window does to a runner's C++ side
+        runners.clear()
+        assert QThreadPool.globalInstance().waitForDone(WAIT_MS)
+        qtbot.wait(5)  # deliveries already queued are dropped, not run on freed memory
