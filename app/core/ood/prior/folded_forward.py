@@ -36,9 +36,13 @@ def _fold(kernel: np.ndarray, bias: np.ndarray, bn: Any) -> tuple[np.ndarray, np
     return kernel * factor, (bias - mean) * factor + beta
 
 
+def _layers(model: Any, keras: Any) -> list[Any]:
+    return [la for la in model.layers if not isinstance(la, keras.layers.InputLayer)]
+
+
 def _steps(model: Any, keras: Any, ends_in_dense: bool = True) -> list[tuple[str, dict]] | None:
     """The model as (op, parameters) steps, or None when it is not a plain supported chain."""
-    layers = [la for la in model.layers if not isinstance(la, keras.layers.InputLayer)]
+    layers = _layers(model, keras)
     # Each layer must take the previous one's output: side-by-side branches are listed
     # interleaved, and folding across them would pair one branch's conv with another's norm.
     if any(b.input is not a.output for a, b in zip(layers, layers[1:], strict=False)):
@@ -96,7 +100,7 @@ def _steps(model: Any, keras: Any, ends_in_dense: bool = True) -> list[tuple[str
 def _branches(model: Any, keras: Any) -> tuple[list[list[tuple[str, dict]]], dict] | None:
     """Chains from the input joined by a Concatenate into the last Dense (an ensemble of
     towers), as each chain's steps and the head's parameters; None for anything else."""
-    layers = [la for la in model.layers if not isinstance(la, keras.layers.InputLayer)]
+    layers = _layers(model, keras)
     if len(layers) < 3 or not isinstance(layers[-2], keras.layers.Concatenate) \
             or layers[-2].get_config().get("axis") not in (-1, 1):
         return None
