@@ -123,9 +123,8 @@ def _click_bar(qtbot, plot, class_index: int) -> None:  # type: ignore[no-untype
 
 def test_clicking_a_bar_explains_that_class_newest_request_wins(qtbot, window) -> None:
     win = window
-    # A digit the model hesitates over (4 or 9): it has distinct evidence for several classes.
-    # The no-digit photo does not any more: outlier exposure gives it the same flat evidence
-    # for every class, so two classes' maps there are the same map.
+    # A digit the model hesitates over: it has distinct evidence for several classes, where a
+    # no-digit image may have next to none for any (two classes' maps could then coincide).
     _show(qtbot, win, PHOTO.with_name("digit_4_scan_hard.png"))
     win.result_view.heatmap.buttons["gradcam"].click()
     first = _heat(qtbot, win, "gradcam")
