@@ -5,16 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from app.core.numeric import logsumexp
 from app.training.digits.energy_loss import energy_bounded_loss
 
 
-def _logsumexp(z: np.ndarray) -> np.ndarray:
-    top = z.max(axis=1)
-    return top + np.log(np.exp(z - top[:, None]).sum(axis=1))
-
-
 def _expected(y: np.ndarray, z: np.ndarray, lam: float, floor: float, ceiling: float) -> np.ndarray:
-    energy = _logsumexp(z)
+    energy = logsumexp(z, axis=1)
     other = y.max(axis=1) < 0.5
     cross_entropy = energy - (y * z).sum(axis=1)
     digit = cross_entropy + lam * np.maximum(floor - energy, 0) ** 2
@@ -30,7 +26,7 @@ def test_digits_pay_cross_entropy_and_a_hinge_below_the_floor_others_a_hinge_abo
     expected = _expected(y, z, 0.3, 8.0, 1.0)
     np.testing.assert_allclose(loss, expected, rtol=1e-4, atol=1e-4)
     # Both hinges bite somewhere in this batch, and the non-digits pay no cross-entropy.
-    energy = _logsumexp(z)
+    energy = logsumexp(z, axis=1)
     assert (energy[::3] > 1.0).any() and (energy[1::3] < 8.0).any()
 
 

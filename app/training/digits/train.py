@@ -4,10 +4,11 @@ What it does: generates printed (every font found, Pillow's font, Hershey), hous
 (SVHN style) and handwritten digits (stroke templates with pen pressure, slant, broken strokes
 and elastic warp; Hershey script; scikit-learn's ``load_digits``), the handwritten ones both as
 natural crops and as MNIST-like scans (ink centred by mass in a 20x20 box inside 28x28, white
-on black or dark on paper, scanner noise), plus non-digits for outlier exposure (energy-bounded,
-Liu et al. 2020: :mod:`app.training.digits.energy_loss` keeps their logsumexp low and the
-digits' high) drawn from the no-class reference the check is fitted against (:mod:`app.core.ood.reference`: textures, shapes, faces,
-photo crops, and letters and symbols staged like house numbers, handwritten or printed). It
+on black or dark on paper, scanner noise), plus non-digits for outlier exposure (per network,
+towards a uniform answer or under an energy bound: ``--oe-loss``, :mod:`energy_loss`) drawn
+from the no-class reference the check is fitted against (:mod:`app.core.ood.reference`:
+textures, shapes, faces, photo crops, and letters and symbols staged like house numbers,
+handwritten or printed). It
 resizes everything exactly as probscope does at inference (RGB uint8, OpenCV INTER_AREA to
 32x32, then x/255 from the model card) and trains small CNNs, ``--towers`` of them one after
 the other with seeds SEED, SEED+1, ..., joined into one model that averages their logits
