@@ -10,7 +10,8 @@ come closest to it:
   8x8 window) has no TensorFlow op and is refused. EXIF orientation, which OpenCV applies, is
   not: TensorFlow ignores it.
 * ``pil`` — Pillow resamples uint8 images with antialiased separable kernels, which is
-  ``ScaleAndTranslate`` (``antialias=True``) with the same kernel, then rounds to uint8.
+  ``ScaleAndTranslate`` (``antialias=True``) with the same kernel, then rounds to uint8, one
+  axis after the other in the order Pillow's version picks.
 
 ``pil`` and ``opencv`` decode JPEG with libjpeg's accurate integer DCT, so the graph asks
 TensorFlow's decoder for it too (its default is the fast one). The largest differences that
@@ -20,6 +21,8 @@ remain are measured in ``tests/core/export`` and listed in the README.
 from __future__ import annotations
 
 from typing import Any
+
+import PIL
 
 from app.core.errors import CardError
 from app.core.preprocessing.backends import (
@@ -159,18 +162,33 @@ def _resize_pil(tf: Any, img: Any, spec: PreprocessingSpec) -> Any:
     if spec.interpolation == "nearest":
         out = tf.image.resize(x[top : top + ch, left : left + cw, :], (th, tw), method="nearest")
     else:
-        # Pillow resamples rows, rounds to uint8, then columns, rounds again: two passes, so
-        # that ringing kernels clip in between as they do in Pillow.
+        # Pillow resamples one axis, rounds to uint8, then the other, rounds again: two passes,
+        # so that ringing kernels clip in between as they do in Pillow.
         kernel = _PIL_KERNELS[spec.interpolation]
         sx, sy = tw / tf.cast(cw, tf.float32), th / tf.cast(ch, tf.float32)
-        out = _pil_pass(tf, x, [h, tw], tf.stack([1.0, sx]),
-                        tf.stack([0.0, -tf.cast(left, tf.float32) * sx]), kernel)
-        out = _pil_pass(tf, out, [th, tw], tf.stack([sy, 1.0]),
-                        tf.stack([-tf.cast(top, tf.float32) * sy, 0.0]), kernel)
+        across = tf.stack([1.0, sx]), tf.stack([0.0, -tf.cast(left, tf.float32) * sx])
+        down = tf.stack([sy, 1.0]), tf.stack([-tf.cast(top, tf.float32) * sy, 0.0])
+
+        def rows_first() -> Any:
+            return _pil_pass(tf, _pil_pass(tf, x, [h, tw], *across, kernel), [th, tw], *down,
+                             kernel)
+
+        def columns_first() -> Any:
+            return _pil_pass(tf, _pil_pass(tf, x, [th, w], *down, kernel), [th, tw], *across,
+                             kernel)
+        out = tf.cond(_pillow_columns_first(tf, h, w, th, tw), columns_first, rows_first)
     same = tf.logical_and(tf.equal(h, th), tf.equal(w, tw))
     # load_img resizes only when the size differs.
     out = tf.cond(same, lambda: x, lambda: out)
     return tf.ensure_shape(out, [th, tw, None])
+
+
+def _pillow_columns_first(tf: Any, h: Any, w: Any, th: int, tw: int) -> Any:
+    """Whether Pillow resamples columns first: since Pillow 13, when the image loses much more
+    height than width (its whole size, whatever the box); rows first before."""
+    if int(PIL.__version__.split(".")[0]) < 13:
+        return tf.constant(False)
+    return tf.logical_and(h > th, h - th > 2 * (w - tw))
 
 
 def _pil_pass(tf: Any, x: Any, size: Any, scale: Any, translation: Any, kernel: str) -> Any:
