@@ -101,7 +101,7 @@ digits: $(RUN_STAMP) digits-fonts
 	$(BIN)/probscope calibrate --data resources/digits/calibration.npz --alpha 0.05 --save && \
 	$(BIN)/probscope ood --data resources/digits/calibration.npz --ood-data resources/digits/ood.npz --score energy --tpr 0.966 --save && \
 	$(BIN)/python -m app.training.digits.samples && \
-	$(BIN)/python -m app.training.digits.evaluate --stress --n 1000
+	$(BIN)/python -m app.training.digits.evaluate --stress --n 10000
 
 # The desktop bundle (PyInstaller, one folder): dist/probscope/probscope runs without Python.
 BUNDLE := dist/probscope/probscope
