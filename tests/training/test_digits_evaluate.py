@@ -107,3 +107,19 @@ def _scan28(rng: np.random.Generator, digit: int) -> np.ndarray:
     from app.training.digits.synth_handwriting import stroke_digit
 
     return np.round(mnist_frame(stroke_digit(digit, rng)) * 255).astype(np.uint8)
+
+
+def test_by_font_scores_each_held_out_family_and_tabulates_it():
+    from app.core.ood.reference.glyph_fonts import font_family
+    from app.training.digits import train
+    from app.training.digits.evaluate import by_font
+
+    held = train.held_out_pools().fonts
+    report = by_font(train.HERE / train.MODEL_NAME, n=20, seed=3)
+    assert set(report) == {font_family(p) for p in held}
+    assert sum(r["fonts"] for r in report.values()) == len(held)
+    for family, r in report.items():
+        assert r["printed"] >= 0.5 and 0.0 <= r["house numbers"] <= 1.0, (family, r)
+    table = markdown({"digits": {}, "nondigits": {}, "by_font": report}).splitlines()
+    assert table[-len(report) - 2] == "| held-out font family | files | printed | house numbers |"
+    assert len(table) == 2 + 2 + 1 + len(report)

@@ -17,12 +17,13 @@ of the temperature-scaled probabilities (the card's T, fitted on ``calibration.n
 this data) and the share the check accepts as a digit. Run::
 
     .venv/bin/python -m app.training.digits.evaluate [--model resources/digits/digits.keras]
-        [--n 600] [--seed 777] [--json] [--stress] [--scans FILE]
+        [--n 600] [--seed 777] [--json] [--stress] [--scans FILE] [--by-font]
 
 ``--stress`` adds the old stretched test (28-96 px crops, wider aspect, more rotation, channels
 permuted and hue rotated) for printed and house-number crops. ``--scans`` adds real labelled
 scans (:mod:`app.training.digits.real_scans`: an MNIST-style CSV or an ``.npz``), as given and
 inverted: the generated scans above are only as good as the generator that drew them.
+``--by-font`` adds printed and house-number accuracy per held-out font family.
 """
 
 from __future__ import annotations
@@ -180,6 +181,29 @@ def evaluate(model: Path, n: int, seed: int, stress: bool = False,
     return report
 
 
+def by_font(model: Path, n: int, seed: int) -> dict:
+    """Accuracy of printed and house-number crops per held-out font family: which typefaces
+    the errors of those rows sit on."""
+    from app.core import open_model
+
+    held = train.held_out_pools()
+    families: dict[str, list[str]] = {}
+    for path in held.fonts:
+        families.setdefault(glyph_fonts.font_family(path), []).append(path)
+    session = open_model(model)
+    report: dict = {}
+    try:
+        for family, fonts in sorted(families.items()):
+            pools = dataclasses.replace(held, fonts=tuple(fonts))
+            report[family] = {"fonts": len(fonts)}
+            for k, (row, source) in enumerate((("printed", "printed"), ("house numbers", "svhn"))):
+                x, y = digits_of(source, n, seed + 300 + k, pools)
+                report[family][row] = digit_row(run_model(session, x), y)["accuracy"]
+    finally:
+        session.close()
+    return report
+
+
 def _nondigit_row(out: dict[str, np.ndarray]) -> dict:
     return {"n": int(len(out["accepted"])), "accepted": round(float(out["accepted"].mean()), 4),
             "mean_confidence_after_t": round(float(out["calibrated"].max(1).mean()), 4)}
@@ -197,6 +221,11 @@ def markdown(report: dict) -> str:
                      f"| {'—' if when is None else pct(100 * when)} |")
     for row, r in report["nondigits"].items():
         lines.append(f"| {row} | {r['n']} | — | — | — | {pct(100 * r['accepted'])} | — |")
+    if "by_font" in report:
+        lines += ["", "| held-out font family | files | printed | house numbers |",
+                  "|---|---|---|---|"]
+        lines += [f"| {family} | {r['fonts']} | {pct(100 * r['printed'])} "
+                  f"| {pct(100 * r['house numbers'])} |" for family, r in report["by_font"].items()]
     return "\n".join(lines)
 
 
@@ -207,6 +236,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=777)
     p.add_argument("--stress", action="store_true", help="add the stretched, recoloured rows")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--by-font", action="store_true", help="add printed and house-number "
+                   "accuracy per held-out font family (--n crops each)")
     p.add_argument("--scans", type=Path, help="labelled real scans to add (evaluation only): an "
                    "MNIST-style CSV (.csv or .csv.gz: 784 pixels and a label a row) or an .npz "
                    "of images and labels; reported as given and inverted")
@@ -214,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.scans is not None and not args.scans.is_file():
         p.error(f"--scans: no such file: {args.scans}")
     report = evaluate(args.model, args.n, args.seed, args.stress, args.scans)
+    if args.by_font:
+        report["by_font"] = by_font(args.model, args.n, args.seed)
     print(json.dumps(report, indent=2) if args.json else markdown(report))
     return 0
 
