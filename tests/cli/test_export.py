@@ -48,7 +48,8 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("exports") / "digits"
+    # The README's serving layout, whose folders do not exist yet: made as by mkdir -p.
+    out = tmp_path_factory.mktemp("exports") / "models" / "digits" / "1"
     assert main(["export", "--out", str(out)]) == 0
     return out
 
@@ -121,12 +122,11 @@ def test_export_refuses_an_existing_folder_unless_forced(capsys, tmp_path) -> No
     assert code == 1 and "already exists" in err and "--force" in err and "Traceback" not in err
 
 
-def test_export_refuses_an_unwritable_or_missing_folder(capsys, tmp_path) -> None:
+def test_export_refuses_a_folder_under_a_file(capsys, tmp_path) -> None:
     (tmp_path / "file").write_text("x")
-    code, out, err = _run(capsys, "export", "--out", str(tmp_path / "file" / "sub"))
-    assert code == 1 and "does not exist" in err
-    code, out, err = _run(capsys, "export", "--out", str(tmp_path / "no" / "such" / "dir"))
-    assert code == 1 and "does not exist" in err
+    code, out, err = _run(capsys, "export", "--out", str(tmp_path / "file" / "sub" / "1"))
+    assert code == 1 and "is a file, not a folder" in err and "Traceback" not in err
+    assert (tmp_path / "file").read_text() == "x"
 
 
 def test_export_refuses_tflite_with_the_reason(capsys, tmp_path) -> None:

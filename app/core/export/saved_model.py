@@ -27,17 +27,23 @@ OUTPUTS = ("probabilities", "raw_probabilities", "logits", "index", "label", "oo
 
 
 def check_output_folder(out: str | os.PathLike[str], force: bool) -> Path:
-    """The export folder, or a ProbscopeError: it exists (without ``force``) or is unwritable."""
+    """The export folder, or a ProbscopeError: it exists (without ``force``) or is unwritable.
+
+    Missing parent folders are fine (the export makes them, as ``mkdir -p`` would: a serving
+    layout such as ``models/digits/1`` usually starts empty); a file in their place is not.
+    """
     target = Path(out).expanduser()
     if target.exists() and not force:
         raise ProbscopeError(f"--out {target}: already exists; choose another folder or pass --force")
     if target.exists() and not target.is_dir():
         raise ProbscopeError(f"--out {target}: is a file, not a folder")
-    parent = target.absolute().parent
-    if not parent.is_dir():
-        raise ProbscopeError(f"--out {target}: the folder {parent} does not exist")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise ProbscopeError(f"--out {target}: cannot write in {parent} (permission denied)")
+    existing = target.absolute().parent
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ProbscopeError(f"--out {target}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ProbscopeError(f"--out {target}: cannot write in {existing} (permission denied)")
     return target
 
 
@@ -83,6 +89,7 @@ def export_saved_model(session: Any, out: str | os.PathLike[str], force: bool = 
         cannot be expressed in TensorFlow ops.
     """
     target = check_output_folder(out, force)
+    target.absolute().parent.mkdir(parents=True, exist_ok=True)
     # Written next to the target and renamed at the end: an interrupted or failed export
     # leaves neither a half SavedModel nor a damaged previous one.
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.absolute().parent))
