@@ -21,18 +21,24 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     if args.json:
         print(dumps_standard({**result.to_json(), "saved": saved}))
         return 0
-    print(f"temperature T = {result.temperature:.4f}  (fitted on {result.n} images of {result.data})")
+    sets = result.conformal
+    if sets is None:
+        print(f"temperature T = {result.temperature:.4f}  (fitted on {result.n} images of "
+              f"{result.data})")
+    else:
+        n_t = int((sets.halves == 0).sum())
+        print(f"temperature T = {result.temperature:.4f}  (fitted on {n_t} of the {result.n} "
+              f"images of {result.data}; the other {result.n - n_t} fit the prediction sets)")
     print(f"{'metric':<14}{'before (T=1)':>14}{'after':>12}")
     for key in ("accuracy", "nll", "brier", "ece", "adaptive_ece", "mce", "classwise_ece"):
         print(f"{key:<14}{result.before[key]:>14.4f}{result.after[key]:>12.4f}")
-    sets = result.conformal
     if sets is not None:
         c = sets.to_json()
         scope = "per class" if args.by_class else "overall"
         print(f"prediction sets: {c['method'].upper()}, {1 - c['alpha']:.0%} coverage promised "
               f"({scope}); on held-out images: coverage {sets.coverage:.1%}, mean set size "
-              f"{sets.mean_set_size:.2f} (T fitted on half of the images, the threshold on the "
-              "other half)")
+              f"{sets.mean_set_size:.2f} (5-fold: each fifth judged by a T and a threshold "
+              "fitted without it)")
     for w in result.warnings:
         print(f"warning: {w}")
     print(f"saved to {saved}" if saved else "not saved (add --save to write T into the model card)")

@@ -54,6 +54,20 @@ def test_calibrate_json_contract_and_save(capsys, model_copy: Path, colour_folde
     assert first["temperature"] == pytest.approx(res["temperature"])
 
 
+def test_calibrate_says_which_images_fitted_t_and_which_the_sets(capsys, model_copy: Path,
+                                                                 colour_folder: Path) -> None:
+    """With prediction sets, T is fitted on one half and the threshold on the other."""
+    code, out, err = _run(capsys, "calibrate", "--model", str(model_copy), "--data",
+                          str(colour_folder))
+    assert code == 0, err
+    header = out.splitlines()[0]
+    assert "fitted on 18 of the 36 images" in header and "the other 18 fit the prediction sets" in header
+    code, out, err = _run(capsys, "calibrate", "--model", str(model_copy), "--data",
+                          str(colour_folder), "--conformal", "none")
+    assert code == 0, err
+    assert "fitted on 36 images" in out.splitlines()[0]
+
+
 def test_calibrate_refuses_mismatched_class_folders(capsys, model_copy: Path, tmp_path: Path) -> None:
     bad = tmp_path / "bad"
     write_png(bad / "purple" / "a.png", np.zeros((8, 8, 3), np.uint8))
