@@ -121,5 +121,6 @@ def test_by_font_scores_each_held_out_family_and_tabulates_it():
     for family, r in report.items():
         assert r["printed"] >= 0.5 and 0.0 <= r["house numbers"] <= 1.0, (family, r)
     table = markdown({"digits": {}, "nondigits": {}, "by_font": report}).splitlines()
-    assert table[-len(report) - 2] == "| held-out font family | files | printed | house numbers |"
+    assert table[-len(report) - 2] == "| held-out font family | files | n | printed | house numbers |"
+    assert table[-1].split(" | ")[2] == "20"
     assert len(table) == 2 + 2 + 1 + len(report)

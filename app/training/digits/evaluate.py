@@ -195,7 +195,7 @@ def by_font(model: Path, n: int, seed: int) -> dict:
     try:
         for family, fonts in sorted(families.items()):
             pools = dataclasses.replace(held, fonts=tuple(fonts))
-            report[family] = {"fonts": len(fonts)}
+            report[family] = {"fonts": len(fonts), "n": n}
             for k, (row, source) in enumerate((("printed", "printed"), ("house numbers", "svhn"))):
                 x, y = digits_of(source, n, seed + 300 + k, pools)
                 report[family][row] = digit_row(run_model(session, x), y)["accuracy"]
@@ -222,9 +222,11 @@ def markdown(report: dict) -> str:
     for row, r in report["nondigits"].items():
         lines.append(f"| {row} | {r['n']} | — | — | — | {pct(100 * r['accepted'])} | — |")
     if "by_font" in report:
-        lines += ["", "| held-out font family | files | printed | house numbers |",
-                  "|---|---|---|---|"]
-        lines += [f"| {family} | {r['fonts']} | {pct(100 * r['printed'])} "
+        held = report.get("held_out_fonts", 1) > 0
+        title = "held-out font family" if held else "font family (no held-out one installed)"
+        lines += ["", f"| {title} | files | n | printed | house numbers |",
+                  "|---|---|---|---|---|"]
+        lines += [f"| {family} | {r['fonts']} | {r['n']} | {pct(100 * r['printed'])} "
                   f"| {pct(100 * r['house numbers'])} |" for family, r in report["by_font"].items()]
     return "\n".join(lines)
 
