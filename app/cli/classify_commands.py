@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from dataclasses import dataclass
 from typing import Any
 
 from app.cli.common import default_model, open_session, progress
@@ -13,6 +14,7 @@ from app.cli.common import default_model, open_session, progress
 # -- classify ------------------------------------------------------------------------------
 def cmd_classify(args: argparse.Namespace) -> int:
     from app.core.cards.inferred import recording_hint
+    from app.core.images import has_alpha
     from app.core.images.files import PathProblem, find_image_files
     from app.core.json_io import dumps_standard
     from app.core.session.results import Classification
@@ -29,16 +31,24 @@ def cmd_classify(args: argparse.Namespace) -> int:
               f"{recording_hint(session.loaded.path)}", file=sys.stderr)
     failed = 0
     done = 0
+    alpha_dropped = moot_sets = 0
     total = len(files) + len(problems)
+    columns = _Columns(check=max(len(w) for w in ("unchecked", session.ood.label)),
+                       sets=session.sets is not None)
     if not args.json:
-        print(f"{'label':<12} {'prob':>6}  {'check':<10} path")
+        print(columns.header(1 - session.sets.alpha if columns.sets else None))
     for batch in _with_first(problems, session.iter_classify(files, batch_size=args.batch_size)):
         for r in batch:
             failed += r.error is not None
             if args.json:
                 print(dumps_standard(r.to_json()), flush=False)
             else:
-                print(_human_row(r, session, args.top))
+                dropped = r.error is None and has_alpha(r.path)
+                alpha_dropped += dropped
+                moot_sets += bool(r.error is None and r.prediction_set and r.ood.checked
+                                  and not r.ood.in_distribution)
+                print(_human_row(r, session, args.top, columns) +
+                      ("  (transparency dropped)" if dropped else ""))
         done += len(batch)
         sys.stdout.flush()
         progress(done, total)
@@ -46,6 +56,14 @@ def cmd_classify(args: argparse.Namespace) -> int:
     if not args.json and not session.ood.checked and done > failed:
         print("probscope: note: 'unchecked' means no 'none of the classes' check is fitted for "
               "this model yet; fit one with: probscope ood --data LABELLED_DIR --save",
+              file=sys.stderr)
+    if moot_sets:
+        print(f"probscope: note: a set in parentheses belongs to an image the check calls "
+              f"'{session.ood.label}': it says which class the image would be, were it one",
+              file=sys.stderr)
+    if alpha_dropped:
+        print(f"probscope: note: {alpha_dropped} image(s) have transparency, which is dropped as in "
+              "training: the model saw the colours under it, which a viewer does not show",
               file=sys.stderr)
     if failed:
         print(f"probscope: {failed} of {total} image(s) could not be classified", file=sys.stderr)
@@ -58,15 +76,38 @@ def _with_first(first: list[Any], batches: Any) -> Any:
     yield from batches
 
 
-def _human_row(r: Any, session: Any, top: int) -> str:
+@dataclass(frozen=True)
+class _Columns:
+    """The human table's layout: the check column fits its longest word ("None of the
+    classes"), and a prediction-set column appears when the card has sets."""
+    check: int
+    sets: bool
+    set_width: int = 10
+
+    def header(self, coverage: float | None) -> str:
+        sets = f"{f'{coverage:.0%} set':<{self.set_width}} " if self.sets else ""
+        return f"{'label':<12} {'prob':>6}  {'check':<{self.check}}  {sets}path"
+
+    def row(self, label: str, prob: str, check: str, members: list[str] | None, path: str,
+            moot: bool = False) -> str:
+        sets = ""
+        if self.sets:
+            shown = "" if members is None else "{" + ", ".join(members) + "}"
+            # The check says "none of the classes": the set only says which, if it were one.
+            shown = f"({shown})" if moot and shown else shown
+            sets = f"{shown:<{self.set_width}} "
+        return f"{label:<12} {prob:>6}  {check:<{self.check}}  {sets}{path}"
+
+
+def _human_row(r: Any, session: Any, top: int, columns: _Columns) -> str:
     if r.error:
         # Errors name the file already ("x.png: not an image file"); the path replaces the name.
         error = r.error.removeprefix(f"{os.path.basename(r.path)}: ")
-        return f"{'ERROR':<12} {'':>6}  {'':<10} {r.path}: {error}"
+        return columns.row("ERROR", "", "", None, f"{r.path}: {error}")
     check = ("ok" if r.ood.in_distribution else session.ood.label) if r.ood.checked else "unchecked"
-    line = f"{r.label:<12} {r.confidence:6.1%}  {check:<10} {r.path}"
-    if r.prediction_set is not None:
-        line += "  {" + ", ".join(r.prediction_set) + "}"
+    rejected = r.ood.checked and not r.ood.in_distribution
+    line = columns.row(r.label, f"{r.confidence:6.1%}", check, r.prediction_set, r.path,
+                       moot=rejected)
     if top > 1:
         order = r.probabilities.argsort()[::-1][:top]
         line += "  [" + ", ".join(f"{session.classes[i]} {r.probabilities[i]:.1%}" for i in order) + "]"

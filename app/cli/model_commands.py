@@ -109,8 +109,9 @@ def _print_info(info: dict[str, Any]) -> None:
 # -- card ----------------------------------------------------------------------------------
 def cmd_card_init(args: argparse.Namespace) -> int:
     from app.cli.card_init_args import card_from_args
+    from app.core.cards.card_file import load_card_for
     from app.core.cards.inferred import card_problems
-    from app.core.cards.recording import save_card_for_model
+    from app.core.cards.recording import fits_left_stale, save_card_for_model
     from app.core.errors import CardError, UnsafeModelError
     from app.core.models.loading import load_model
     from app.core.preprocessing.spec import PreprocessingSpec
@@ -131,6 +132,12 @@ def cmd_card_init(args: argparse.Namespace) -> int:
         if problems:
             hint = " (give the names with --classes)" if "classes" in problems[0] else ""
             raise CardError(f"card not written: {problems[0]}{hint}")
+    stale = fits_left_stale(load_card_for(args.model_path), card)
+    if stale:
+        named = stale[0] if len(stale) == 1 else f"{', '.join(stale[:-1])} and {stale[-1]}"
+        notes.append(f"the card's {named} were fitted under the previous "
+                     "preprocessing and are kept; refit them on labelled images: probscope "
+                     "calibrate --data DIR --save, probscope ood --data DIR --save")
     path = save_card_for_model(card, args.model_path)
     if args.json:
         print(dumps_standard({"card": str(path), "notes": notes}))

@@ -50,9 +50,13 @@ def label_text(result: Classification, ood_label: str) -> str:
 
 
 def set_text(result: Classification) -> str:
-    """A prediction set as ``{3, 8}`` (``{}`` when empty); blank while the card has none."""
+    """A prediction set as ``{3, 8}`` (``{}`` when empty); blank while the card has none;
+    ``({3})`` beside "none of the classes": only which class it would be, were it one."""
     members = result.prediction_set
-    return "" if members is None or not result.ok else "{" + ", ".join(members) + "}"
+    if members is None or not result.ok:
+        return ""
+    shown = "{" + ", ".join(members) + "}"
+    return f"({shown})" if members and is_no_class(result) else shown
 
 
 def flags_text(result: Classification, ood_label: str, alpha_dropped: bool = False) -> str:
@@ -91,7 +95,8 @@ class HistoryModel(QAbstractTableModel):
                 return "Calibrated probability of the top label"
             if section == COL_SET:
                 return ("The prediction set: classes that hold the true one with the card's "
-                        "coverage (e.g. 90 %), most probable first")
+                        "coverage (e.g. 90 %), most probable first; in parentheses beside "
+                        "'none of the classes': which class it would be, were it one")
             if section == COL_FLAGS:
                 return ("OOD: the image looks like none of the classes; alpha dropped: its "
                         "transparency was ignored, as in training; error: it could not be classified")

@@ -69,3 +69,23 @@ def test_a_card_less_model_names_the_next_step(capsys, bare_model, colour_folder
     assert code == 0
     assert err.count("preprocessing is a guess") == 1 and "probscope card init" in err
     assert "'unchecked' means no 'none of the classes' check" in err
+
+
+def test_changing_the_preprocessing_of_a_fitted_card_says_what_to_refit(capsys, bare_model,
+                                                                        colour_folder):
+    assert main(["card", "init", str(bare_model), "--like", "arrays", "--rescale", "1/255",
+                 "--classes", "red,green,blue"]) == 0
+    assert main(["calibrate", "--model", str(bare_model), "--data", str(colour_folder),
+                 "--save", "--force"]) == 0
+    capsys.readouterr()
+    # The same preprocessing again: nothing to refit.
+    assert main(["card", "init", str(bare_model), "--like", "arrays", "--rescale", "1/255",
+                 "--classes", "red,green,blue"]) == 0
+    assert "refit" not in capsys.readouterr().out
+    assert main(["card", "init", str(bare_model), "--like", "arrays", "--rescale", "1",
+                 "--classes", "red,green,blue", "--json"]) == 0
+    notes = json.loads(capsys.readouterr().out)["notes"]
+    assert any(n.startswith("the card's temperature, prediction sets and ") and
+               "fitted under the previous preprocessing" in n and "probscope calibrate" in n
+               for n in notes), notes
+    assert _card(bare_model)["calibration"]["temperature"]  # kept, as documented

@@ -174,3 +174,19 @@ def test_gui_arguments_route_images_away_from_the_model_slot(tmp_path):
     assert split_gui_arguments("a.png", [], model) == (model, ["a.png"])
     assert split_gui_arguments(str(tmp_path), [], model) == (model, [str(tmp_path)])
     assert split_gui_arguments(str(tmp_path), [], None) == (None, [str(tmp_path)])
+
+
+def test_an_image_with_transparency_says_it_was_dropped(capsys, colour_model: Path, tmp_path: Path) -> None:
+    from PIL import Image
+
+    logo = np.zeros((24, 24, 4), np.uint8)
+    logo[6:18, 6:18] = (200, 30, 30, 255)  # a red square on transparent black
+    Image.fromarray(logo, "RGBA").save(tmp_path / "logo.png")
+    Image.fromarray(logo[..., :3], "RGB").save(tmp_path / "flat.png")
+    code, out, err = _run(capsys, "classify", str(tmp_path / "logo.png"), str(tmp_path / "flat.png"),
+                          "--model", str(colour_model))
+    assert code == 0, err
+    rows = {line.split()[-1] if "logo" not in line else "logo": line for line in out.splitlines()[1:]}
+    assert rows["logo"].endswith("(transparency dropped)")
+    assert not any(r.endswith("(transparency dropped)") for k, r in rows.items() if k != "logo")
+    assert "1 image(s) have transparency" in err

@@ -146,3 +146,40 @@ def test_a_changed_temperature_warns_that_the_sets_no_longer_hold(capsys, overla
     code, out, _ = _run(capsys, "info", "--model", str(model), "--json")
     assert any("prediction sets were fitted under temperature" in w
                for w in json.loads(out)["warnings"])
+
+
+@pytest.fixture()
+def digits_with_wide_sets(tmp_path: Path) -> Path:
+    """The bundled model with 99 % sets: wide enough that the 'no digit' samples get some."""
+    import shutil
+
+    from app.core import open_model
+    from app.core.calibration import fit_calibration, save_calibration
+    from app.core.data import compute_outputs, load_data
+
+    digits = Path(__file__).resolve().parents[2] / "resources" / "digits"
+    for part in digits.glob("digits.keras*"):
+        shutil.copy(part, tmp_path / part.name)
+    session = open_model(tmp_path / "digits.keras")
+    outputs = compute_outputs(session, load_data(digits / "calibration.npz", session.classes,
+                                                 labelled=True))
+    save_calibration(session, fit_calibration(outputs, "calibration.npz", alpha=0.01), force=True)
+    session.close()
+    return tmp_path / "digits.keras"
+
+
+def test_table_aligns_its_columns_and_brackets_the_sets_of_rejected_images(
+        capsys, digits_with_wide_sets: Path) -> None:
+    samples = Path(__file__).resolve().parents[2] / "resources" / "digits" / "samples"
+    code, out, err = _run(capsys, "classify", str(samples), "--model", str(digits_with_wide_sets))
+    assert code == 0, err
+    header, *rows = out.splitlines()
+    assert header.split() == ["label", "prob", "check", "99%", "set", "path"]
+    for row in rows:  # the path starts under "path" whatever the check says
+        assert row.index(str(samples)) == header.index("path"), row
+    rejected = [r for r in rows if "No digit" in r]
+    assert rejected and all("nodigit_" in r for r in rejected)
+    with_sets = [r for r in rejected if "({" in r]
+    assert with_sets and all(")" in r.split("}")[1][:2] for r in with_sets)
+    assert not any("({" in r for r in rows if "No digit" not in r)
+    assert "a set in parentheses" in err and "'No digit'" in err

@@ -94,6 +94,32 @@ def save_card_for_model(card: ModelCard, model_path: PathLike) -> Path:
     return target
 
 
+def fits_left_stale(existing: ModelCard | None, card: ModelCard) -> list[str]:
+    """What ``existing`` fitted under a preprocessing that ``card`` changes, and which
+    :func:`save_card_for_model` would keep: the temperature, the prediction sets, the "none of
+    the classes" check. Empty when the preprocessing is the same or nothing was fitted."""
+    if existing is None:
+        return []
+
+    def spec_of(c: ModelCard) -> dict[str, Any] | None:
+        try:
+            return {k: v for k, v in PreprocessingSpec.from_dict(
+                c.data.get("preprocessing") or {}).to_dict().items() if k != "source"}
+        except CardError:
+            return None
+    if spec_of(existing) == spec_of(card):
+        return []
+    calibration = existing.data.get("calibration") or {}
+    stale = []
+    if calibration.get("temperature") not in (None, 1, 1.0):
+        stale.append("temperature")
+    if calibration.get("conformal"):
+        stale.append("prediction sets")
+    if (existing.data.get("ood") or {}).get("threshold") is not None:
+        stale.append("'none of the classes' check")
+    return stale
+
+
 def _finish(classes: Sequence[Any], spec: PreprocessingSpec, stats: dict[str, Any] | None,
             model_path: PathLike | None) -> ModelCard:
     if not classes:

@@ -263,3 +263,25 @@ def decode_image(source: str | os.PathLike[str] | bytes, name: str | None = None
 
 
 __all__ = ["IMAGE_EXTENSIONS", "is_image_path"]
+
+
+# Pillow modes that carry transparency; decoding drops it (as Keras' load_img does).
+_ALPHA_MODES = frozenset({"RGBA", "LA", "PA", "RGBa", "La"})
+_HEADER_BYTES = 1 << 16  # enough for every format's header, never the whole file
+
+
+def has_alpha(source: str | bytes | None) -> bool:
+    """True if the image file or bytes has an alpha channel (read from the header only).
+
+    Decoding drops transparency, as in training, so the model sees the colours under it: a
+    logo with a transparent background may look nothing like what a viewer shows.
+    """
+    try:
+        if isinstance(source, str):
+            with open(source, "rb") as f:
+                head = f.read(_HEADER_BYTES)
+        else:
+            head = (source or b"")[:_HEADER_BYTES]
+        return probe_image(head).mode in _ALPHA_MODES
+    except (OSError, ImageError, ValueError):
+        return False  # unreadable: the result carries its own error

@@ -7,8 +7,8 @@ import time
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 
+from app.core.images import has_alpha
 from app.core.session import Classification
-from app.ui.jobs.image_jobs import has_alpha
 from app.ui.jobs.model_jobs import SessionHandle
 from app.ui.jobs.runner import ProgressFn, one_line
 

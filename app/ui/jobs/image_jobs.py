@@ -10,6 +10,7 @@ from typing import Any
 from PySide6.QtGui import QImage
 
 from app.core import ProbscopeError
+from app.core.images import has_alpha
 from app.core.session import Classification
 from app.ui.jobs.model_jobs import SessionHandle
 from app.ui.jobs.runner import ProgressFn, one_line
@@ -26,26 +27,6 @@ class ImageSource:
     @property
     def source(self) -> str | bytes:
         return self.path if self.path is not None else (self.data or b"")
-
-
-# Pillow modes that carry transparency; decoding drops it (as Keras' load_img does).
-_ALPHA_MODES = frozenset({"RGBA", "LA", "PA", "RGBa", "La"})
-_HEADER_BYTES = 1 << 16  # enough for every format's header, never the whole file
-
-
-def has_alpha(source: str | bytes | None) -> bool:
-    """True if the image file or bytes has an alpha channel (read from the header only)."""
-    from app.core.images import probe_image
-
-    try:
-        if isinstance(source, str):
-            with open(source, "rb") as f:
-                head = f.read(_HEADER_BYTES)
-        else:
-            head = (source or b"")[:_HEADER_BYTES]
-        return probe_image(head).mode in _ALPHA_MODES
-    except (OSError, ProbscopeError, ValueError):
-        return False  # unreadable: the result row carries its own error
 
 
 @dataclass

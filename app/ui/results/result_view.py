@@ -360,7 +360,13 @@ class ResultView(QWidget):
             return
         level = f"{100.0 * (1.0 - sets.alpha):.4g} %"
         text = f"{level} set: {{{', '.join(members)}}}"
-        if not members:
+        rejected = result.ood is not None and result.ood.checked and not result.ood.in_distribution
+        if rejected and members:
+            # Beside "none of the classes" a green set would read as a verdict: it is only
+            # which class the image would be, were it one.
+            text = f"{level} set, were it a class: {{{', '.join(members)}}}"
+            style = _SET_SOME
+        elif not members:
             text += " — no class is likely enough"
             style = _SET_WIDE
         elif len(members) == 1:

@@ -68,6 +68,23 @@ def test_headline_and_history_show_the_prediction_set(qtbot, config_dir, digits_
     assert cell == "{" + ", ".join(result.prediction_set) + "}"
 
 
+def test_a_rejected_image_shows_its_set_only_as_which_class_it_would_be(qtbot, config_dir, digits_copy: Path) -> None:  # type: ignore[no-untyped-def]
+    from app.ui.history_model import COL_SET
+    from app.ui.results.result_view import _SET_SURE
+
+    _fit_sets(digits_copy, alpha=0.01)  # 99 % sets: wide enough for a photo to get one
+    win = _window(qtbot, digits_copy)
+    win.classify_paths([str(DIGITS / "samples" / "nodigit_photo.png")])
+    wait_idle(qtbot, win)
+    result = win.current_result
+    assert not result.ood.in_distribution and result.prediction_set
+    text = win.result_view.set_label.text()
+    assert text.startswith("99 % set, were it a class: {"), text
+    assert win.result_view.set_label.styleSheet() != _SET_SURE
+    cell = win.history.model.index(0, COL_SET).data()
+    assert cell == "({" + ", ".join(result.prediction_set) + "})"
+
+
 def test_near_chance_model_never_gets_the_green_verdict(qtbot, config_dir, digits_copy: Path) -> None:  # type: ignore[no-untyped-def]
     card_path = digits_copy.with_name("digits.keras.probscope.json")
     card = json.loads(card_path.read_text())
