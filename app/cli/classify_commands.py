@@ -13,7 +13,6 @@ from app.cli.common import default_model, open_session, progress
 
 # -- classify ------------------------------------------------------------------------------
 def cmd_classify(args: argparse.Namespace) -> int:
-    from app.core.cards.inferred import recording_hint
     from app.core.images import has_alpha
     from app.core.images.files import PathProblem, find_image_files
     from app.core.json_io import dumps_standard
@@ -24,11 +23,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
     # A path that yields no image (an unreadable folder, a link loop) gets its error record
     # like an unreadable image: the run goes on and exits 1 at the end.
     problems = [Classification(path=e.path, error=e.message) for e in entries if isinstance(e, PathProblem)]
-    session = open_session(args)
-    if not session.spec.recorded:
-        # Answers on a guessed input scale can be confidently wrong: say so once, up front.
-        print(f"probscope: note: the preprocessing is a guess ({session.spec.source}); "
-              f"{recording_hint(session.loaded.path)}", file=sys.stderr)
+    session = open_session(args, note_guess=True)
     failed = 0
     done = 0
     alpha_dropped = moot_sets = 0

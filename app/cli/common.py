@@ -64,10 +64,17 @@ def add_model_args(p: argparse.ArgumentParser, json_flag: bool = True,
         p.add_argument("--json", action="store_true", help="machine-readable output")
 
 
-def open_session(args: argparse.Namespace) -> Any:
+def open_session(args: argparse.Namespace, note_guess: bool = False) -> Any:
+    """The model's session; with ``note_guess``, a one-line note on stderr when its
+    preprocessing is a guess (answers and fits on a guessed input scale can be wrong)."""
     from app.core import open_model
+    from app.core.cards.inferred import recording_hint
 
-    return open_model(args.model or default_model(), trust=args.trust_model)
+    session = open_model(args.model or default_model(), trust=args.trust_model)
+    if note_guess and not session.spec.recorded:
+        print(f"probscope: note: the preprocessing is a guess ({session.spec.source}); "
+              f"{recording_hint(session.loaded.path)}", file=sys.stderr)
+    return session
 
 
 def progress(done: int, total: int) -> None:

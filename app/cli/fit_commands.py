@@ -13,7 +13,7 @@ from app.core.json_io import dumps_standard
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from app.core.calibration.run import run_calibration, save_calibration
 
-    session = open_session(args)
+    session = open_session(args, note_guess=True)
     result = run_calibration(session, args.data, progress=progress, conformal=args.conformal,
                              alpha=args.alpha, by_class=args.by_class)
     saved = save_calibration(session, result, force=args.force) if args.save else None
@@ -49,7 +49,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 def cmd_ood(args: argparse.Namespace) -> int:
     from app.core.ood.fitting import run_ood, save_ood
 
-    session = open_session(args)
+    session = open_session(args, note_guess=True)
     result = run_ood(session, args.data, args.ood_data, args.score, args.tpr, progress=progress,
                      reference=args.reference)
     saved = save_ood(session, result) if args.save else None
@@ -75,6 +75,10 @@ def cmd_ood(args: argparse.Namespace) -> int:
     for w in result.warnings:
         print(f"warning: {w}")
     print(f"saved to {saved}" if saved else "not saved (add --save to write it into the model card)")
+    if saved and d.score_name == "probe":
+        print("note: the probe reads layer statistics that only TensorFlow computes, so this "
+              "model now answers on TensorFlow (a few seconds to start) instead of LiteRT; "
+              "--score energy keeps LiteRT")
     return 0
 
 

@@ -155,3 +155,22 @@ def test_a_fit_that_cannot_be_trusted_is_not_saved_without_force(capsys, tmp_pat
     assert code == 0, err
     code, info, _ = _run(capsys, "info", "--model", str(path), "--json")
     assert any("near chance" in w for w in info["warnings"])
+
+
+def test_saving_a_probe_check_says_the_model_now_answers_on_tensorflow(capsys, model_copy: Path,
+                                                                      tmp_path: Path) -> None:
+    from tests.conftest import COLOURS, colour_image
+
+    rng = np.random.default_rng(8)
+    colour_folder = tmp_path / "colours"  # the probe needs 50 labelled images or more
+    for name, rgb in COLOURS.items():
+        for i in range(20):
+            write_png(colour_folder / name / f"{i}.png", colour_image(rng, rgb, (24, 24)))
+    code, out, err = _run(capsys, "ood", "--model", str(model_copy), "--data", str(colour_folder),
+                          "--score", "probe", "--save")
+    assert code == 0, err
+    assert "saved to" in out and "answers on TensorFlow" in out and "--score energy" in out
+    code, out, err = _run(capsys, "ood", "--model", str(model_copy), "--data", str(colour_folder),
+                          "--score", "energy", "--save")
+    assert code == 0, err
+    assert "saved to" in out and "TensorFlow" not in out

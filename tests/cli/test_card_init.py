@@ -69,6 +69,9 @@ def test_a_card_less_model_names_the_next_step(capsys, bare_model, colour_folder
     assert code == 0
     assert err.count("preprocessing is a guess") == 1 and "probscope card init" in err
     assert "'unchecked' means no 'none of the classes' check" in err
+    for command in ("calibrate", "ood"):  # fits on a guessed input scale are noted too
+        main([command, "--model", str(bare_model), "--data", str(colour_folder)])
+        assert capsys.readouterr().err.count("preprocessing is a guess") == 1, command
 
 
 def test_changing_the_preprocessing_of_a_fitted_card_says_what_to_refit(capsys, bare_model,
