@@ -40,8 +40,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
             else:
                 dropped = r.error is None and has_alpha(r.path)
                 alpha_dropped += dropped
-                moot_sets += bool(r.error is None and r.prediction_set and r.ood.checked
-                                  and not r.ood.in_distribution)
+                moot_sets += bool(r.no_class and r.prediction_set)
                 print(_human_row(r, session, args.top, columns) +
                       ("  (transparency dropped)" if dropped else ""))
         done += len(batch)
@@ -100,9 +99,8 @@ def _human_row(r: Any, session: Any, top: int, columns: _Columns) -> str:
         error = r.error.removeprefix(f"{os.path.basename(r.path)}: ")
         return columns.row("ERROR", "", "", None, f"{r.path}: {error}")
     check = ("ok" if r.ood.in_distribution else session.ood.label) if r.ood.checked else "unchecked"
-    rejected = r.ood.checked and not r.ood.in_distribution
     line = columns.row(r.label, f"{r.confidence:6.1%}", check, r.prediction_set, r.path,
-                       moot=rejected)
+                       moot=r.no_class)
     if top > 1:
         order = r.probabilities.argsort()[::-1][:top]
         line += "  [" + ", ".join(f"{session.classes[i]} {r.probabilities[i]:.1%}" for i in order) + "]"

@@ -37,16 +37,11 @@ class HistoryEntry:
         return self.original is None and Path(self.result.path).is_file()
 
 
-def is_no_class(result: Classification) -> bool:
-    """The 'none of the classes' check says this image belongs to no class."""
-    return result.ok and result.ood is not None and not result.ood.in_distribution
-
-
 def label_text(result: Classification, ood_label: str) -> str:
     """The Label column: the card's no-class label for such rows, with the guess beside it."""
     if result.label is None:
         return ""
-    return f"{ood_label} (guess {result.label})" if is_no_class(result) else str(result.label)
+    return f"{ood_label} (guess {result.label})" if result.no_class else str(result.label)
 
 
 def set_text(result: Classification) -> str:
@@ -56,14 +51,14 @@ def set_text(result: Classification) -> str:
     if members is None or not result.ok:
         return ""
     shown = "{" + ", ".join(members) + "}"
-    return f"({shown})" if members and is_no_class(result) else shown
+    return f"({shown})" if members and result.no_class else shown
 
 
 def flags_text(result: Classification, ood_label: str, alpha_dropped: bool = False) -> str:
     if not result.ok:
         return f"error: {result.error}"
     flags = []
-    if is_no_class(result):
+    if result.no_class:
         flags.append(f"OOD ({ood_label})")
     if alpha_dropped:
         flags.append(ALPHA_FLAG)
@@ -134,7 +129,7 @@ class HistoryModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ForegroundRole and col == COL_FLAGS:
             if not r.ok:
                 return QBrush(QColor("#c0392b"))
-            if is_no_class(r) or entry.alpha_dropped:
+            if r.no_class or entry.alpha_dropped:
                 return QBrush(QColor("#d35400"))
         if role == Qt.ItemDataRole.TextAlignmentRole and col == COL_PROB:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)

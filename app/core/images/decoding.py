@@ -262,9 +262,6 @@ def decode_image(source: str | os.PathLike[str] | bytes, name: str | None = None
     return decode_image_bytes(data, name or Path(source).name)
 
 
-__all__ = ["IMAGE_EXTENSIONS", "is_image_path"]
-
-
 # Pillow modes that carry transparency; decoding drops it (as Keras' load_img does).
 _ALPHA_MODES = frozenset({"RGBA", "LA", "PA", "RGBa", "La"})
 _HEADER_BYTES = 1 << 16  # enough for every format's header, never the whole file
@@ -285,3 +282,6 @@ def has_alpha(source: str | bytes | None) -> bool:
         return probe_image(head).mode in _ALPHA_MODES
     except (OSError, ImageError, ValueError):
         return False  # unreadable: the result carries its own error
+
+
+__all__ = ["IMAGE_EXTENSIONS", "is_image_path"]

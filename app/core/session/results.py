@@ -53,6 +53,12 @@ class Classification:
         return self.error is None
 
     @property
+    def no_class(self) -> bool:
+        """The 'none of the classes' check says this image belongs to no class (an unfitted
+        check counts every image as in distribution)."""
+        return self.ok and self.ood is not None and not self.ood.in_distribution
+
+    @property
     def confidence(self) -> float | None:
         if self.probabilities is None or self.index is None:
             return None

@@ -69,8 +69,7 @@ class FolderReport(QWidget):
         self.accuracy = float(np.trace(m) / n) if n else None
         acc = f"{self.accuracy:.1%}" if self.accuracy is not None else "n/a"
         note = f" · {skipped} images without a usable label or result" if skipped else ""
-        unknown = sum(1 for r in results if r.ok and r.ood is not None and r.ood.checked
-                      and not r.ood.in_distribution)
+        unknown = sum(1 for r in results if r.no_class)
         if unknown:
             note += f" · {unknown} look like none of the classes (counted with their best guess)"
         part = " (cancelled, partial)" if cancelled else ""

@@ -145,8 +145,7 @@ class HistoryTable(QWidget):
     def _update_count(self, *args: object) -> None:
         rows = self.model.entries
         errors = sum(1 for e in rows if not e.result.ok)
-        ood = sum(1 for e in rows if e.result.ok and e.result.ood is not None
-                  and not e.result.ood.in_distribution)
+        ood = sum(1 for e in rows if e.result.no_class)
         n = len(rows) - errors
         text = f"{n} image{'s' if n != 1 else ''} classified" if rows else "Nothing classified yet"
         if errors:

@@ -360,8 +360,7 @@ class ResultView(QWidget):
             return
         level = f"{100.0 * (1.0 - sets.alpha):.4g} %"
         text = f"{level} set: {{{', '.join(members)}}}"
-        rejected = result.ood is not None and result.ood.checked and not result.ood.in_distribution
-        if rejected and members:
+        if result.no_class and members:
             # Beside "none of the classes" a green set would read as a verdict: it is only
             # which class the image would be, were it one.
             text = f"{level} set, were it a class: {{{', '.join(members)}}}"
