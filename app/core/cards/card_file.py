@@ -65,6 +65,12 @@ class ModelCard:
         return self.data.setdefault("ood", {"score": "msp", "threshold": 0.0})
 
     @property
+    def ood_fitted(self) -> bool:
+        """A "none of the classes" check was fitted, not the placeholder a card starts with."""
+        ood = self.data.get("ood") or {}
+        return "fitted" in ood or float(ood.get("threshold") or 0.0) != 0.0
+
+    @property
     def ood_label(self) -> str:
         return str(self.ood.get("label") or DEFAULT_OOD_LABEL)
 

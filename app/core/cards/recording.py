@@ -102,20 +102,21 @@ def fits_left_stale(existing: ModelCard | None, card: ModelCard) -> list[str]:
         return []
 
     def spec_of(c: ModelCard) -> dict[str, Any] | None:
+        # What changes the pixels; where the spec came from does not.
         try:
             return {k: v for k, v in PreprocessingSpec.from_dict(
-                c.data.get("preprocessing") or {}).to_dict().items() if k != "source"}
+                c.data.get("preprocessing") or {}).to_dict().items()
+                if k not in ("source", "recorded")}
         except CardError:
             return None
     if spec_of(existing) == spec_of(card):
         return []
-    calibration = existing.data.get("calibration") or {}
     stale = []
-    if calibration.get("temperature") not in (None, 1, 1.0):
+    if existing.temperature != 1.0:
         stale.append("temperature")
-    if calibration.get("conformal"):
+    if (existing.data.get("calibration") or {}).get("conformal"):
         stale.append("prediction sets")
-    if (existing.data.get("ood") or {}).get("threshold") is not None:
+    if existing.ood_fitted:
         stale.append("'none of the classes' check")
     return stale
 

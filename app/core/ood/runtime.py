@@ -49,8 +49,7 @@ class OODRuntime:
         stats = ood.get("stats")
         stats_path = card_path.parent / str(stats) if stats else None
         detector = OODDetector.from_card_dict(ood, stats_path, temperature=card.temperature)
-        configured = "fitted" in ood or float(ood.get("threshold") or 0.0) != 0.0
-        return cls(detector, card.ood_label, configured)
+        return cls(detector, card.ood_label, card.ood_fitted)
 
     @property
     def needs_layer_statistics(self) -> bool:
