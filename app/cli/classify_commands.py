@@ -35,10 +35,10 @@ def cmd_classify(args: argparse.Namespace) -> int:
     for batch in _with_first(problems, session.iter_classify(files, batch_size=args.batch_size)):
         for r in batch:
             failed += r.error is not None
+            dropped = r.error is None and has_alpha(r.path)
             if args.json:
-                print(dumps_standard(r.to_json()), flush=False)
+                print(dumps_standard({**r.to_json(), "transparency_dropped": dropped}), flush=False)
             else:
-                dropped = r.error is None and has_alpha(r.path)
                 alpha_dropped += dropped
                 moot_sets += bool(r.no_class and r.prediction_set)
                 print(_human_row(r, session, args.top, columns) +

@@ -190,3 +190,8 @@ def test_an_image_with_transparency_says_it_was_dropped(capsys, colour_model: Pa
     assert rows["logo"].endswith("(transparency dropped)")
     assert not any(r.endswith("(transparency dropped)") for k, r in rows.items() if k != "logo")
     assert "1 image(s) have transparency" in err
+    code, out, _ = _run(capsys, "classify", str(tmp_path / "logo.png"), str(tmp_path / "flat.png"),
+                        "--model", str(colour_model), "--json")
+    records = {Path(r["path"]).stem: r for r in map(json.loads, out.splitlines())}
+    assert records["logo"]["transparency_dropped"] is True
+    assert records["flat"]["transparency_dropped"] is False
