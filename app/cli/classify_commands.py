@@ -13,7 +13,6 @@ from app.cli.common import default_model, open_session, progress
 
 # -- classify ------------------------------------------------------------------------------
 def cmd_classify(args: argparse.Namespace) -> int:
-    from app.core.images import has_alpha
     from app.core.images.files import PathProblem, find_image_files
     from app.core.json_io import dumps_standard
     from app.core.session.results import Classification
@@ -35,14 +34,13 @@ def cmd_classify(args: argparse.Namespace) -> int:
     for batch in _with_first(problems, session.iter_classify(files, batch_size=args.batch_size)):
         for r in batch:
             failed += r.error is not None
-            dropped = r.error is None and has_alpha(r.path)
             if args.json:
-                print(dumps_standard({**r.to_json(), "transparency_dropped": dropped}), flush=False)
+                print(dumps_standard(r.to_json()), flush=False)
             else:
-                alpha_dropped += dropped
+                alpha_dropped += r.transparency_dropped
                 moot_sets += bool(r.no_class and r.prediction_set)
                 print(_human_row(r, session, args.top, columns) +
-                      ("  (transparency dropped)" if dropped else ""))
+                      ("  (transparency dropped)" if r.transparency_dropped else ""))
         done += len(batch)
         sys.stdout.flush()
         progress(done, total)

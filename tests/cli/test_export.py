@@ -90,8 +90,12 @@ def test_score_on_the_direct_runner_writes_the_classify_records(capsys, files, e
 
     folder = tmp_path / "in"
     folder.mkdir()
-    for p in files[:N_SCORED - 2]:
+    for p in files[:N_SCORED - 3]:
         (folder / p.name).write_bytes(p.read_bytes())
+    from PIL import Image
+
+    with Image.open(files[N_SCORED - 3]) as im:  # opaque, but with an alpha channel
+        im.convert("RGBA").save(folder / "alpha.png")
     (folder / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
     (folder / "text.jpg").write_bytes(b"not a picture")
     code, out, err = _run(capsys, "score", str(folder), "--out", str(tmp_path / "out" / "run"),
@@ -114,6 +118,7 @@ def test_score_on_the_direct_runner_writes_the_classify_records(capsys, files, e
         assert have["ood"]["in_distribution"] == want["ood"]["in_distribution"]
         assert abs(have["ood"]["score"] - want["ood"]["score"]) < 1e-3
         assert have["prediction_set"] == want["prediction_set"]
+        assert have["transparency_dropped"] == want["transparency_dropped"] == path.endswith("alpha.png")
 
 
 def test_export_refuses_an_existing_folder_unless_forced(capsys, tmp_path) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 from app.core.errors import ProbscopeError
 from app.core.export.records import answer_record, decoding_problem, error_record
 from app.core.export.saved_model import SIGNATURE, read_metadata
+from app.core.images.decoding import has_alpha
 
 RUNNERS = ("DirectRunner", "DataflowRunner", "FlinkRunner", "SparkRunner", "PortableRunner")
 MAX_BATCH = 64
@@ -66,7 +67,8 @@ def _model_handler(export_dir: str) -> Any:
 
 def _read_and_check(beam: Any) -> Any:
     class ReadAndCheck(beam.DoFn):  # type: ignore[misc, name-defined]
-        """Read one file; good images go on as (path, bytes), others as error records."""
+        """Read one file; good images go on as ((path, has transparency), bytes), others as
+        error records."""
 
         def setup(self) -> None:
             import tensorflow as tf
@@ -86,7 +88,7 @@ def _read_and_check(beam: Any) -> Any:
             if problem:
                 yield beam.pvalue.TaggedOutput("errors", (path, problem))
             else:
-                yield path, self.tf.constant(data)
+                yield (path, has_alpha(data)), self.tf.constant(data)
 
     return ReadAndCheck()
 
@@ -159,7 +161,7 @@ def run_score_pipeline(inputs: Sequence[str], export_dir: str, out_prefix: str,
             lambda e: error_record(e[0], e[1], metadata)))
         records.append(read.images | "RunInference" >> RunInference(_model_handler(export_dir))
                        | "Answer records" >> beam.Map(
-                           lambda kv: answer_record(kv[0], kv[1].inference, metadata)))
+                           lambda kv: answer_record(kv[0][0], kv[1].inference, metadata, kv[0][1])))
     from app.core.json_io import dumps_standard
 
     _ = (records | "All records" >> beam.Flatten() | "JSON" >> beam.Map(lambda r: dumps_standard(r))

@@ -21,10 +21,11 @@ def error_record(path: str, message: str, metadata: dict[str, Any]) -> dict[str,
     """The record of a file that could not be classified."""
     return {"path": path, "label": None, "index": None, "probabilities": None,
             "raw_probabilities": None, "temperature": float(metadata["temperature"]),
-            "ood": None, "error": message, "prediction_set": None}
+            "ood": None, "error": message, "prediction_set": None, "transparency_dropped": False}
 
 
-def answer_record(path: str, outputs: dict[str, Any], metadata: dict[str, Any]) -> dict[str, Any]:
+def answer_record(path: str, outputs: dict[str, Any], metadata: dict[str, Any],
+                  transparency_dropped: bool = False) -> dict[str, Any]:
     """The record of one image from the serving signature's outputs for it.
 
     Parameters
@@ -35,6 +36,8 @@ def answer_record(path: str, outputs: dict[str, Any], metadata: dict[str, Any]) 
         One image's slice of every signature output.
     metadata : dict
         The export's ``probscope.export.json``.
+    transparency_dropped : bool, default=False
+        The file had transparency, which the serving graph drops as ``classify`` does.
     """
     def value(name: str) -> np.ndarray:
         v = outputs[name]
@@ -60,6 +63,7 @@ def answer_record(path: str, outputs: dict[str, Any], metadata: dict[str, Any]) 
                 "in_distribution": bool(value("in_distribution")), "checked": bool(ood["checked"])},
         "error": None,
         "prediction_set": members,
+        "transparency_dropped": transparency_dropped,
     }
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from app.core.cards.card_file import ModelCard, card_path_for
+from app.core.images.decoding import has_alpha
 from app.core.models.layer_statistics import ExtraHead, StatsLayout, build_stats_heads
 from app.core.models.loading import LoadedModel
 from app.core.models.predictor import DEFAULT_BATCH_SIZE, ModelOutputs, Predictor
@@ -231,7 +232,8 @@ class ModelSession:
     ) -> list[Classification]:
         """Classify images (paths, encoded bytes or RGB uint8 arrays) in one batch."""
         names = list(names) if names is not None else [_name_of(s, i) for i, s in enumerate(sources)]
-        return self.classify_prepared(names, self.prepare(sources), keep_inputs)
+        return _mark_transparency(self.classify_prepared(names, self.prepare(sources), keep_inputs),
+                                  sources)
 
     def iter_classify(
         self,
@@ -256,7 +258,17 @@ class ModelSession:
                 pending = self.executor.submit(prepare_batch, chunks[k + 1], self.spec, None)
             if cancelled is not None and cancelled():
                 return
-            yield self.classify_prepared([str(p) for p in chunk], batch)
+            yield _mark_transparency(self.classify_prepared([str(p) for p in chunk], batch), chunk)
+
+
+def _mark_transparency(
+    results: list[Classification], sources: Sequence[ImageSource]
+) -> list[Classification]:
+    for r, source in zip(results, sources, strict=True):
+        if r.ok and isinstance(source, (str, os.PathLike, bytes)):
+            r.transparency_dropped = has_alpha(
+                os.fspath(source) if isinstance(source, os.PathLike) else source)
+    return results
 
 
 def _name_of(source: ImageSource, i: int) -> str:

@@ -47,6 +47,9 @@ class Classification:
     model_input: np.ndarray | None = field(default=None, repr=False)
     # Conformal prediction set (class names, most probable first); None while the card has none.
     prediction_set: list[str] | None = None
+    # The file had transparency, which decoding drops as in training: the model saw the colours
+    # under it, which a viewer does not show.
+    transparency_dropped: bool = False
 
     @property
     def ok(self) -> bool:
@@ -79,4 +82,5 @@ class Classification:
             "ood": None if self.ood is None else self.ood.to_json(),
             "error": self.error,
             "prediction_set": None if self.prediction_set is None else list(self.prediction_set),
+            "transparency_dropped": bool(self.transparency_dropped),
         }

@@ -7,7 +7,6 @@ import time
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 
-from app.core.images import has_alpha
 from app.core.session import Classification
 from app.ui.jobs.model_jobs import SessionHandle
 from app.ui.jobs.runner import ProgressFn, one_line
@@ -86,7 +85,7 @@ def folder_run_job(
                 break
             done += len(results)
             elapsed = max(time.perf_counter() - start_time, 1e-6)
-            alpha = [r.ok and has_alpha(r.path) for r in results]
+            alpha = [r.transparency_dropped for r in results]
             yield RunBatch(results, done, total, done / elapsed, alpha)
         return RunFinished(done, total, cancel.is_set() and done < total,
                            time.perf_counter() - start_time)

@@ -10,7 +10,6 @@ from typing import Any
 from PySide6.QtGui import QImage
 
 from app.core import ProbscopeError
-from app.core.images import has_alpha
 from app.core.session import Classification
 from app.ui.jobs.model_jobs import SessionHandle
 from app.ui.jobs.runner import ProgressFn, one_line
@@ -74,7 +73,7 @@ def classify_one_job(
         if item.path is not None:
             result.model_input = None  # re-derivable from the file; keep history small
         return Shown(result, original, seen, thumb, handle.generation, item,
-                     alpha_dropped=result.ok and has_alpha(item.source))
+                     alpha_dropped=result.transparency_dropped)
     except Exception as exc:
         return Shown(Classification(path=item.name, error=one_line(exc)),
                      generation=handle.generation, item=item)
