@@ -30,7 +30,13 @@ from app.cli import (  # noqa: E402
     fit_commands,
     model_commands,
 )
-from app.cli.common import VersionAction, add_model_args, alpha_value, positive_int  # noqa: E402
+from app.cli.common import (  # noqa: E402
+    VersionAction,
+    add_model_args,
+    alpha_value,
+    positive_int,
+    tpr_value,
+)
 
 SUBCOMMANDS = ("gui", "classify", "preprocess", "info", "calibrate", "ood", "diagnose", "card",
                "explain", "export", "score")
@@ -97,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
                    choices=["auto", "msp", "max_logit", "energy", "mahalanobis", "knn", "probe"],
                    help="score to use (auto: the one that lets the least held-out no-class "
                         "junk through)")
-    p.add_argument("--tpr", type=float, default=0.95, help="share of real images to accept (0.95)")
+    p.add_argument("--tpr", type=tpr_value, default=0.95, metavar="SHARE", help="share of real images to accept (0.95)")
     p.add_argument("--save", action="store_true", help="write the check into the model card")
     add_model_args(p)
     p.set_defaults(func=fit_commands.cmd_ood)

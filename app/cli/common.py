@@ -54,6 +54,17 @@ def alpha_value(text: str) -> float:
     return value
 
 
+def tpr_value(text: str) -> float:
+    """``--tpr``: the share of real images the check accepts, from 0.5 up to (not) 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number from 0.5 to 1, not {text!r}") from None
+    if not 0.5 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be from 0.5 up to 1 (e.g. 0.95), not {value:g}")
+    return value
+
+
 def add_model_args(p: argparse.ArgumentParser, json_flag: bool = True,
                     default: str = "bundled digits") -> None:
     p.add_argument("--model", metavar="PATH", default=None,

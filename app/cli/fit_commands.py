@@ -112,7 +112,8 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     if args.json:
         print(dumps_standard(result.to_json()))
         return 0
-    state = "COLLAPSED" if result.collapsed else ("near collapse" if result.near_collapse else "ok")
+    state = ("COLLAPSED" if result.collapsed else "near collapse" if result.near_collapse
+             else "ok" if result.judged else "not judged")
     print(f"outputs: {state} (spread {result.output_spread.get('mean_tv', 0.0):.3g} over "
           f"{result.n} inputs of {result.data})")
     print(f"{'layer':<28}{'activation':<12}{'units':>7}{'dead':>8}{'zeros':>8}  verdict")

@@ -101,6 +101,14 @@ def test_a_batch_size_below_one_is_a_usage_error(capsys, size: str) -> None:
     assert "--batch-size" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("tpr", ["1.5", "1", "0.2", "most"])
+def test_a_tpr_out_of_range_is_a_usage_error(capsys, tpr: str) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["ood", "--data", "x", "--tpr", tpr])
+    assert info.value.code == 2
+    assert "--tpr" in capsys.readouterr().err
+
+
 def test_preprocess_writes_exactly_the_file_named_or_refuses(capsys, colour_model: Path,
                                                              colour_folder: Path, tmp_path: Path) -> None:
     image = str(next(colour_folder.rglob("*.png")))

@@ -41,6 +41,18 @@ def test_diagnose_human_output_on_unlabelled_folder(capsys: pytest.CaptureFixtur
     assert "layer" in out and "dead" in out and "zeros" in out and "conv2d" in out
 
 
+def test_diagnose_on_too_few_inputs_says_not_judged(capsys: pytest.CaptureFixture[str],
+                                                    colour_model: Path, tmp_path: Path) -> None:
+    rng = np.random.default_rng(9)
+    for i, rgb in enumerate(list(COLOURS.values())[:2]):
+        write_png(tmp_path / "two" / f"{i}.png", colour_image(rng, rgb, (20, 20)))
+    code = main(["diagnose", "--model", str(colour_model), "--data", str(tmp_path / "two")])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "outputs: not judged (spread" in out and "outputs: ok" not in out
+    assert "at least 8 are needed" in out
+
+
 def test_diagnose_npz_of_unscaled_float_inputs(capsys: pytest.CaptureFixture[str],
                                                colour_model: Path, tmp_path: Path) -> None:
     rng = np.random.default_rng(9)

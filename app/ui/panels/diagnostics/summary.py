@@ -66,7 +66,11 @@ def verdict_of(result: DiagnosisResult) -> Verdict:
         "no layer is dead, though " + ", ".join(
             f"'{r['name']}' has {r['dead_fraction']:.0%} dead units" for r in partly[:3])
     )
-    return Verdict(HEALTHY, f"Healthy: {evidence}; {layers}; inputs as in training.")
+    basis = result.input_mismatch.get("basis")
+    inputs = ("inputs as in training" if basis == "recorded statistics" else
+              "inputs within the preprocessing's range (the card records no input statistics "
+              "to compare them with)" if basis else "inputs not compared")
+    return Verdict(HEALTHY, f"Healthy: {evidence}; {layers}; {inputs}.")
 
 
 def _items(texts: list[str], style: str = "") -> str:

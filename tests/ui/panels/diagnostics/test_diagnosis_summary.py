@@ -24,3 +24,15 @@ def test_healthy_verdict_names_partly_dead_layers() -> None:
 def test_healthy_verdict_without_dead_units() -> None:
     verdict = verdict_of(_result([{"name": "conv1", "verdict": "healthy", "dead_fraction": 0.0}]))
     assert "no dead layers" in verdict.text
+
+
+def test_healthy_verdict_claims_inputs_as_in_training_only_against_recorded_statistics() -> None:
+    def text(basis: str | None) -> str:
+        result = _result([])
+        result.input_mismatch = {"basis": basis, "findings": []}
+        return verdict_of(result).text
+
+    assert "inputs as in training" in text("recorded statistics")
+    assert "records no input statistics" in text("card preprocessing range")
+    assert "inputs as in training" not in text("card preprocessing range")
+    assert "inputs not compared" in text(None)
