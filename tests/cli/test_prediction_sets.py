@@ -136,6 +136,27 @@ def test_too_few_images_for_the_asked_alpha_say_how_many(capsys, overlap, tmp_pa
     assert code == 1 and "at least" in err and "labelled images" in err
 
 
+def test_by_class_refuses_a_class_without_images_and_names_thin_ones(capsys, overlap, tmp_path):
+    model, fit, _ = overlap
+    part = tmp_path / "part"
+    for k, cls in enumerate(CLASSES):
+        keep = [] if k == 0 else sorted((fit / cls).glob("*.png"))[:4 if k == 1 else None]
+        for f in keep:
+            (part / cls).mkdir(parents=True, exist_ok=True)
+            (part / cls / f.name).write_bytes(f.read_bytes())
+    code, _, err = _run(capsys, "calibrate", "--model", str(model), "--data", str(part),
+                        "--by-class", "--save")
+    assert code == 1 and f"no labelled image of {CLASSES[0]}" in err and "Traceback" not in err
+    (part / CLASSES[0]).mkdir()
+    for f in sorted((fit / CLASSES[0]).glob("*.png")):
+        (part / CLASSES[0] / f.name).write_bytes(f.read_bytes())
+    code, out, err = _run(capsys, "calibrate", "--model", str(model), "--data", str(part),
+                          "--by-class")
+    # Four images of one class, split in halves, cannot carry a 90 % per-class promise.
+    assert code == 0, err
+    assert f"class(es) {CLASSES[1]} have fewer than" in out + err
+
+
 def test_a_changed_temperature_warns_that_the_sets_no_longer_hold(capsys, overlap):
     model, fit, _ = overlap
     code, _, err = _run(capsys, "calibrate", "--model", str(model), "--data", str(fit), "--save")

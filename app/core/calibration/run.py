@@ -87,6 +87,7 @@ def fit_calibration(
     conformal: str | None = None,
     alpha: float = DEFAULT_ALPHA,
     by_class: bool = False,
+    classes: list[str] | None = None,
 ) -> CalibrationResult:
     """Fit T (and, by default, LAC prediction sets) on precomputed outputs.
 
@@ -105,7 +106,11 @@ def fit_calibration(
     alpha : float, default=0.1
         The sets miss the true class for at most this share of new images.
     by_class : bool, default=False
-        Per-class (Mondrian) thresholds: the coverage holds for every class.
+        Per-class (Mondrian) thresholds: the coverage holds for every class. A class with no
+        labelled image is refused (nothing can be promised for it); one with too few for the
+        promise falls back to the overall threshold, with a warning.
+    classes : list of str, optional
+        Class names, to name classes in messages (else their indices).
     """
     if outputs.labels is None:
         raise DataError(f"{data_name}: calibration needs labels")
@@ -114,6 +119,15 @@ def fit_calibration(
     method = DEFAULT_METHOD if conformal is None else conformal
     if method not in CONFORMAL_METHODS + ("none",):
         raise DataError(f"unknown prediction-set method {method!r}; choose lac, aps, raps or none")
+    def name(k: int) -> str:
+        return classes[k] if classes and k < len(classes) else str(k)
+
+    if by_class and method != "none":
+        missing = np.flatnonzero(np.bincount(outputs.labels, minlength=logits.shape[1]) == 0)
+        if missing.size:
+            raise DataError(
+                f"--by-class: {data_name} has no labelled image of {', '.join(map(name, missing))}: "
+                "no per-class coverage can be promised for it; add some, or drop --by-class")
     fit = None
     warnings: list[str] = []
     if method != "none":
@@ -125,7 +139,9 @@ def fit_calibration(
             warnings.append(f"no prediction sets: {exc.message}")
     if fit is not None:
         t = float(fit.temperature)
-        warnings += fit.warnings
+        few = fit.classifier.uncovered_classes_
+        warnings += [w.replace(f"class(es) {few}", f"class(es) {', '.join(map(name, few))}")
+                     if few else w for w in fit.warnings]
     else:
         scaler = TemperatureScaler().fit(logits, outputs.labels)
         t = float(scaler.temperature_)
@@ -180,7 +196,7 @@ def run_calibration(
     data = load_data(data_path, session.classes, labelled=True)
     outputs = compute_outputs(session, data, progress, cancelled)
     result = fit_calibration(outputs, str(data_path), session.loaded.logits_are_fallback,
-                             conformal, alpha, by_class)
+                             conformal, alpha, by_class, session.classes)
     result.warnings = data.notes + result.warnings
     return result
 
