@@ -77,14 +77,19 @@ def add_model_args(p: argparse.ArgumentParser, json_flag: bool = True,
 
 def open_session(args: argparse.Namespace, note_guess: bool = False) -> Any:
     """The model's session; with ``note_guess``, a one-line note on stderr when its
-    preprocessing is a guess (answers and fits on a guessed input scale can be wrong)."""
+    preprocessing is a guess (answers and fits on a guessed input scale can be wrong) and a
+    warning when the card and the model's own layers both scale the input."""
     from app.core import open_model
-    from app.core.cards.inferred import recording_hint
+    from app.core.cards.inferred import double_preprocessing_warnings, recording_hint
 
     session = open_model(args.model or default_model(), trust=args.trust_model)
     if note_guess and not session.spec.recorded:
         print(f"probscope: note: the preprocessing is a guess ({session.spec.source}); "
               f"{recording_hint(session.loaded.path)}", file=sys.stderr)
+    if note_guess:
+        # Every answer and fit on a doubly scaled input is wrong: said where they are made.
+        for warning in double_preprocessing_warnings(session.spec, session.loaded):
+            print(f"probscope: warning: {warning}", file=sys.stderr)
     return session
 
 

@@ -110,15 +110,19 @@ def _print_info(info: dict[str, Any]) -> None:
 def cmd_card_init(args: argparse.Namespace) -> int:
     from app.cli.card_init_args import card_from_args
     from app.core.cards.card_file import load_card_for
-    from app.core.cards.inferred import card_problems
+    from app.core.cards.inferred import card_problems, double_preprocessing_warnings
     from app.core.cards.recording import fits_left_stale, save_card_for_model
     from app.core.errors import CardError, UnsafeModelError
+    from app.core.models.choice import open_runtime
     from app.core.models.loading import load_model
     from app.core.preprocessing.spec import PreprocessingSpec
 
     # A card that contradicts its model would make every later command fail: refuse to write it.
     try:
-        loaded = load_model(args.model_path)
+        if str(args.model_path).lower().endswith(".tflite"):
+            loaded = open_runtime(args.model_path).loaded  # no Keras model: its interpreter
+        else:
+            loaded = load_model(args.model_path)
     except UnsafeModelError:
         loaded = None  # cannot be opened without trust; the card is checked when it is
     outputs = None if loaded is None else [str(i) for i in range(loaded.n_classes)]
@@ -127,11 +131,15 @@ def cmd_card_init(args: argparse.Namespace) -> int:
     if outputs is not None and not args.classes and not args.class_dir and card.classes == outputs:
         notes.append(f"classes: 0..{len(outputs) - 1}, the model's {len(outputs)} outputs "
                      "(name them with --classes a,b,c or --class-dir DIR)")
+    warnings: list[str] = []
     if loaded is not None:
-        problems = card_problems(card, PreprocessingSpec.from_dict(card.preprocessing), loaded)
+        spec = PreprocessingSpec.from_dict(card.preprocessing)
+        problems = card_problems(card, spec, loaded)
         if problems:
             hint = " (give the names with --classes)" if "classes" in problems[0] else ""
             raise CardError(f"card not written: {problems[0]}{hint}")
+        # Written all the same: the user may mean it, and info/diagnose/the window repeat it.
+        warnings = double_preprocessing_warnings(spec, loaded)
     stale = fits_left_stale(load_card_for(args.model_path), card)
     if stale:
         named = stale[0] if len(stale) == 1 else f"{', '.join(stale[:-1])} and {stale[-1]}"
@@ -140,12 +148,14 @@ def cmd_card_init(args: argparse.Namespace) -> int:
                      "calibrate --data DIR --save, probscope ood --data DIR --save")
     path = save_card_for_model(card, args.model_path)
     if args.json:
-        print(dumps_standard({"card": str(path), "notes": notes}))
+        print(dumps_standard({"card": str(path), "notes": notes, "warnings": warnings}))
         return 0
     print(f"wrote {path}")
     print(f"preprocessing: {PreprocessingSpec.from_dict(card.preprocessing).summary()}")
     for note in notes:
         print(f"note: {note}")
+    for warning in warnings:
+        print(f"probscope: warning: {warning}", file=sys.stderr)
     return 0
 
 

@@ -93,3 +93,23 @@ def test_changing_the_preprocessing_of_a_fitted_card_says_what_to_refit(capsys, 
                             "previous preprocessing") and "probscope calibrate" in n
                for n in notes), notes
     assert _card(bare_model)["calibration"]["temperature"]  # kept, as documented
+
+
+def test_a_card_that_scales_what_the_model_rescales_is_warned_where_answers_are_made(
+        capsys, tmp_path, colour_folder):
+    from app.core.tf_runtime import import_keras
+
+    keras = import_keras()
+    model = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Rescaling(1 / 255),
+                              keras.layers.Flatten(), keras.layers.Dense(3, activation="softmax")])
+    path = tmp_path / "raw.keras"
+    model.save(path)
+    assert main(["card", "init", str(path), "--like", "arrays", "--rescale", "1/255",
+                 "--classes", "red,green,blue"]) == 0
+    assert "scaled twice" in capsys.readouterr().err
+    assert main(["classify", str(colour_folder), "--model", str(path)]) == 0
+    err = capsys.readouterr().err
+    assert err.count("scaled twice") == 1 and "0-0.00392" in err
+    assert main(["card", "init", str(path), "--like", "arrays", "--rescale", "1",
+                 "--classes", "red,green,blue"]) == 0
+    assert "scaled twice" not in capsys.readouterr().err

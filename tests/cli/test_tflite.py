@@ -135,3 +135,16 @@ def test_a_tflite_that_is_not_one_is_a_one_line_error(capsys, tmp_path: Path) ->
     broken.write_bytes(b"\x1c\x00\x00\x00TFL3" + b"\x00" * 40)
     code, out, err = _run(capsys, "info", "--model", str(broken))
     assert code == 1 and "broken.tflite" in err and "Traceback" not in err
+
+
+def test_card_init_writes_a_card_for_a_bare_tflite(capsys, user_models, tmp_path) -> None:
+    bare = tmp_path / "bare.tflite"
+    bare.write_bytes(user_models["tflite"].read_bytes())
+    code, out, err = _run(capsys, "card", "init", str(bare), "--like", "arrays", "--rescale",
+                          "1/255", "--classes", ",".join(COLOURS))
+    assert code == 0, err
+    card = json.loads(bare.with_name("bare.tflite.probscope.json").read_text())
+    assert card["classes"] == list(COLOURS) and card["preprocessing"]["target_size"] == [12, 12]
+    # A card that contradicts the .tflite is refused as for a Keras file.
+    code, _, err = _run(capsys, "card", "init", str(bare), "--like", "arrays", "--classes", "a,b")
+    assert code == 1 and "2 classes but the model outputs 3" in err

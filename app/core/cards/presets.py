@@ -56,11 +56,14 @@ def class_names_from_dir(directory: str | os.PathLike[str]) -> list[str]:
 
 
 def model_input_shape(model_path: str | os.PathLike[str]) -> tuple[int | None, int | None, int | None]:
-    """(height, width, channels) of a saved model's input, read from its config without loading.
+    """(height, width, channels) of a saved model's input, read from its config without loading
+    (a ``.tflite`` from its interpreter).
 
     Returns (None, None, None) when the file holds no readable InputLayer shape.
     """
     p = Path(model_path)
+    if p.suffix.lower() == ".tflite":
+        return _tflite_input_shape(p)
     config: Any = None
     try:
         if p.suffix.lower() == ".keras":
@@ -87,6 +90,16 @@ def model_input_shape(model_path: str | os.PathLike[str]) -> tuple[int | None, i
         elif isinstance(node, list):
             stack.extend(node)
     return None, None, None
+
+
+def _tflite_input_shape(p: Path) -> tuple[int | None, int | None, int | None]:
+    from app.core.errors import ModelError
+    from app.core.models.litert_runtime import LiteRTRuntime
+
+    try:
+        return LiteRTRuntime(p, p.name).input_shape
+    except ModelError:
+        return None, None, None  # the model's own check names what is wrong when it opens
 
 
 def _classes(model_path: str | os.PathLike[str], classes: str | Sequence[str] | None,

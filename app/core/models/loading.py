@@ -265,7 +265,8 @@ def _load_model(path: str | os.PathLike[str], trust: bool) -> LoadedModel:
     inspection = inspect_model(p)
     refuse_if_risky(inspection, trust)
     if inspection.format == "tflite":
-        raise ModelError(f"{p.name}: a .tflite file has no Keras model to load; open it with open_model")
+        raise ModelError(f"{p.name}: a .tflite file holds no Keras model; this needs the .keras or "
+                         ".h5 it was converted from")
     model = _load_keras_model(p, inspection.format, trust)
     input_shape, n_outputs = _check_io(model, p.name)
     loaded = LoadedModel(
