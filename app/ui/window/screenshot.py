@@ -35,6 +35,10 @@ def wait_idle_timer(window: MainWindow, callback: Callable[[], None], interval_m
 def save_window(window: MainWindow, png: str) -> bool:
     """Grab the whole window (menus, status bar) into ``png``; returns success."""
     Path(png).parent.mkdir(parents=True, exist_ok=True)
+    # An axis sizes itself to its tick labels while it paints, and the layout follows on the
+    # next pass: on screen that is one frame, but a single grab would keep the axis unlabelled.
+    window.grab()
+    QApplication.processEvents()
     return bool(window.grab().save(png, "PNG"))
 
 

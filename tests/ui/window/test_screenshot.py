@@ -39,3 +39,42 @@ def test_screenshot_with_a_bad_model_still_renders(tmp_path, images):
     assert proc.returncode == 1
     assert "broken.keras" in proc.stderr and "Traceback" not in proc.stderr
     assert QImage(str(png)).width() >= 800
+
+
+def test_a_saved_window_has_its_class_names_on_the_plot_axis(qtbot, tmp_path, images) -> None:
+    # A banner above the results changes the layout as the first result arrives; the axis then
+    # sizes itself to its labels only while painting, which a single grab did not wait for.
+    from app.core.tf_runtime import import_keras
+    from app.ui.window.main_window import MainWindow
+    from app.ui.window.screenshot import save_window
+    from tests.ui.conftest import wait_idle
+
+    keras = import_keras()
+    model = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Rescaling(1 / 255),
+                              keras.layers.Flatten(), keras.layers.Dense(3, activation="softmax")])
+    path = tmp_path / "raw.keras"
+    model.save(path)
+    path.with_name("raw.keras.probscope.json").write_text(
+        '{"format": "probscope.model-card", "version": 1, "classes": ["circle", "square", '
+        '"triangle"], "preprocessing": {"target_size": [16, 16], "scale": 0.00392156862745098, '
+        '"source": "test"}}')
+    win = MainWindow()
+    qtbot.addWidget(win)
+    win.resize(1200, 780)
+    win.show()
+    win.start(str(path))
+    qtbot.waitUntil(lambda: win.session is not None and win.is_idle(), timeout=60_000)
+    win.classify_paths([str(images[0])])
+    qtbot.waitUntil(lambda: bool(win.history_results()), timeout=60_000)
+    wait_idle(qtbot, win)
+    png = tmp_path / "shot.png"
+    assert save_window(win, str(png))
+    axis = win.plot.plot.getAxis("left")
+    box = axis.mapRectToScene(axis.boundingRect())
+    view = win.plot.widget
+    top_left = view.mapTo(win, view.mapFromScene(box.topLeft()))
+    shot = QImage(str(png))
+    dark = sum(1 for x in range(max(top_left.x(), 0), top_left.x() + int(box.width()) - 8)
+               for y in range(top_left.y(), top_left.y() + int(box.height()))
+               if shot.pixelColor(x, y).lightness() < 100)
+    assert axis.width() > 30 and dark > 40, (axis.width(), dark)
