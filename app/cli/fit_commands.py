@@ -26,7 +26,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         print(f"temperature T = {result.temperature:.4f}  (fitted on {result.n} images of "
               f"{result.data})")
     else:
-        n_t = int((sets.halves == 0).sum())
+        n_t = result.n_temperature
         print(f"temperature T = {result.temperature:.4f}  (fitted on {n_t} of the {result.n} "
               f"images of {result.data}; the other {result.n - n_t} fit the prediction sets)")
     print(f"{'metric':<14}{'before (T=1)':>14}{'after':>12}")

@@ -45,6 +45,11 @@ class CalibrationResult:
     n_classes: int = 0
 
     @property
+    def n_temperature(self) -> int:
+        """How many of the ``n`` images T was fitted on (the others fit the prediction sets)."""
+        return self.n if self.conformal is None else int((self.conformal.halves == 0).sum())
+
+    @property
     def near_chance(self) -> bool:
         """The model is barely better than guessing on this data: no verdict should look good."""
         return near_chance(self.after.get("accuracy"), self.n_classes)

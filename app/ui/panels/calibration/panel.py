@@ -45,6 +45,8 @@ if TYPE_CHECKING:
 
 NO_MODEL = "Load a model first: calibration fits its temperature on labelled images."
 NO_DATA = "Choose labelled images the model did not train on"
+# The diagram is narrow at the default window size: its hint is broken by hand.
+NO_DATA_PLOT = "Choose labelled images\nthe model did not train on,\nthen press Fit"
 FIT_TIP = "Find the T that minimises the negative log-likelihood on this data (and fit the sets)"
 FALLBACK_NOTE = (
     "This model outputs probabilities, not logits, so T is applied to log-probabilities. "
@@ -161,6 +163,7 @@ class CalibrationPanel(PanelBase):
         self.runner.cancel(silent=True)
         self._session = session
         self._forget_results()
+        self.sets.set_classes(session.classes if session is not None else [])
         self.show_page()
         if session is None:
             self.plot.clear(NO_MODEL)
@@ -174,7 +177,7 @@ class CalibrationPanel(PanelBase):
         if self.picker.path:
             self._compute(self.picker.path)
         else:
-            self.plot.clear(f"{NO_DATA}, then press Fit")
+            self.plot.clear(NO_DATA_PLOT)
             self.table.clear_values()
             self.update_buttons()
 
@@ -290,7 +293,7 @@ class CalibrationPanel(PanelBase):
 
     def _on_cancelled(self) -> None:
         self.messages.show_status("Cancelled.")
-        self.plot.clear(f"{NO_DATA}, then press Fit")
+        self.plot.clear(NO_DATA_PLOT)
         self.update_buttons()
 
     def _on_failed(self, message: str) -> None:

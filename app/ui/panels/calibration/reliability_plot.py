@@ -182,9 +182,10 @@ class ReliabilityPlot(QWidget):
         def swatch(colour: QColor, glyph: str = "■") -> str:
             return f"<span style='color:{colour.name()}'>{glyph}</span>"
 
+        # Two fixed lines: wrapped by the label, the four entries broke mid-entry.
         self.legend.setText(
-            f"{swatch(c.current)} Accuracy now (T = {temperature:.3g})&nbsp;&nbsp; "
-            f"{swatch(c.reference, '□')} Accuracy before (T = 1)&nbsp;&nbsp; "
-            f"{swatch(c.warning)} Gap to confidence&nbsp;&nbsp; "
-            f"{swatch(c.text, '╌')} Perfect calibration"
+            f"{swatch(c.current)}&nbsp;Accuracy&nbsp;now&nbsp;(T&nbsp;=&nbsp;{temperature:.3g})"
+            f"&nbsp;&nbsp; {swatch(c.reference, '□')}&nbsp;before&nbsp;(T&nbsp;=&nbsp;1)<br>"
+            f"{swatch(c.warning)}&nbsp;Gap&nbsp;to&nbsp;confidence&nbsp;&nbsp; "
+            f"{swatch(c.text, '╌')}&nbsp;Perfect&nbsp;calibration"
         )

@@ -129,10 +129,23 @@ class PredictionSetsView(QWidget):
         self._base = self.fit = None
         self.coverage_bars.setOpts(x=[0.0], height=[0.0])
         self.size_bars.setOpts(x=[0.0], height=[0.0])
+        # Empty, but on the axes a fit will use, not pyqtgraph's default -0.5..0.5.
+        self.coverage_plot.getAxis("bottom").setTicks([[(float(i), c) for i, c in enumerate(self.classes)]])
+        self.coverage_plot.setXRange(-0.6, max(len(self.classes), 1) - 0.4, padding=0)
+        self.size_plot.getAxis("bottom").setTicks([[(float(i), str(i)) for i in range(4)]])
+        self.size_plot.setXRange(-0.6, 3.6, padding=0)
+        self.size_plot.setYRange(0, 100, padding=0.05)
         self.summary.setText(message)
+
+    def set_classes(self, classes: list[str]) -> None:
+        """The model's classes, named on the empty coverage plot until a fit is shown."""
+        self.classes = list(classes)
+        if self._base is None:
+            self.clear(self.summary.text())
 
     def set_fit(self, fit: ConformalFit | None, classes: list[str], message: str = "") -> None:
         """Show ``fit`` (re-thresholded at the slider's α); None shows ``message`` instead."""
+        self.classes = list(classes)
         if fit is None:
             self.clear(message)
             return

@@ -57,6 +57,10 @@ def test_model_without_data_waits_for_data(panel: CalibrationPanel, session) -> 
     assert not panel.fit_button.isEnabled()
     assert panel.temperature.value() == pytest.approx(session.temperature)
     assert "labelled" in panel.picker.path_label.text().lower()
+    # The empty set plots already stand on the axes a fit will use: the classes, sizes 0-3.
+    ticks = panel.sets.coverage_plot.getAxis("bottom")._tickLevels[0]
+    assert [name for _x, name in ticks] == session.classes
+    assert panel.sets.size_plot.viewRange()[0][0] < 0 < 3 < panel.sets.size_plot.viewRange()[0][1]
 
 
 def test_fit_slide_save_and_revert(qtbot, panel: CalibrationPanel, session, colour_folder: Path,
@@ -74,6 +78,9 @@ def test_fit_slide_save_and_revert(qtbot, panel: CalibrationPanel, session, colo
     assert fitted.args[0] == pytest.approx(result.temperature)
     assert panel.temperature.value() == pytest.approx(result.temperature)
     assert f"T = {result.temperature:.3g}" in panel.messages.status.text()
+    assert result.conformal is not None  # T saw half the images: said as the CLI says it
+    assert (f"on {result.n_temperature} of the {result.n} images"
+            in panel.messages.status.text().replace("\n", " "))
     # The colour model is almost always right, so the fit hits a bound and says so in words.
     if result.warnings:  # the prediction sets' notes sit beside their plots
         shown = panel.messages.warnings.text() if panel.messages.warnings.isVisible() else ""
