@@ -27,8 +27,11 @@ def cmd_classify(args: argparse.Namespace) -> int:
     done = 0
     alpha_dropped = moot_sets = 0
     total = len(files) + len(problems)
+    longest = max((len(c) for c in session.classes), default=5)
+    # Columns fit the class names, and sets of up to two in parentheses; a larger set may not.
     columns = _Columns(check=max(len(w) for w in ("unchecked", session.ood.label)),
-                       sets=session.sets is not None)
+                       sets=session.sets is not None, label=min(max(longest, 12), 32),
+                       set_width=min(max(2 * longest + 6, 10), 60))
     if not args.json:
         print(columns.header(1 - session.sets.alpha if columns.sets else None))
     for batch in _with_first(problems, session.iter_classify(files, batch_size=args.batch_size)):
@@ -75,10 +78,11 @@ class _Columns:
     check: int
     sets: bool
     set_width: int = 10
+    label: int = 12
 
     def header(self, coverage: float | None) -> str:
         sets = f"{f'{coverage:.0%} set':<{self.set_width}} " if self.sets else ""
-        return f"{'label':<12} {'prob':>6}  {'check':<{self.check}}  {sets}path"
+        return f"{'label':<{self.label}} {'prob':>6}  {'check':<{self.check}}  {sets}path"
 
     def row(self, label: str, prob: str, check: str, members: list[str] | None, path: str,
             moot: bool = False) -> str:
@@ -88,7 +92,7 @@ class _Columns:
             # The check says "none of the classes": the set only says which, if it were one.
             shown = f"({shown})" if moot and shown else shown
             sets = f"{shown:<{self.set_width}} "
-        return f"{label:<12} {prob:>6}  {check:<{self.check}}  {sets}{path}"
+        return f"{label:<{self.label}} {prob:>6}  {check:<{self.check}}  {sets}{path}"
 
 
 def _human_row(r: Any, session: Any, top: int, columns: _Columns) -> str:

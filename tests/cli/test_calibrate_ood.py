@@ -73,6 +73,16 @@ def test_calibrate_refuses_mismatched_class_folders(capsys, model_copy: Path, tm
     write_png(bad / "purple" / "a.png", np.zeros((8, 8, 3), np.uint8))
     code, _, err = _run(capsys, "calibrate", "--model", str(model_copy), "--data", str(bad))
     assert code == 1 and "purple" in err and "not classes" in err
+    assert "card init" not in err  # the card names its classes: nothing to name
+
+
+def test_class_folders_of_a_card_less_model_say_how_to_name_the_classes(
+        capsys, tmp_path: Path, colour_model: Path, colour_folder: Path) -> None:
+    bare = tmp_path / "bare.keras"
+    shutil.copy(colour_model, bare)
+    code, _, err = _run(capsys, "calibrate", "--model", str(bare), "--data", str(colour_folder))
+    assert code == 1 and "not classes" in err
+    assert f"probscope card init MODEL --class-dir {colour_folder}" in err
 
 
 def test_ood_fits_threshold_and_reports_auroc(capsys, model_copy: Path, colour_folder: Path, tmp_path, monkeypatch) -> None:

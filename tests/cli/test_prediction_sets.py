@@ -204,3 +204,25 @@ def test_table_aligns_its_columns_and_brackets_the_sets_of_rejected_images(
     assert with_sets and all(")" in r.split("}")[1][:2] for r in with_sets)
     assert not any("({" in r for r in rows if "No digit" not in r)
     assert "a set in parentheses" in err and "'No digit'" in err
+
+
+def test_table_columns_fit_long_class_names(capsys, overlap, tmp_path):
+    import shutil
+
+    model, fit, held_out = overlap
+    copy = tmp_path / "long.keras"
+    shutil.copy(model, copy)
+    shutil.copy(card_path_for(model), card_path_for(copy))
+    code, _, err = _run(capsys, "calibrate", "--model", str(copy), "--data", str(fit), "--save")
+    assert code == 0, err
+    card = json.loads(card_path_for(copy).read_text())
+    card["classes"] = [f"{name}_with_a_long_name" for name in CLASSES]
+    card_path_for(copy).write_text(json.dumps(card))
+    folder = held_out / CLASSES[0]
+    code, out, err = _run(capsys, "classify", str(folder), "--model", str(copy))
+    assert code == 0, err
+    header, *rows = out.splitlines()
+    assert rows and any("_with_a_long_name}" in r for r in rows)
+    for row in rows:  # sets of up to two names keep the path under its header
+        if row.count("_with_a_long_name") <= 3:
+            assert row.index(str(folder)) == header.index("path"), row

@@ -66,9 +66,12 @@ def load_labelled_folder(path: str | os.PathLike[str], classes: list[str]) -> Da
     unknown = [f.name for f in folders if f.name not in classes]
     if unknown:
         shown = ", ".join(unknown[:6]) + ("…" if len(unknown) > 6 else "")
+        unnamed = classes == [str(i) for i in range(len(classes))] and len(folders) == len(classes)
+        hint = (f"; its card does not name them: probscope card init MODEL --class-dir {root}"
+                if unnamed else "")
         raise DataError(
             f"{root.name}: sub-folder(s) {shown} are not classes of this model "
-            f"(classes: {', '.join(classes[:12])}{'…' if len(classes) > 12 else ''})"
+            f"(classes: {', '.join(classes[:12])}{'…' if len(classes) > 12 else ''}){hint}"
         )
     files: list[Path] = []
     labels: list[int] = []
