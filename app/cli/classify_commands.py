@@ -61,7 +61,11 @@ def cmd_classify(args: argparse.Namespace) -> int:
               "training: the model saw the colours under it, which a viewer does not show",
               file=sys.stderr)
     if failed:
-        print(f"probscope: {failed} of {total} image(s) could not be classified", file=sys.stderr)
+        # A path that held no image is not an image that failed: each is counted as what it is.
+        parts = [f"{len(problems)} path(s) gave no image"] if problems else []
+        if failed > len(problems):
+            parts.append(f"{failed - len(problems)} of {len(files)} image(s) could not be classified")
+        print(f"probscope: {'; '.join(parts)}", file=sys.stderr)
     return 1 if failed else 0
 
 
@@ -98,7 +102,7 @@ class _Columns:
 def _human_row(r: Any, session: Any, top: int, columns: _Columns) -> str:
     if r.error:
         # Errors name the file already ("x.png: not an image file"); the path replaces the name.
-        error = r.error.removeprefix(f"{os.path.basename(r.path)}: ")
+        error = r.error.removeprefix(f"{r.path}: ").removeprefix(f"{os.path.basename(r.path)}: ")
         return columns.row("ERROR", "", "", None, f"{r.path}: {error}")
     check = ("ok" if r.ood.in_distribution else session.ood.label) if r.ood.checked else "unchecked"
     line = columns.row(r.label, f"{r.confidence:6.1%}", check, r.prediction_set, r.path,

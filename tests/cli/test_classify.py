@@ -58,8 +58,12 @@ def test_user_errors_exit_1_with_one_line(capsys, colour_model: Path, tmp_path: 
     argv = [a.replace("EMPTY_DIR", str(tmp_path / "EMPTY_DIR")) for a in argv_tail]
     code, out, err = _run(capsys, "classify", *argv, "--model", str(colour_model))
     assert code == 1
-    assert message in out.splitlines()[-1] and out.splitlines()[-1].startswith("ERROR")
-    assert err.strip() == "probscope: 1 of 1 image(s) could not be classified"
+    last = out.splitlines()[-1]
+    assert message in last and last.startswith("ERROR")
+    assert last.count(str(tmp_path)) <= 1  # the path is named once, not "path: path: ..."
+    expected = ("1 path(s) gave no image" if "EMPTY_DIR" in argv_tail
+                else "1 of 1 image(s) could not be classified")
+    assert err.strip() == f"probscope: {expected}"
 
 
 def test_usage_error_exits_2(capsys) -> None:

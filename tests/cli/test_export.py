@@ -127,6 +127,12 @@ def test_export_refuses_an_existing_folder_unless_forced(capsys, tmp_path) -> No
     assert code == 1 and "already exists" in err and "--force" in err and "Traceback" not in err
 
 
+def test_export_where_nothing_can_be_written_names_the_folder_asked_for(capsys) -> None:
+    code, out, err = _run(capsys, "export", "--out", "/proc/probscope-export")
+    assert code == 1 and err.startswith("probscope: error: /proc/probscope-export: cannot write")
+    assert "/proc/." not in err and "Traceback" not in err  # not the hidden staging folder
+
+
 def test_export_refuses_a_folder_under_a_file(capsys, tmp_path) -> None:
     (tmp_path / "file").write_text("x")
     code, out, err = _run(capsys, "export", "--out", str(tmp_path / "file" / "sub" / "1"))

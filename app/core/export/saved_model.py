@@ -89,10 +89,13 @@ def export_saved_model(session: Any, out: str | os.PathLike[str], force: bool = 
         cannot be expressed in TensorFlow ops.
     """
     target = check_output_folder(out, force)
-    target.absolute().parent.mkdir(parents=True, exist_ok=True)
     # Written next to the target and renamed at the end: an interrupted or failed export
     # leaves neither a half SavedModel nor a damaged previous one.
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.absolute().parent))
+    try:
+        target.absolute().parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.absolute().parent))
+    except OSError as exc:  # named by the folder asked for, not the hidden staging one
+        raise ProbscopeError(f"{target}: cannot write here ({exc.strerror or exc})") from None
     try:
         on_tf_thread(_save, session, staging)
         (staging / METADATA_FILE).write_text(json.dumps(export_metadata(session), indent=2) + "\n",
