@@ -98,6 +98,7 @@ def test_ood_fits_threshold_and_reports_auroc(capsys, model_copy: Path, colour_f
     assert res["score"] == "mahalanobis" and res["tpr"] == 0.95
     assert {"threshold", "auroc", "fpr_at_95_tpr"} <= set(res)
     assert res["auroc"] > 0.9  # grey noise is nothing like the colour classes
+    assert any("only 20 no-class image(s)" in w and "±11 points" in w for w in res["warnings"])
     card = json.loads(card_path_for(model_copy).read_text())
     assert card["ood"]["score"] == "mahalanobis" and (model_copy.parent / card["ood"]["stats"]).exists()
     code, out, _ = _run(capsys, "classify", str(noise), "--model", str(model_copy), "--json")
@@ -156,6 +157,9 @@ def test_a_fit_that_cannot_be_trusted_is_not_saved_without_force(capsys, tmp_pat
         write_png(tmp_path / "data" / str(i % 10) / f"{i}.png",
                   rng.integers(0, 255, (8, 8, 3), dtype=np.uint8))
     before = card_path_for(path).read_text()
+    code, out, err = _run(capsys, "calibrate", "--model", str(path), "--data",
+                          str(tmp_path / "data"), "--conformal", "none")
+    assert code == 0 and "warning: the model's accuracy on this data is" in out  # a look says it
     code, _, err = _run(capsys, "calibrate", "--model", str(path), "--data", str(tmp_path / "data"),
                         "--save", "--conformal", "none")
     assert code == 1 and "not saved" in err and "--force" in err

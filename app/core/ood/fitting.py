@@ -110,6 +110,10 @@ def fit_ood(
     return detector, table
 
 
+# Fewer no-class images than this make the held-out figures too rough to read as numbers.
+MIN_OOD_FOR_FIGURES = 50
+
+
 def run_ood(
     session: ModelSession,
     data_path: str | os.PathLike[str],
@@ -177,6 +181,12 @@ def run_ood(
                                                   ood_out.outputs.stats), float(detector.threshold))
         if accepted > 0.05:
             warnings.append(f"{accepted:.0%} of the no-class images are still accepted at this threshold")
+        n_ood = len(ood_out)
+        if n_ood < MIN_OOD_FOR_FIGURES:
+            # Binomial error at the worst case (p = 0.5): what one image more or less moves.
+            warnings.append(f"only {n_ood} no-class image(s): the share accepted and the AUROCs "
+                            f"are rough (±{100 * (0.25 / n_ood) ** 0.5:.0f} points); "
+                            f"{MIN_OOD_FOR_FIGURES} or more give figures to rely on")
     warnings += [
         f"the {r['score']} score separates worse than chance here (AUROC {r['auroc']:.2f}); do not use it"
         for r in table if r.get("auroc") is not None and r["auroc"] < 0.5
