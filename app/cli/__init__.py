@@ -112,7 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     card_sub = p.add_subparsers(dest="card_command", metavar="ACTION", required=True)
     p = card_sub.add_parser("init", help="record how the model was trained (idg, dataset or a "
                                          "keras.applications name)")
-    p.add_argument("model_path", metavar="MODEL")
+    p.add_argument("model_path", nargs="?", metavar="MODEL", help="the model (or --model PATH)")
+    p.add_argument("--model", metavar="PATH", default=None, help="the model, as in every subcommand")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     from app.cli.card_init_args import add_card_init_arguments
 

@@ -117,6 +117,11 @@ def cmd_card_init(args: argparse.Namespace) -> int:
     from app.core.models.loading import load_model
     from app.core.preprocessing.spec import PreprocessingSpec
 
+    if bool(args.model_path) == bool(args.model):
+        print("probscope card init: error: give the model once: MODEL or --model PATH",
+              file=sys.stderr)
+        return 2
+    args.model_path = args.model_path or args.model
     # A card that contradicts its model would make every later command fail: refuse to write it.
     try:
         if str(args.model_path).lower().endswith(".tflite"):

@@ -113,3 +113,12 @@ def test_a_card_that_scales_what_the_model_rescales_is_warned_where_answers_are_
     assert main(["card", "init", str(path), "--like", "arrays", "--rescale", "1",
                  "--classes", "red,green,blue"]) == 0
     assert "scaled twice" not in capsys.readouterr().err
+
+
+def test_card_init_takes_the_model_as_every_subcommand_does(capsys, bare_model):
+    assert main(["card", "init", "--model", str(bare_model), "--like", "arrays",
+                 "--classes", "r,g,b"]) == 0
+    assert _card(bare_model)["classes"] == ["r", "g", "b"]
+    capsys.readouterr()
+    assert main(["card", "init", "--like", "arrays"]) == 2
+    assert "MODEL or --model" in capsys.readouterr().err
