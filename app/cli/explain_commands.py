@@ -67,6 +67,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
             _ = explainer.gradcam
     except GradCAMUnavailable as exc:
         raise GradCAMUnavailable(f"{session.loaded.name}: {exc} (--method occlusion)") from None
+    except ProbscopeError as exc:  # e.g. a .tflite: no layers to take gradients through
+        raise type(exc)(f"{exc.message}; --method occlusion needs only the model's answers") from None
     out_dir.mkdir(parents=True, exist_ok=True)
     taken: set[str] = set()
     failed = 0

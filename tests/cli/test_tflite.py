@@ -148,3 +148,14 @@ def test_card_init_writes_a_card_for_a_bare_tflite(capsys, user_models, tmp_path
     # A card that contradicts the .tflite is refused as for a Keras file.
     code, _, err = _run(capsys, "card", "init", str(bare), "--like", "arrays", "--classes", "a,b")
     assert code == 1 and "2 classes but the model outputs 3" in err
+
+
+def test_explain_on_a_tflite_points_to_occlusion(capsys, user_models, colour_folder, tmp_path) -> None:
+    image = str(next(colour_folder.rglob("*.png")))
+    code, _, err = _run(capsys, "explain", image, "--model", str(user_models["tflite"]),
+                        "--out", str(tmp_path / "maps"))
+    assert code == 1 and "--method occlusion" in err and "Traceback" not in err
+    code, _, err = _run(capsys, "explain", image, "--model", str(user_models["tflite"]),
+                        "--method", "occlusion", "--out", str(tmp_path / "maps"))
+    assert code == 0, err
+    assert list((tmp_path / "maps").glob("*.occlusion.png"))
