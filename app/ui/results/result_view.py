@@ -301,7 +301,7 @@ class ResultView(QWidget):
         self.set_pictures(original, seen)
         self._show_set(result)
         if not result.ok:
-            self._set_headline("—")
+            self._set_headline("Not classified")  # a lone dash read as a black bar
             self.confidence_label.setText("")
             self.badge.hide()
             self.score_label.setText("")

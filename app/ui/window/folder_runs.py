@@ -105,6 +105,9 @@ class FolderRunController(QObject):
             self.show_message(f"The folder run stopped: {fin.error}", "error")
         elif fin.cancelled:
             self.show_message(f"Cancelled after {fin.done} of {fin.total} images", "info")
+        elif errors == fin.done:
+            self.show_message(f"None of the {fin.done} images could be read — see the Flags "
+                              "column", "warning")
         elif errors:
             self.show_message(f"Classified {fin.done - errors} of {fin.done} images ({rate:.0f}/s); "
                               f"{errors} could not be read — see the Flags column", "warning")

@@ -54,3 +54,17 @@ def test_dropping_a_model_cancels_the_run(qtbot, window, big_folder, tiny_model)
     window.classify_paths([str(next(big_folder.iterdir()))])
     wait_idle(qtbot, window)
     assert window.current_result.ok
+
+
+def test_a_folder_of_unreadable_files_says_none_could_be_read(qtbot, window, tmp_path):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "text.png").write_bytes(b"not a picture")
+    (bad / "empty.png").write_bytes(b"")
+    window.classify_paths([str(bad)])
+    qtbot.waitUntil(lambda: len(window.history_results()) == 2, timeout=30_000)
+    wait_idle(qtbot, window)
+    banner = window.message_banner.label.text()
+    assert banner.startswith("None of the 2 images could be read") and "/s" not in banner
+    assert window.result_view.top_label.text() == "Not classified"
+    assert "Could not classify" in window.result_view.error_label.text()
