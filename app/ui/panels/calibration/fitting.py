@@ -50,8 +50,7 @@ def untrustworthy_reason(result: CalibrationResult) -> str | None:
 def fit_status(result: CalibrationResult) -> str:
     """The one-line summary after Fit."""
     on = (f"{result.n} images" if result.n_temperature == result.n else
-          f"{result.n_temperature} of the {result.n} images (the other "
-          f"{result.n - result.n_temperature} fit the prediction sets)")
+          f"{result.n_temperature} of {result.n} images (the sets on the rest)")
     return (f"Fitted T = {result.temperature:.3g} on {on}: NLL "
             f"{abs(result.before['nll']):.3f} → {abs(result.after['nll']):.3f}, ECE "
             f"{result.before['ece']:.1%} → {result.after['ece']:.1%}.")

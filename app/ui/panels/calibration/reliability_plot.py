@@ -182,10 +182,12 @@ class ReliabilityPlot(QWidget):
         def swatch(colour: QColor, glyph: str = "■") -> str:
             return f"<span style='color:{colour.name()}'>{glyph}</span>"
 
-        # Two fixed lines: wrapped by the label, the four entries broke mid-entry.
+        def entry(text: str) -> str:  # wrapped by the label, entries broke mid-entry
+            return f"<span style='white-space:nowrap'>{text}</span>"
+
         self.legend.setText(
-            f"{swatch(c.current)}&nbsp;Accuracy&nbsp;now&nbsp;(T&nbsp;=&nbsp;{temperature:.3g})"
-            f"&nbsp;&nbsp; {swatch(c.reference, '□')}&nbsp;before&nbsp;(T&nbsp;=&nbsp;1)<br>"
-            f"{swatch(c.warning)}&nbsp;Gap&nbsp;to&nbsp;confidence&nbsp;&nbsp; "
-            f"{swatch(c.text, '╌')}&nbsp;Perfect&nbsp;calibration"
+            f"{entry(f'{swatch(c.current)} Accuracy now (T = {temperature:.3g})')}&nbsp;&nbsp; "
+            f"{entry(swatch(c.reference, '□') + ' before (T = 1)')}<br>"
+            f"{entry(swatch(c.warning) + ' Gap to confidence')}&nbsp;&nbsp; "
+            f"{entry(swatch(c.text, '╌') + ' Perfect calibration')}"
         )

@@ -79,7 +79,7 @@ def test_fit_slide_save_and_revert(qtbot, panel: CalibrationPanel, session, colo
     assert panel.temperature.value() == pytest.approx(result.temperature)
     assert f"T = {result.temperature:.3g}" in panel.messages.status.text()
     assert result.conformal is not None  # T saw half the images: said as the CLI says it
-    assert (f"on {result.n_temperature} of the {result.n} images"
+    assert (f"on {result.n_temperature} of {result.n} images (the sets on the rest)"
             in panel.messages.status.text().replace("\n", " "))
     # The colour model is almost always right, so the fit hits a bound and says so in words.
     if result.warnings:  # the prediction sets' notes sit beside their plots
