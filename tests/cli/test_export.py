@@ -121,6 +121,12 @@ def test_score_on_the_direct_runner_writes_the_classify_records(capsys, files, e
         assert have["transparency_dropped"] == want["transparency_dropped"] == path.endswith("alpha.png")
 
 
+def test_opening_an_export_as_a_model_says_what_it_is(capsys, exported) -> None:
+    code, _, err = _run(capsys, "classify", "x.png", "--model", str(exported), "--trust-model")
+    assert code == 1 and "a probscope export, made for serving" in err and str(exported) in err
+    assert "Traceback" not in err
+
+
 def test_export_refuses_an_existing_folder_unless_forced(capsys, tmp_path) -> None:
     (tmp_path / "taken").mkdir()
     code, out, err = _run(capsys, "export", "--out", str(tmp_path / "taken"))

@@ -17,9 +17,10 @@ from typing import Any
 
 from app.core.errors import ProbscopeError
 from app.core.export.graph import build_export_module
+from app.core.models.inspection import EXPORT_METADATA_FILE
 from app.core.tf_runtime import import_tensorflow, on_tf_thread, quiet_native_stderr
 
-METADATA_FILE = "probscope.export.json"
+METADATA_FILE = EXPORT_METADATA_FILE
 SIGNATURE = "serving_default"
 # Outputs of the serving signature, in the order the README lists them.
 OUTPUTS = ("probabilities", "raw_probabilities", "logits", "index", "label", "ood_score",

@@ -57,6 +57,10 @@ class ModelInspection:
         return not self.risky
 
 
+# Written by ``probscope export`` beside the SavedModel it serves (app.core.export).
+EXPORT_METADATA_FILE = "probscope.export.json"
+
+
 def looks_like_model(path: str | os.PathLike[str]) -> bool:
     """Tell whether ``path`` is a model file or a SavedModel folder (cheap, no loading)."""
     p = Path(path)
@@ -259,6 +263,10 @@ def inspect_model(path: str | os.PathLike[str]) -> ModelInspection:
     if p.is_dir():
         if not looks_like_model(p):
             raise ModelError(f"{p.name}: folder is not a SavedModel (no saved_model.pb)")
+        if (p / EXPORT_METADATA_FILE).is_file():
+            raise ModelError(f"{p}: a probscope export, made for serving (it takes encoded image "
+                             "files): open the model it was exported from; serve this folder "
+                             "with TensorFlow Serving or probscope score")
         inspection = ModelInspection(p, "savedmodel")
         inspection.risky.append("a TensorFlow SavedModel graph (can run arbitrary operations)")
         return inspection
