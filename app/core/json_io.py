@@ -119,3 +119,12 @@ def dumps_standard(value: Any, **kwargs: Any) -> str:
     is ``null``, never the ``NaN`` token other parsers reject.
     """
     return json.dumps(_finite(value), allow_nan=False, **kwargs)
+
+
+def json_text(value: Any) -> str:
+    """``value`` as the card's JSON spells it (``null``, ``true``, ``"area"``), for messages
+    about a file the user edits; Python's spelling if it is not JSON."""
+    try:
+        return json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
+        return repr(value)

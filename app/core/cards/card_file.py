@@ -15,7 +15,7 @@ from typing import Any
 
 from app.core.errors import CardError, DataError
 from app.core.files import atomic_write
-from app.core.json_io import JSONLimitError, loads_checked
+from app.core.json_io import JSONLimitError, json_text, loads_checked
 from app.core.numeric import TEMPERATURE_RANGE, check_temperature
 
 CARD_FORMAT = "probscope.model-card"
@@ -123,7 +123,7 @@ def validate_card(data: Any, name: str = "model card") -> dict[str, Any]:
         raise CardError(f"{name}: format is {fmt!r}, expected {CARD_FORMAT!r}")
     version = data.get("version", CARD_VERSION)
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise CardError(f"{name}: version must be a positive integer, got {version!r}")
+        raise CardError(f"{name}: version must be a positive integer, got {json_text(version)}")
     if version > CARD_VERSION:
         raise CardError(
             f"{name}: card version {version} is newer than this probscope reads "
@@ -144,7 +144,7 @@ def validate_card(data: Any, name: str = "model card") -> dict[str, Any]:
     if not isinstance(t, (int, float)) or isinstance(t, bool) or not _is_temperature(t):
         raise CardError(
             f"{name}: calibration temperature must be a number from {TEMPERATURE_RANGE[0]:g} "
-            f"to {TEMPERATURE_RANGE[1]:g}, got {t!r}"
+            f"to {TEMPERATURE_RANGE[1]:g}, got {json_text(t)}"
         )
     ood = data.setdefault("ood", {"score": "msp", "threshold": 0.0})
     if not isinstance(ood, dict):

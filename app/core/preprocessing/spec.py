@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from app.core.errors import CardError
+from app.core.json_io import json_text
 
 COLOR_MODES = ("rgb", "bgr", "grayscale")
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "area", "lanczos")
@@ -69,7 +70,7 @@ def _check_ranges(kw: dict[str, Any]) -> None:
                     wanted = f"positive, {wanted}"
                 raise CardError(f"preprocessing.{key} {v!r} is out of range: its size must be {wanted}")
         if key == "std" and any(v < 0 for v in values):
-            raise CardError(f"preprocessing.std must be positive, got {value!r}")
+            raise CardError(f"preprocessing.std must be positive, got {json_text(value)}")
 
 
 def _refuse_misspelt_keys(unknown: list[str], known: set[str]) -> None:
@@ -122,7 +123,7 @@ class PreprocessingSpec:
         _refuse_misspelt_keys(list(extra), known)
         mode = kw.get("color_mode", "rgb")
         if mode not in COLOR_MODES:
-            raise CardError(f"preprocessing.color_mode must be one of {COLOR_MODES}, got {mode!r}")
+            raise CardError(f"preprocessing.color_mode must be one of {json_text(list(COLOR_MODES))}, got {json_text(mode)}")
         size = kw.get("target_size")
         if size is not None:
             if (
@@ -131,30 +132,30 @@ class PreprocessingSpec:
                 or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in size)
             ):
                 raise CardError(
-                    f"preprocessing.target_size must be [height, width] in pixels, got {size!r}"
+                    f"preprocessing.target_size must be [height, width] in pixels, got {json_text(size)}"
                 )
             kw["target_size"] = (int(size[0]), int(size[1]))
         interp = kw.get("interpolation", "bilinear")
         if interp not in INTERPOLATIONS:
             raise CardError(
-                f"preprocessing.interpolation must be one of {INTERPOLATIONS}, got {interp!r}"
+                f"preprocessing.interpolation must be one of {json_text(list(INTERPOLATIONS))}, got {json_text(interp)}"
             )
         backend = kw.get("resize_backend", "opencv")
         if backend not in RESIZE_BACKENDS:
             raise CardError(
-                f"preprocessing.resize_backend must be one of {RESIZE_BACKENDS}, got {backend!r}"
+                f"preprocessing.resize_backend must be one of {json_text(list(RESIZE_BACKENDS))}, got {json_text(backend)}"
             )
         app_mode = kw.get("keras_applications_mode")
         if app_mode not in KERAS_APPLICATIONS_MODES:
             raise CardError(
                 "preprocessing.keras_applications_mode must be null, 'caffe', 'tf' or 'torch', "
-                f"got {app_mode!r}"
+                f"got {json_text(app_mode)}"
             )
         for key in ("scale", "offset", "std_epsilon"):
             if key in kw:
                 v = kw[key]
                 if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v):
-                    raise CardError(f"preprocessing.{key} must be a finite number, got {v!r}")
+                    raise CardError(f"preprocessing.{key} must be a finite number, got {json_text(v)}")
                 kw[key] = float(v)
         kw["mean"] = _channel_list(kw.get("mean"), "mean")
         kw["std"] = _channel_list(kw.get("std"), "std")

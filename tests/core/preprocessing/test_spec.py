@@ -129,3 +129,15 @@ def test_flat_image_per_image_standardization_stays_finite(tmp_path):
     spec = PreprocessingSpec.from_dict(CONTRACT | {"per_image_standardization": True})
     x = prepare_input(path, spec)
     assert np.isfinite(x).all() and np.abs(x).max() == 0
+
+
+@pytest.mark.parametrize(("change", "shown"), [
+    ({"offset": True}, "got true"),
+    ({"interpolation": None}, 'got null'),
+    ({"interpolation": "cubic"}, 'one of ["nearest", "bilinear"'),
+])
+def test_card_errors_spell_values_as_the_card_does(change, shown):
+    with pytest.raises(CardError) as err:
+        PreprocessingSpec.from_dict(CONTRACT | change)
+    assert shown in err.value.message
+    assert "None" not in err.value.message and "True" not in err.value.message
