@@ -58,7 +58,10 @@ def open_model(
     if card is None:
         card = infer_card(loaded)
         card.path = card_path_for(path)
-    spec = PreprocessingSpec.from_dict(card.preprocessing)
+    try:
+        spec = PreprocessingSpec.from_dict(card.preprocessing)
+    except CardError as exc:  # named by its file: the user has to find what to fix
+        raise _in_card_file(exc, path, has_card_file) from None
     if spec.target_size is None and all(loaded.input_shape[:2]):
         spec = spec.with_changes(target_size=tuple(loaded.input_shape[:2]))
     problems = card_problems(card, spec, loaded)
@@ -68,7 +71,10 @@ def open_model(
     if not spec.recorded:
         warnings.insert(0, f"preprocessing is unrecorded ({spec.source}); {recording_hint(path)}")
     warnings += double_preprocessing_warnings(spec, loaded)
-    ood = OODRuntime.from_card(card, card_path_for(path))
+    try:
+        ood = OODRuntime.from_card(card, card_path_for(path))
+    except CardError as exc:
+        raise _in_card_file(exc, path, has_card_file) from None
     if not loaded.has_features and ood.score_name in ("mahalanobis", "knn"):
         raise ModelError(f"{loaded.name}: the card's OOD score needs features this model lacks")
     fitted = card.data.get("calibration", {}).get("fitted")
@@ -135,3 +141,7 @@ def _adopt_conversion(session: ModelSession, choice: ModelRuntime, done: Future)
         session.warnings += conversion.notes
     except Exception as exc:  # a failed background job must not break the session using TF
         session.warnings.append(f"LiteRT is not used: the conversion failed ({str(exc)[:160]})")
+
+
+def _in_card_file(exc: CardError, path: str | os.PathLike[str], from_file: bool) -> CardError:
+    return CardError(f"{card_path_for(path).name}: {exc.message}") if from_file else exc

@@ -133,6 +133,20 @@ def test_info_with_a_card_error_says_why_on_stderr(capsys, colour_model: Path, t
     assert f"fix or delete {card}" in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("fields", ['"preprocessing": {"interpolation": "weird"}',
+                                    '"preprocessing": {}, "ood": {"score": "magic"}'])
+def test_a_bad_card_value_names_the_card_file(capsys, colour_model: Path, tmp_path: Path,
+                                              fields: str) -> None:
+    import shutil
+
+    model = Path(shutil.copy(colour_model, tmp_path / "m.keras"))
+    (tmp_path / "m.keras.probscope.json").write_text(
+        '{"format": "probscope.model-card", "version": 1, "classes": ["r", "g", "b"], ' + fields + "}")
+    code, _, err = _run(capsys, "classify", str(tmp_path / "x.png"), "--model", str(model))
+    assert code == 1 and err.startswith("probscope: error: m.keras.probscope.json: ")
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
 def test_info_on_a_model_of_any_input_size_does_not_blame_a_missing_card(capsys, tmp_path: Path) -> None:
     from app.core.tf_runtime import import_keras
 
