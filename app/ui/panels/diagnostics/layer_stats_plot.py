@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QFontMetrics
+from PySide6.QtGui import QColor, QFont, QFontMetrics
 from PySide6.QtWidgets import QLabel, QStackedWidget, QVBoxLayout, QWidget
 
 from app.ui.panels.panel_messages import empty_state
@@ -80,6 +80,8 @@ class LayerStatsPlot(QWidget):
         self.plot.addItem(self.zero_bars)
         self.plot.addItem(self.dead_bars)
         self._values: list[pg.TextItem] = []  # the numbers at the bars' ends, pooled
+        self._shown_values = 0  # how many of them the rows use
+        self.plot.getViewBox().sigResized.connect(lambda _vb: self._fit_values())
 
         self.legend = QLabel(self)
         self.legend.setTextFormat(Qt.TextFormat.RichText)
@@ -123,6 +125,7 @@ class LayerStatsPlot(QWidget):
         self.zero_bars.setOpts(x0=[], y=[], width=[])
         self._set_axis("left", [])
         self._set_axis("right", [])
+        self._shown_values = 0
         for item in self._values:
             item.setVisible(False)
         self.empty_label.setText(message)
@@ -187,6 +190,32 @@ class LayerStatsPlot(QWidget):
             item.setColor(self._colours.background if inside else self._colours.text)
             item.setText(f"{value:.0f}%")
             item.setPos(float(value) + (-1.0 if inside else 1.0), float(y))
-            item.setVisible(True)
-        for item in self._values[len(values):]:
-            item.setVisible(False)
+        self._shown_values = len(values)
+        self._fit_values()
+
+    @property
+    def values_shown(self) -> bool:
+        """Whether the percentages at the bars' ends are drawn (only when rows have room)."""
+        return any(item.isVisible() for item in self._values)
+
+    def _fit_values(self) -> None:
+        """Each layer's two numbers need two lines of text; squeezed rows (many layers in a
+        short pane) drop them and keep the bars, names and verdicts (the tooltip explains)."""
+        rows = max(len(self.rows), MIN_ROWS)
+        line = QFontMetrics(self.font()).height()
+        pitch = self.plot.getViewBox().height() / rows
+        room = pitch >= 2 * line
+        for k, item in enumerate(self._values):
+            item.setVisible(room and k < self._shown_values)
+        # Names and verdicts shrink to the row pitch (not below a readable 7 px) so that
+        # neighbouring layers' labels do not print over each other.
+        font = QFont(self.font())
+        if pitch < line:
+            font.setPixelSize(max(7, int(pitch)))
+        for side in ("left", "right"):
+            axis = self.plot.getAxis(side)
+            if (axis.style.get("tickFont") or self.font()) != font:
+                axis.setStyle(tickFont=font)
+                texts = [elide_middle(r["name"]) for r in self.rows] if side == "left" else [
+                    self.verdict_text(r) for r in self.rows]
+                self._set_axis(side, texts)
