@@ -248,17 +248,28 @@ class ModelSession:
         chunks = [list(paths[i : i + batch_size]) for i in range(0, len(paths), batch_size)]
         if not chunks:
             return
-        pending: Future[PreparedBatch] = self.executor.submit(
-            prepare_batch, chunks[0], self.spec, None
+        pending: Future[tuple[PreparedBatch, list[bool]]] = self.executor.submit(
+            _prepare_marked, chunks[0], self.spec
         )
         for k, chunk in enumerate(chunks):
-            batch = pending.result()
+            batch, alpha = pending.result()
             if k + 1 < len(chunks):
                 # Decode runs in worker threads while TensorFlow runs this batch.
-                pending = self.executor.submit(prepare_batch, chunks[k + 1], self.spec, None)
+                pending = self.executor.submit(_prepare_marked, chunks[k + 1], self.spec)
             if cancelled is not None and cancelled():
                 return
-            yield _mark_transparency(self.classify_prepared([str(p) for p in chunk], batch), chunk)
+            results = self.classify_prepared([str(p) for p in chunk], batch)
+            for r, dropped in zip(results, alpha, strict=True):
+                r.transparency_dropped = r.ok and dropped
+            yield results
+
+
+def _prepare_marked(
+    paths: Sequence[str | os.PathLike[str]], spec: PreprocessingSpec
+) -> tuple[PreparedBatch, list[bool]]:
+    """The batch, and which files have transparency (their headers are read in this thread,
+    beside the decoding, not on the one that runs the model)."""
+    return prepare_batch(paths, spec, None), [has_alpha(os.fspath(p)) for p in paths]
 
 
 def _mark_transparency(
