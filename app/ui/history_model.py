@@ -28,9 +28,6 @@ class HistoryEntry:
     key: int = 0
     thumb_requested: bool = False
     generation: int = 0  # which loaded model produced it: only its own model may re-score it
-    # The file had an alpha channel, dropped as training did (Keras' load_img): the model saw
-    # the colour under a transparent area, which may not be what the user sees.
-    alpha_dropped: bool = False
 
     @property
     def has_file(self) -> bool:
@@ -54,13 +51,13 @@ def set_text(result: Classification) -> str:
     return f"({shown})" if members and result.no_class else shown
 
 
-def flags_text(result: Classification, ood_label: str, alpha_dropped: bool = False) -> str:
+def flags_text(result: Classification, ood_label: str) -> str:
     if not result.ok:
         return f"error: {result.error}"
     flags = []
     if result.no_class:
         flags.append(f"OOD ({ood_label})")
-    if alpha_dropped:
+    if result.transparency_dropped:
         flags.append(ALPHA_FLAG)
     return " · ".join(flags)
 
@@ -120,16 +117,16 @@ class HistoryModel(QAbstractTableModel):
                 c = r.confidence
                 return "" if c is None else f"{c:.1%}"
             if col == COL_FLAGS:
-                return flags_text(r, self.ood_label, entry.alpha_dropped)
+                return flags_text(r, self.ood_label)
         if role == Qt.ItemDataRole.ToolTipRole:
             if col == COL_FILE:
                 return r.path
-            if col == COL_FLAGS and flags_text(r, self.ood_label, entry.alpha_dropped):
-                return flags_text(r, self.ood_label, entry.alpha_dropped)
+            if col == COL_FLAGS and flags_text(r, self.ood_label):
+                return flags_text(r, self.ood_label)
         if role == Qt.ItemDataRole.ForegroundRole and col == COL_FLAGS:
             if not r.ok:
                 return QBrush(QColor("#c0392b"))
-            if r.no_class or entry.alpha_dropped:
+            if r.no_class or r.transparency_dropped:
                 return QBrush(QColor("#d35400"))
         if role == Qt.ItemDataRole.TextAlignmentRole and col == COL_PROB:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -137,8 +134,7 @@ class HistoryModel(QAbstractTableModel):
 
     # -- editing -------------------------------------------------------------------------
     def add(self, results: list[Classification], thumbs: list[QImage | None] | None = None,
-            originals: list[QImage | None] | None = None,
-            alpha_dropped: list[bool] | None = None) -> list[int]:
+            originals: list[QImage | None] | None = None) -> list[int]:
         """Append results (one insert per batch); returns their keys."""
         if not results:
             return []
@@ -153,7 +149,6 @@ class HistoryModel(QAbstractTableModel):
                 original=originals[i] if originals else None,
                 key=key,
                 generation=self.generation,
-                alpha_dropped=bool(alpha_dropped[i]) if alpha_dropped else False,
             )
             if entry.original is not None and entry.thumb is None:
                 from app.ui.widgets.qt_images import THUMBNAIL_SIZE, shrink

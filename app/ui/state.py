@@ -169,10 +169,9 @@ class ViewState(QObject):
 
     # -- the history ----------------------------------------------------------------------------
     def add_results(self, results: list[Classification], thumbs: list[QImage | None] | None = None,
-                    originals: list[QImage | None] | None = None,
-                    alpha_dropped: list[bool] | None = None) -> list[int]:
+                    originals: list[QImage | None] | None = None) -> list[int]:
         """Append results to the history; returns their row keys."""
-        keys = self.history.add(results, thumbs, originals, alpha_dropped)
+        keys = self.history.add(results, thumbs, originals)
         self.results_added.emit(results)
         return keys
 
@@ -202,12 +201,6 @@ class ViewState(QObject):
         elif self._current is not None:
             self.set_current(self._current, self.current_key)  # the check may judge it anew
         self.rescored.emit()
-
-    @property
-    def current_alpha_dropped(self) -> bool:
-        """The current result's image had an alpha channel that the model never saw."""
-        entry = self.history.entry_of(self.current_key)
-        return entry is not None and entry.alpha_dropped
 
     # -- the heat map over the current image ---------------------------------------------------
     def set_explain_method(self, method: str | None) -> None:

@@ -200,6 +200,7 @@ class ModelSession:
         again = self.results_from_outputs([r.path for r in picked], outputs, temperature)
         for i, old, new in zip(usable, picked, again, strict=True):
             new.model_input = old.model_input
+            new.transparency_dropped = old.transparency_dropped  # of the file, not the scores
             fresh[i] = new
         return fresh
 

@@ -27,7 +27,6 @@ class RunBatch:
     done: int
     total: int
     images_per_s: float
-    alpha_dropped: list[bool] | None = None  # per result: the file's transparency was ignored
 
 
 @dataclass
@@ -85,8 +84,7 @@ def folder_run_job(
                 break
             done += len(results)
             elapsed = max(time.perf_counter() - start_time, 1e-6)
-            alpha = [r.transparency_dropped for r in results]
-            yield RunBatch(results, done, total, done / elapsed, alpha)
+            yield RunBatch(results, done, total, done / elapsed)
         return RunFinished(done, total, cancel.is_set() and done < total,
                            time.perf_counter() - start_time)
     except Exception as exc:

@@ -38,7 +38,6 @@ class Shown:
     thumb: QImage | None = None
     generation: int = 0
     item: ImageSource | None = None  # what was asked for (to classify again with a newer model)
-    alpha_dropped: bool = False  # the image's transparency was ignored, as in training
 
 
 def _render(
@@ -72,8 +71,7 @@ def classify_one_job(
         original, seen, thumb = _render(handle, item.source, result.model_input)
         if item.path is not None:
             result.model_input = None  # re-derivable from the file; keep history small
-        return Shown(result, original, seen, thumb, handle.generation, item,
-                     alpha_dropped=result.transparency_dropped)
+        return Shown(result, original, seen, thumb, handle.generation, item)
     except Exception as exc:
         return Shown(Classification(path=item.name, error=one_line(exc)),
                      generation=handle.generation, item=item)

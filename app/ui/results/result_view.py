@@ -237,7 +237,6 @@ class ResultView(QWidget):
         lay.addWidget(self.stack)
         self.result: Classification | None = None
         self.untrustworthy: str | None = None  # the session's reason no verdict may look good
-        self.alpha_dropped = False  # the shown image's transparency was ignored
 
     def _set_headline_scale(self, scale: float) -> None:
         big = QFont(self.top_label.font())
@@ -265,7 +264,6 @@ class ResultView(QWidget):
             return
         session = self._state.session
         self.untrustworthy = None if session is None else session.untrustworthy
-        self.alpha_dropped = self._state.current_alpha_dropped
         desc = ""
         if session is not None and session.spec.target_size:
             h, w = session.spec.target_size
@@ -324,7 +322,7 @@ class ResultView(QWidget):
         )
         self.badge.show()
         alpha = (" · the image's transparency was dropped, as in training: the model saw the "
-                 "colours under it" if self.alpha_dropped else "")
+                 "colours under it" if result.transparency_dropped else "")
         if self.untrustworthy and known:
             # A useless model must never get the green verdict, whatever its check says.
             self.badge.setText(f"⚠ Not to be trusted: {self.untrustworthy}{alpha}")

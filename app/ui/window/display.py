@@ -72,8 +72,7 @@ class CurrentDisplay(QObject):
             self.classify_later(item)  # classified by a model since replaced: redo with the new one
             return
         originals = [shown.original] if item.path is None else None
-        key = self.state.add_results([shown.result], [shown.thumb], originals,
-                                     [shown.alpha_dropped])[0]
+        key = self.state.add_results([shown.result], [shown.thumb], originals)[0]
         self.status.set_latency(handle.session.last_latency_ms)
         if newest:
             self._show(shown, key)

@@ -90,7 +90,7 @@ class FolderRunController(QObject):
                 self.show_message(event.errors[0].error or "", "error")
             self.status.show_progress(0, event.total, 0.0)
             return
-        self.state.add_results(event.results, alpha_dropped=event.alpha_dropped)
+        self.state.add_results(event.results)
         self._results.extend(event.results)
         self.status.show_progress(event.done, event.total, event.images_per_s)
         if self.state.session is not None:

@@ -33,3 +33,18 @@ def test_result_at_temperature_reports_the_chosen_t(colour_model, colour_folder)
         assert chosen.before["nll"] != chosen.after["nll"]
     finally:
         session.close()
+
+
+def test_rescore_keeps_what_the_file_was(colour_model, colour_folder, tmp_path):
+    from PIL import Image
+
+    with Image.open(sorted(colour_folder.rglob("*.png"))[0]) as im:
+        im.convert("RGBA").save(tmp_path / "alpha.png")
+    session = open_model(colour_model)
+    try:
+        (result,) = session.classify([str(tmp_path / "alpha.png")])
+        assert result.transparency_dropped
+        (again,) = session.rescore([result], temperature=2.0)
+        assert again is not result and again.transparency_dropped
+    finally:
+        session.close()
