@@ -40,8 +40,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
               f"{sets.mean_set_size:.2f} (5-fold: each fifth judged by a T and a threshold "
               "fitted without it)")
     warnings = list(result.warnings)
-    if result.near_chance and not saved:  # --save refuses it; a look without --save says it too
-        warnings += [p for p in result.save_problems() if "near chance" in p]
+    if result.near_chance_problem and not saved:  # --save refuses it; a look says it too
+        warnings.append(result.near_chance_problem)
     for w in warnings:
         print(f"warning: {w}")
     print(f"saved to {saved}" if saved else "not saved (add --save to write T into the model card)")

@@ -66,10 +66,17 @@ class CalibrationResult:
         if self.after["nll"] > self.before["nll"] * (1 + NLL_WORSE_TOLERANCE) + 1e-9:
             problems.append(f"T = {self.temperature:.3g} makes the NLL worse "
                             f"({self.before['nll']:.4f} -> {self.after['nll']:.4f})")
-        if self.near_chance:
-            problems.append(f"the model's accuracy on this data is {self.after['accuracy']:.1%}, "
-                            "near chance: a temperature cannot make it trustworthy")
+        if self.near_chance_problem:
+            problems.append(self.near_chance_problem)
         return problems
+
+    @property
+    def near_chance_problem(self) -> str | None:
+        """Why a model near chance cannot be calibrated into trust (None when it is not)."""
+        if not self.near_chance:
+            return None
+        return (f"the model's accuracy on this data is {self.after['accuracy']:.1%}, near "
+                "chance: a temperature cannot make it trustworthy")
 
     def to_json(self) -> dict[str, Any]:
         return {

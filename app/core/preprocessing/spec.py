@@ -68,7 +68,7 @@ def _check_ranges(kw: dict[str, Any]) -> None:
                 wanted = f"from {low:g} to {high:g}" if low else f"at most {high:g}"
                 if key == "std":
                     wanted = f"positive, {wanted}"
-                raise CardError(f"preprocessing.{key} {v!r} is out of range: its size must be {wanted}")
+                raise CardError(f"preprocessing.{key} {json_text(v)} is out of range: its size must be {wanted}")
         if key == "std" and any(v < 0 for v in values):
             raise CardError(f"preprocessing.std must be positive, got {json_text(value)}")
 
