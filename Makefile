@@ -78,7 +78,7 @@ DIGITS_FONT_DEBS := fonts-dejavu-core fonts-dejavu-extra fonts-liberation fonts-
   fonts-oldstandard fonts-b612 fonts-jetbrains-mono fonts-league-spartan fonts-quicksand \
   fonts-comfortaa fonts-jura fonts-play fonts-oxygen fonts-noto-mono fonts-adf-gillius \
   fonts-adf-universalis fonts-adf-accanthis fonts-tuffy fonts-humor-sans fonts-yanone-kaffeesatz \
-  fonts-ocr-b \
+  fonts-ocr-b fonts-gfs-didot fonts-arapey fonts-century-catalogue \
   fonts-dkg-handwriting fonts-breip fonts-bwht fonts-dancingscript fonts-kaushanscript fonts-kristi \
   fonts-rufscript fonts-seto fonts-kiloji fonts-klee fonts-leckerli-one fonts-lobster
 digits-fonts: $(DIGITS_FONTS)/.unpacked

@@ -39,9 +39,9 @@ def wait(app: QApplication, done, timeout: float = 120.0) -> None:  # type: igno
 
 
 def shoot_heatmap(app: QApplication, window) -> None:  # type: ignore[no-untyped-def]
-    """The no-digit photo with its Grad-CAM overlay on both pictures (heatmap.png)."""
+    """A house number with its Grad-CAM overlay on both pictures (heatmap.png)."""
     entries = window.history.model.entries
-    photo = next(e for e in entries if e.result.path.endswith("nodigit_photo.png"))
+    photo = next(e for e in entries if e.result.path.endswith("digit_8_housenumber.png"))
     window.history.select_key(photo.key)
     model = window.history.model
     window.history.view.scrollTo(model.index(model.row_of(photo.key) or 0, 0))  # row in view

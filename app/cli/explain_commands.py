@@ -71,7 +71,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         raise type(exc)(f"{exc.message}; --method occlusion needs only the model's answers") from None
     out_dir.mkdir(parents=True, exist_ok=True)
     taken: set[str] = set()
-    failed = 0
+    failed = nowhere = 0
     if not args.json:
         print(f"{'class':<12} {'peak (row, col)':<16} overlay  <-  image")
     for start in range(0, len(files), _CHUNK):
@@ -85,10 +85,11 @@ def cmd_explain(args: argparse.Namespace) -> int:
                 except (OSError, ProbscopeError) as exc:
                     e.error = f"{target}: cannot write the overlay ({getattr(exc, 'strerror', None) or exc})"
             failed += not e.ok
+            nowhere += e.ok and e.peak is None
             if args.json:
                 print(json.dumps(e.to_json(map_path)))
             elif e.ok:
-                peak = f"({e.peak[0]}, {e.peak[1]})"
+                peak = f"({e.peak[0]}, {e.peak[1]})" if e.peak is not None else "none"
                 print(f"{e.class_name:<12} {peak:<16} {map_path}  <-  {e.path}")
             else:
                 print(f"{'ERROR':<12} {'':<16} {e.path}: {e.error.removeprefix(os.path.basename(e.path) + ': ')}")
@@ -97,6 +98,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
     where = f"overlays ({args.method}) written to {out_dir}{os.sep}"
     # With --json stdout holds only the JSON lines.
     print(f"probscope: {where}" if args.json else where, file=sys.stderr if args.json else sys.stdout)
+    if nowhere:
+        print(f"probscope: peak none: nothing in {'that image' if nowhere == 1 else f'{nowhere} images'} "
+              f"speaks for the class ({args.method} is 0 everywhere)", file=sys.stderr)
     if failed:
         print(f"probscope: {failed} of {len(files)} image(s) could not be explained", file=sys.stderr)
     return 1 if failed else 0

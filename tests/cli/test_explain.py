@@ -105,7 +105,16 @@ def test_model_without_convolutions_suggests_occlusion(capsys: pytest.CaptureFix
     assert code == 0, err
     assert "larger than half the model input" in err  # the patch was adapted, and it says so
     (line,) = _lines(out)
-    assert line["peak"][0] in range(4) and line["peak"][1] in range(4)
+    # A black image: covering any of it changes nothing, so there is no peak to point at.
+    assert line["peak"] is None and line["map_path"]
+    assert "nothing in that image speaks for the class (occlusion is 0 everywhere)" in err
+    code = main(["explain", str(write_png(tmp_path / "b.png", np.random.default_rng(3).integers(
+        0, 255, (4, 4, 3), dtype=np.uint8))), "--model", str(path), "--method", "occlusion",
+        "--json", "--patch", "50", "--out", str(tmp_path / "o")])
+    out, err = capsys.readouterr()
+    (line,) = _lines(out)
+    assert code == 0 and line["peak"][0] in range(4) and line["peak"][1] in range(4)
+    assert "speaks" not in err
 
 
 def test_unreadable_image_is_reported_per_file(capsys: pytest.CaptureFixture[str],

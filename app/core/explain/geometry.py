@@ -76,15 +76,18 @@ class InputGeometry:
         out[st : st + sh, sl : sl + sw] = resized
         return out
 
-    def peak(self, heat: np.ndarray) -> tuple[int, int]:
+    def peak(self, heat: np.ndarray) -> tuple[int, int] | None:
         """The hottest model-input pixel that shows the image, in original pixels (row, col).
 
         Where several pixels share the maximum (a plateau), the one nearest their centre is
-        taken rather than the top-left one.
+        taken rather than the top-left one. None when no pixel is above 0: nothing in the
+        image speaks for the class, and a cross in the middle would say something did.
         """
         it, il, ih, iw = self.input_box
         inner = np.asarray(heat, dtype=np.float64)[it : it + ih, il : il + iw]
-        top = inner.max()
+        top = inner.max() if inner.size else 0.0
+        if top <= 0:
+            return None
         rows, cols = np.nonzero(inner >= top - 1e-6 * max(abs(top), 1e-12))
         k = int(np.argmin((rows - rows.mean()) ** 2 + (cols - cols.mean()) ** 2))
         return self.to_original(it + int(rows[k]), il + int(cols[k]))

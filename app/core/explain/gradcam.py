@@ -4,8 +4,9 @@ For class c with score y_c (the logit: the softmax, when the model has one, is s
 for calibration, because gradients of a saturated softmax vanish), the block's feature maps
 A_k are weighed by the mean gradient of y_c over each map,
 ``cam = ReLU(sum_k mean_ij(dy_c/dA_k_ij) * A_k)``, and the map is resized bilinearly to the
-model input. One traced ``tf.function`` per model computes a whole batch, any class per
-image (the predicted one by default), in one forward and one backward pass.
+model input (cells a ``Cropping2D`` right after the block drops are left at 0: the score
+does not depend on them). One traced ``tf.function`` per model computes a whole batch, any
+class per image (the predicted one by default), in one forward and one backward pass.
 """
 
 from __future__ import annotations
@@ -95,6 +96,10 @@ class GradCAM:
                                      f"read ({str(exc)[:120]}); use occlusion instead") from None
         h, w, c = self.loaded.input_shape
         size = (h, w)
+        (top, bottom), (left, right) = target.cropped
+        rows, cols = target.spatial_size
+        reach = np.zeros((rows, cols), np.float32)
+        reach[top:rows - bottom, left:cols - right] = 1.0
 
         def run(x: Any, classes: Any) -> tuple[Any, Any, Any]:
             with tf.GradientTape() as tape:
@@ -106,6 +111,7 @@ class GradCAM:
             grads = tape.gradient(score, feature_maps)
             weights = tf.reduce_mean(tf.cast(grads, tf.float32), axis=(1, 2), keepdims=True)
             cam = tf.nn.relu(tf.reduce_sum(weights * tf.cast(feature_maps, tf.float32), axis=-1))
+            cam = cam * tf.constant(reach)
             cam = tf.image.resize(cam[..., None], size, method="bilinear")[..., 0]
             return cam, chosen, logits
 

@@ -32,6 +32,9 @@ class TargetLayer:
     name: str
     conv_name: str
     spatial_size: tuple[int, int]
+    # Rows and columns ((top, bottom), (left, right)) a Cropping2D right after the block
+    # drops: the score cannot depend on them, so they carry no evidence.
+    cropped: tuple[tuple[int, int], tuple[int, int]] = ((0, 0), (0, 0))
 
 
 def _spatial(layer: Any) -> tuple[int, int] | None:
@@ -104,7 +107,29 @@ def find_target_layer(model: Any, name: str | None = None) -> TargetLayer:
         if _spatial(layer) != size or type(layer).__name__.startswith(_POOLING_PREFIXES):
             break
         chosen = i
-    return TargetLayer(layers[chosen].name, layers[start].name, size)  # type: ignore[arg-type]
+    return TargetLayer(layers[chosen].name, layers[start].name, size,  # type: ignore[arg-type]
+                       _cropped_after(layers, chosen))
+
+
+def _cropped_after(layers: list[Any], chosen: int) -> tuple[tuple[int, int], tuple[int, int]]:
+    """What a Cropping2D fed only by ``layers[chosen]`` cuts off its map (none: zeros)."""
+    nothing = ((0, 0), (0, 0))
+    users = [layer for layer in layers if _producer_of_input(layer) is layers[chosen]]
+    if len(users) != 1 or type(users[0]).__name__ != "Cropping2D":
+        return nothing
+    cfg = users[0].get_config()
+    if cfg.get("data_format", "channels_last") != "channels_last":
+        return nothing
+    (top, bottom), (left, right) = (tuple(int(v) for v in pair) for pair in cfg["cropping"])
+    return (top, bottom), (left, right)
+
+
+def _producer_of_input(layer: Any) -> Any:
+    try:
+        history = getattr(layer.input, "_keras_history", None)
+    except (AttributeError, ValueError):  # no single input
+        return None
+    return history.operation if history is not None else None
 
 
 def output_in_graph(model: Any, name: str) -> Any:

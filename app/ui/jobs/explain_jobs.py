@@ -53,6 +53,11 @@ class HeatMap:
     def predicted(self) -> bool:
         return self.request.class_index is None
 
+    @property
+    def nothing_speaks(self) -> bool:
+        """The map is 0 everywhere: no pixel is evidence for the class."""
+        return self.input_map is not None and not bool((self.input_map > 0).any())
+
 
 class ExplainerCache:
     """One :class:`~app.core.explain.Explainer` per session, made on a worker on first use.

@@ -122,6 +122,8 @@ class ExplainController(QObject):
         self._show(heat)
         hint = "click a bar on the right to explain another class" if heat.predicted else (
             "click the predicted class's bar to go back")
+        if heat.nothing_speaks:
+            hint = f"nothing in the image speaks for ‘{heat.class_name}’ (0 everywhere) · {hint}"
         self.controls.show_text(f"{self._title(heat.request, heat.class_name)} · "
                                 f"<small>{hint}</small>")
 

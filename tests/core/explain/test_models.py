@@ -96,3 +96,40 @@ def test_model_without_convolutions(tmp_path: Path) -> None:
         assert e.ok and e.image_map.shape == (5, 7) and 0 <= e.peak[0] < 5 and 0 <= e.peak[1] < 7
     finally:
         session.close()
+
+
+def test_cells_a_cropping_drops_carry_no_evidence(tmp_path: Path) -> None:
+    """The bundled towers pool only the middle of their last map: its rim cannot move the
+    score, so Grad-CAM must not light it up however strongly it fires."""
+    from app.core.tf_runtime import import_keras
+
+    keras = import_keras()
+    L = keras.layers
+    inputs = keras.Input((16, 16, 3))
+    # Positive weights on positive pixels: every cell of the map fires, the rim too.
+    maps = L.Conv2D(4, 3, padding="same", kernel_initializer="ones",
+                    bias_initializer="ones", activation="relu")(L.MaxPooling2D(4)(inputs))
+    pooled = L.GlobalAveragePooling2D()(L.Cropping2D(1)(maps))
+    head = L.Dense(2, activation="softmax", kernel_initializer="ones")
+    model = keras.Model(inputs, head(pooled))
+    kernel, bias = head.get_weights()
+    head.set_weights([kernel * np.array([1.0, -1.0], np.float32), bias])  # "y": all against
+    path = tmp_path / "middle.keras"
+    model.save(path)
+    card_path_for(path).write_text(json.dumps(_card(["x", "y"], 16)))
+    session = open_model(path)
+    try:
+        cam = GradCAM(session.loaded)
+        assert cam.target.spatial_size == (4, 4) and cam.target.cropped == ((1, 1), (1, 1))
+        x = np.random.default_rng(2).uniform(0.2, 1, (2, 16, 16, 3)).astype(np.float32)
+        got = cam(x, [0, 0]).maps
+        assert got[:, 6:10, 6:10].min() > 0  # the middle speaks for the class
+        assert got[:, 0, 0].max() == 0 and got[:, -1, -1].max() == 0  # the rim does not
+        # Every pixel speaks against "y": a map of zeros, and no peak to point at.
+        image = (x[0] * 255).astype(np.uint8)
+        (for_y,) = Explainer(session).explain([image], method="gradcam", class_name="y")
+        assert for_y.ok and for_y.peak is None and not for_y.image_map.any()
+        (for_x,) = Explainer(session).explain([image], method="gradcam", class_name="x")
+        assert for_x.peak is not None
+    finally:
+        session.close()

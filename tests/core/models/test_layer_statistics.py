@@ -10,6 +10,7 @@ from app.core.models.loading import load_model
 from app.core.models.predictor import Predictor
 from app.core.models.shape_statistics import pool_matrix
 from app.core.ood.prior.folded_forward import folded_forward
+from app.core.resources import bundled_model_path
 from app.core.tf_runtime import import_keras, import_tensorflow, on_tf_thread
 
 
@@ -114,14 +115,22 @@ def test_towers_joined_by_a_concatenation_are_folded_each_on_its_own(tmp_path):
     for k, width in enumerate((5, 3)):
         x = L.ReLU()(L.BatchNormalization()(L.Conv2D(width, 3, padding="same", use_bias=False)(
             inputs)))
-        x = L.GlobalAveragePooling2D()(L.MaxPooling2D()(x))
-        towers.append(L.Dense(4 + k, activation="relu")(x))
+        x = L.MaxPooling2D()(x)
+        if k == 0:  # the bundled towers pool only the middle of their last map
+            x = L.Cropping2D(((1, 1), (2, 1)))(x)
+        towers.append(L.Dense(4 + k, activation="relu")(L.GlobalAveragePooling2D()(x)))
     model = keras.Model(inputs, L.Dense(3, activation="softmax")(L.Concatenate()(towers)))
     rng = np.random.default_rng(5)
     _randomise_batch_norms(model, rng)
     model.save(tmp_path / "towers.keras")
     _assert_folded_pass_gives_the_logits(load_model(tmp_path / "towers.keras"), rng.uniform(
         0, 1, (5, 12, 10, 3)).astype(np.float32))
+
+
+def test_the_bundled_model_is_folded():
+    loaded = load_model(bundled_model_path())
+    _assert_folded_pass_gives_the_logits(loaded, np.random.default_rng(6).uniform(
+        0, 1, (4, *loaded.input_shape)).astype(np.float32))
 
 
 @pytest.mark.parametrize("odd", ["residual", "leaky", "concatenated_mid_way"])

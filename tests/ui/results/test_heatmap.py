@@ -82,6 +82,11 @@ def test_the_toggle_paints_both_pictures_and_off_restores_them(qtbot, window) ->
     assert controls.legend_bar.isVisible() and controls.opacity.isVisible()
     label = win.session.classes[predicted]
     assert f"Grad-CAM for ‘{label}’ (predicted)" in controls.caption.text()
+    # The caption says so exactly when no pixel is evidence (a photo may hold none for any
+    # digit; the map is then 0 everywhere and no cross marks a peak).
+    flat = not (heat.input_map > 0).any()
+    assert ("nothing in the image speaks for" in controls.caption.text()) == flat
+    assert (heat.peak is None) == flat
     assert "more evidence" in controls.legend_high.text() and controls.legend_low.text() == "none"
 
     controls.buttons["occlusion"].click()

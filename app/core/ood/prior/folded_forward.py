@@ -4,7 +4,7 @@ Called inside the user's model call, the prior pays per op, not per multiply: on
 Keras ``BatchNormalization`` at inference is five small ops per block, each costing scheduling
 time that dwarfs its arithmetic. For a plain chain (Conv2D, BatchNormalization, ReLU, pooling,
 Dense, Dropout) the normalisation is folded into the preceding convolution's kernel and bias
-once, in numpy, and the pass becomes conv, bias, ReLU per block. Anything else in the model
+once, in numpy, and the pass becomes conv, bias, ReLU per block (a Cropping2D is a slice). Anything else in the model
 returns None, and the caller keeps the Keras call; the result is also checked against it.
 """
 
@@ -76,6 +76,11 @@ def _steps(model: Any, keras: Any, ends_in_dense: bool = True) -> list[tuple[str
             steps.append(("max_pool" if isinstance(la, keras.layers.MaxPooling2D) else "avg_pool",
                           {"size": tuple(cfg["pool_size"]), "strides": tuple(cfg["strides"]),
                            "padding": cfg["padding"].upper()}))
+        elif isinstance(la, keras.layers.Cropping2D):
+            cfg = la.get_config()
+            if cfg["data_format"] != "channels_last":
+                return None
+            steps.append(("crop", {"cropping": tuple(tuple(c) for c in cfg["cropping"])}))
         elif isinstance(la, keras.layers.GlobalAveragePooling2D):
             steps.append(("global_mean", {}))
         elif isinstance(la, keras.layers.Flatten):
@@ -128,6 +133,9 @@ def _run(tf: Any, x: Any, steps: list[tuple[str, dict]]) -> Any:
             x = tf.nn.max_pool2d(x, p["size"], p["strides"], p["padding"])
         elif op == "avg_pool":
             x = tf.nn.avg_pool2d(x, p["size"], p["strides"], p["padding"])
+        elif op == "crop":
+            (top, bottom), (left, right) = p["cropping"]
+            x = x[:, top:x.shape[1] - bottom, left:x.shape[2] - right, :]
         elif op == "global_mean":
             x = tf.reduce_mean(x, axis=[1, 2])
         elif op == "flatten":
