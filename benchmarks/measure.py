@@ -173,15 +173,21 @@ def ood_score_ms(session: Any, n: int = 256) -> dict[str, float]:
 
 def peak_rss_mb(folder: Path) -> float:
     """Peak memory of the GUI process after classifying the whole folder (offscreen)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="probscope-bench-") as scratch:
+        return _gui_peak_mb(folder, scratch)
+
+
+def _gui_peak_mb(folder: Path, scratch: str) -> float:
     import os
     import subprocess
     import sys
-    import tempfile
     import time
 
-    png = os.path.join(tempfile.mkdtemp(), "s.png")
+    png = os.path.join(scratch, "s.png")
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen",
-           "PROBSCOPE_CONFIG_DIR": tempfile.mkdtemp(prefix="probscope-bench-")}
+           "PROBSCOPE_CONFIG_DIR": scratch}
     proc = subprocess.Popen([sys.executable, "-m", "app.cli", "gui", "--screenshot", png,
                              str(folder)], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)

@@ -9,6 +9,7 @@ temporary folders, so the user's own are neither read nor changed.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -19,8 +20,10 @@ OUT = ROOT / "docs" / "screenshots"
 DIGITS = ROOT / "resources" / "digits"
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-os.environ["PROBSCOPE_CONFIG_DIR"] = tempfile.mkdtemp(prefix="probscope-shots-")
-os.environ["PROBSCOPE_CACHE_DIR"] = tempfile.mkdtemp(prefix="probscope-shots-cache-")
+# Settings, cache and the model copy live in one throw-away folder, removed before os._exit.
+SCRATCH = Path(tempfile.mkdtemp(prefix="probscope-shots-"))
+os.environ["PROBSCOPE_CONFIG_DIR"] = str(SCRATCH / "settings")
+os.environ["PROBSCOPE_CACHE_DIR"] = str(SCRATCH / "cache")
 sys.path.insert(0, str(ROOT))
 
 from PySide6.QtWidgets import QApplication  # noqa: E402
@@ -75,9 +78,8 @@ def main() -> int:
     window.resize(1200, 780)  # the default size: every tab must read without scrolling
     window.show()
     # A copy: Save in the Calibration shot writes the card, and the bundled one must not change.
-    import shutil
-
-    model_dir = Path(tempfile.mkdtemp(prefix="probscope-shots-model-"))
+    model_dir = SCRATCH / "model"
+    model_dir.mkdir()
     for part in DIGITS.glob("digits.keras*"):
         shutil.copy2(part, model_dir / part.name)
     window.start(str(model_dir / "digits.keras"))
@@ -115,6 +117,7 @@ def main() -> int:
     window.grab().save(str(OUT / "diagnostics.png"))
     print(f"wrote {OUT}")
     window.close()
+    shutil.rmtree(SCRATCH, ignore_errors=True)
     sys.stdout.flush()
     os._exit(0)  # see app/cli.py: skip the crash-prone final garbage collection
 

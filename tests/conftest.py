@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -15,7 +16,11 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # Throwaway test models are not converted to LiteRT in the background (the LiteRT tests turn
 # it on), and no test writes into the user's cache.
 os.environ.setdefault("PROBSCOPE_CONVERT", "0")
-os.environ.setdefault("PROBSCOPE_CACHE_DIR", tempfile.mkdtemp(prefix="probscope-test-cache-"))
+# Removed when the run ends (pytest_unconfigure): a run's LiteRT conversions are ~200 MB.
+_OWN_CACHE = None if "PROBSCOPE_CACHE_DIR" in os.environ else tempfile.mkdtemp(
+    prefix="probscope-test-cache-")
+if _OWN_CACHE is not None:
+    os.environ["PROBSCOPE_CACHE_DIR"] = _OWN_CACHE
 
 COLOURS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 220)}
 
@@ -104,7 +109,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 @pytest.hookimpl(trylast=True)
 def pytest_unconfigure(config: pytest.Config) -> None:
-    """Leave without the interpreter's final garbage collection once Qt has been used.
+    """Remove this run's cache; leave without the final garbage collection once Qt was used.
 
     Every test has run and been reported by now. PySide6 6.12 can abort while Python
     finalizes its Qt wrappers (``bool_dealloc``), which would replace the real exit
@@ -112,6 +117,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     """
     import sys
 
+    if _OWN_CACHE is not None:
+        shutil.rmtree(_OWN_CACHE, ignore_errors=True)
     if "PySide6.QtWidgets" in sys.modules:
         sys.stdout.flush()
         sys.stderr.flush()

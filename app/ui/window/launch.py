@@ -85,10 +85,12 @@ def measure_startup(images: Sequence[str], t0: float) -> None:
     """
     import json
     import os
+    import shutil
     import tempfile
     import time
 
-    os.environ["PROBSCOPE_CONFIG_DIR"] = tempfile.mkdtemp(prefix="probscope-bench-")
+    settings = tempfile.mkdtemp(prefix="probscope-bench-")
+    os.environ["PROBSCOPE_CONFIG_DIR"] = settings
     qapp = _application()
     window, _ = _show_window(qapp, interactive=True)
     while not window.painted:  # the first frame is drawn: the window is visible
@@ -112,7 +114,9 @@ def measure_startup(images: Sequence[str], t0: float) -> None:
     QTimer.singleShot(120_000, lambda: qapp.exit(1))
     code = qapp.exec()
     # Leave at once, as `probscope gui` does: jobs still running (a background TensorFlow
-    # import for the analysis tabs) must not race the interpreter's shutdown.
+    # import for the analysis tabs) must not race the interpreter's shutdown. os._exit skips
+    # every cleanup, so the throw-away settings go first (each run left a folder in /tmp).
+    shutil.rmtree(settings, ignore_errors=True)
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
