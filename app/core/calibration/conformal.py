@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -56,6 +57,8 @@ class ConformalClassifier:
         Mondrian (class-conditional) thresholds: coverage >= 1 - alpha within every class.
     lam, k_reg : float and int, default=0.01 and 1
         RAPS penalty per rank past ``k_reg``.
+    class_names : sequence of str, optional
+        Names of the classes, for the warnings (else their indices).
 
     Attributes
     ----------
@@ -85,12 +88,14 @@ class ConformalClassifier:
         by_class: bool = False,
         lam: float = RAPS_LAMBDA,
         k_reg: int = RAPS_K_REG,
+        class_names: Sequence[str] | None = None,
     ) -> None:
         self.method = method
         self.alpha = alpha
         self.by_class = by_class
         self.lam = lam
         self.k_reg = k_reg
+        self.class_names = class_names
 
     # ------------------------------------------------------------------ fitting
 
@@ -174,8 +179,11 @@ class ConformalClassifier:
         self.class_thresholds_ = np.where(enough, picked, self.threshold_)
         self.uncovered_classes_ = [int(k) for k in np.flatnonzero(~enough)]
         if self.uncovered_classes_:
+            names = self.class_names
+            few = (", ".join(names[k] if k < len(names) else str(k) for k in self.uncovered_classes_)
+                   if names else self.uncovered_classes_)
             self.warnings_.append(
-                f"class(es) {self.uncovered_classes_} have fewer than {needed} labelled images: "
+                f"class(es) {few} have fewer than {needed} labelled images: "
                 f"no per-class {coverage_level(alpha)} coverage is promised for them (the overall "
                 "threshold is used)"
             )

@@ -21,6 +21,7 @@ The folds keep their sorted calibration scores and the held-out score matrices, 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -207,6 +208,7 @@ def fit_temperature_and_sets(
     seed: int = 0,
     lam: float = RAPS_LAMBDA,
     k_reg: int = RAPS_K_REG,
+    class_names: Sequence[str] | None = None,
 ) -> ConformalFit:
     """Fit T and a conformal threshold on disjoint halves and measure them on unseen images.
 
@@ -226,6 +228,8 @@ def fit_temperature_and_sets(
         Seed of the stratified splits; the same seed gives the same fit.
     lam, k_reg : float and int
         RAPS penalty (see `ConformalClassifier`).
+    class_names : sequence of str, optional
+        Names of the classes, for the warnings (else their indices).
 
     Returns
     -------
@@ -246,7 +250,8 @@ def fit_temperature_and_sets(
             f"{coverage_level(alpha)} prediction sets need at least {needed} labelled images (half fit "
             f"the temperature, half the threshold, and each is also held out once); got {n}"
         )
-    params = {"method": method, "alpha": alpha, "by_class": by_class, "lam": lam, "k_reg": k_reg}
+    params = {"method": method, "alpha": alpha, "by_class": by_class, "lam": lam, "k_reg": k_reg,
+              "class_names": class_names}
     final_seed, fold_seed = np.random.SeedSequence(seed).spawn(2)
     classifier, scaler, halves = _fit_once(z, y, np.random.default_rng(final_seed), params)
 

@@ -144,16 +144,15 @@ def fit_calibration(
     warnings: list[str] = []
     if method != "none":
         try:
-            fit = fit_temperature_and_sets(logits, outputs.labels, alpha, method, by_class)
+            fit = fit_temperature_and_sets(logits, outputs.labels, alpha, method, by_class,
+                                           class_names=classes)
         except DataError as exc:
             if conformal is not None:
                 raise
             warnings.append(f"no prediction sets: {exc.message}")
     if fit is not None:
         t = float(fit.temperature)
-        few = fit.classifier.uncovered_classes_
-        warnings += [w.replace(f"class(es) {few}", f"class(es) {', '.join(map(name, few))}")
-                     if few else w for w in fit.warnings]
+        warnings += fit.warnings
     else:
         scaler = TemperatureScaler().fit(logits, outputs.labels)
         t = float(scaler.temperature_)
