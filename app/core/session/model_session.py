@@ -234,7 +234,7 @@ class ModelSession:
         """Classify images (paths, encoded bytes or RGB uint8 arrays) in one batch."""
         names = list(names) if names is not None else [_name_of(s, i) for i, s in enumerate(sources)]
         return _mark_transparency(self.classify_prepared(names, self.prepare(sources), keep_inputs),
-                                  sources)
+                                  [_has_alpha(s) for s in sources])
 
     def iter_classify(
         self,
@@ -259,10 +259,7 @@ class ModelSession:
                 pending = self.executor.submit(_prepare_marked, chunks[k + 1], self.spec)
             if cancelled is not None and cancelled():
                 return
-            results = self.classify_prepared([str(p) for p in chunk], batch)
-            for r, dropped in zip(results, alpha, strict=True):
-                r.transparency_dropped = r.ok and dropped
-            yield results
+            yield _mark_transparency(self.classify_prepared([str(p) for p in chunk], batch), alpha)
 
 
 def _prepare_marked(
@@ -270,16 +267,19 @@ def _prepare_marked(
 ) -> tuple[PreparedBatch, list[bool]]:
     """The batch, and which files have transparency (their headers are read in this thread,
     beside the decoding, not on the one that runs the model)."""
-    return prepare_batch(paths, spec, None), [has_alpha(os.fspath(p)) for p in paths]
+    return prepare_batch(paths, spec, None), [_has_alpha(p) for p in paths]
 
 
-def _mark_transparency(
-    results: list[Classification], sources: Sequence[ImageSource]
-) -> list[Classification]:
-    for r, source in zip(results, sources, strict=True):
-        if r.ok and isinstance(source, (str, os.PathLike, bytes)):
-            r.transparency_dropped = has_alpha(
-                os.fspath(source) if isinstance(source, os.PathLike) else source)
+def _has_alpha(source: ImageSource) -> bool:
+    """An encoded image (a file or its bytes) with transparency; a decoded array has none left."""
+    if isinstance(source, os.PathLike):
+        source = os.fspath(source)
+    return isinstance(source, (str, bytes)) and has_alpha(source)
+
+
+def _mark_transparency(results: list[Classification], alpha: list[bool]) -> list[Classification]:
+    for r, dropped in zip(results, alpha, strict=True):
+        r.transparency_dropped = r.ok and dropped
     return results
 
 
