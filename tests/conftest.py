@@ -21,6 +21,11 @@ _OWN_CACHE = None if "PROBSCOPE_CACHE_DIR" in os.environ else tempfile.mkdtemp(
     prefix="probscope-test-cache-")
 if _OWN_CACHE is not None:
     os.environ["PROBSCOPE_CACHE_DIR"] = _OWN_CACHE
+# A window a test makes without the ``config_dir`` fixture (and every ``probscope gui`` a test
+# starts) must not remember its throwaway model as the user's last one: it did, and the next
+# real ``make run`` opened a test model instead of the bundled one. Always a fresh folder.
+_OWN_SETTINGS = tempfile.mkdtemp(prefix="probscope-test-settings-")
+os.environ["PROBSCOPE_CONFIG_DIR"] = _OWN_SETTINGS
 
 COLOURS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 220)}
 
@@ -117,8 +122,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     """
     import sys
 
-    if _OWN_CACHE is not None:
-        shutil.rmtree(_OWN_CACHE, ignore_errors=True)
+    for folder in (_OWN_CACHE, _OWN_SETTINGS):
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
     if "PySide6.QtWidgets" in sys.modules:
         sys.stdout.flush()
         sys.stderr.flush()

@@ -52,3 +52,21 @@ def test_last_model_is_reopened(qtbot, config_dir, model_path):
     win.start()  # no model given: the last one used
     qtbot.waitUntil(lambda: win.session is not None, timeout=60_000)
     assert win.session.loaded.path.resolve() == model_path.resolve()
+
+
+def test_no_test_reaches_the_users_own_settings(qtbot):
+    """A window made without the ``config_dir`` fixture writes to the suite's folder, not to the
+    user's: one did, and the next ``make run`` opened a throwaway test model."""
+    from pathlib import Path
+
+    from platformdirs import user_config_dir
+
+    from app.ui.window.main_window import MainWindow
+
+    own = Path(user_config_dir("probscope", appauthor=False)) / "probscope.ini"
+    before = own.read_bytes() if own.exists() else None
+    win = MainWindow()
+    qtbot.addWidget(win)
+    win.close()
+    assert win.settings.path.parent != own.parent
+    assert (own.read_bytes() if own.exists() else None) == before
