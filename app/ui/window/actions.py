@@ -40,6 +40,7 @@ class WindowActions:
     sort: QAction
     cancel: QAction
     recent_menu: QMenu
+    open_bundled: QAction
 
 
 def _action(window: QMainWindow, text: str, slot: Callable[..., Any],
@@ -74,6 +75,11 @@ def build_menus(window: QMainWindow, host: MenuHost) -> WindowActions:
         if path := choose_savedmodel(window):
             host.open_model(path)
 
+    def open_bundled() -> None:
+        from app.core import bundled_model_path
+
+        host.open_model(str(bundled_model_path()))
+
     def about() -> None:
         from app.ui.window.about import show_about
 
@@ -93,6 +99,10 @@ def build_menus(window: QMainWindow, host: MenuHost) -> WindowActions:
     file_menu.addAction(_action(window, "Open &model…", open_model, "Ctrl+Shift+O",
                                 "Load a .keras or .h5 model"))
     file_menu.addAction(_action(window, "Open &SavedModel folder…", open_savedmodel))
+    # The last model is reopened on start: this is the way back to the digits without a dialog.
+    open_bundled_action = _action(window, "Open the bundled &digit model", open_bundled, None,
+                                  "Switch back to the digit model probscope ships with")
+    file_menu.addAction(open_bundled_action)
     file_menu.addAction(_action(window, "&Record preprocessing…", host.record_preprocessing, None,
                                 "Write the model card: how the model's images were fed in training"))
     recent_menu = file_menu.addMenu("&Recent models")
@@ -114,7 +124,8 @@ def build_menus(window: QMainWindow, host: MenuHost) -> WindowActions:
 
     help_menu = bar.addMenu("&Help")
     help_menu.addAction(_action(window, "&About probscope", about))
-    return WindowActions(open_images_action, paste, sort, cancel, recent_menu)
+    return WindowActions(open_images_action, paste, sort, cancel, recent_menu,
+                         open_bundled_action)
 
 
 def _fill_recent_menu(menu: QMenu, host: MenuHost) -> None:

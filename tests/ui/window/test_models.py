@@ -93,3 +93,17 @@ def test_bundled_model_shows_its_verdict(qtbot, window, images, model_path):
     wait_idle(qtbot, window)
     assert window.session.ood.checked
     assert "threshold" in window.result_view.score_label.text()
+
+
+def test_the_file_menu_goes_back_to_the_bundled_model(qtbot, window, tiny_model, model_path):
+    if model_path.name != "digits.keras":
+        pytest.skip("the bundled model is not in this checkout")
+    window.open_model(str(tiny_model))
+    wait_idle(qtbot, window)
+    assert window.session.loaded.path.name == tiny_model.name
+    file_menu = window.menuBar().actions()[0].menu()
+    assert window.menu_actions.open_bundled in file_menu.actions()
+    window.menu_actions.open_bundled.trigger()
+    wait_idle(qtbot, window)
+    assert window.session.loaded.path.resolve() == model_path.resolve()
+    assert window.settings.last_model == str(model_path.resolve())
