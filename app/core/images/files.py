@@ -58,7 +58,10 @@ def _walk_folder(folder: Path, found: list[Path], problems: list[PathProblem],
         except OSError:
             is_dir = False
         if is_dir:
-            _walk_folder(path, found, problems, seen)
+            # Hidden folders hold copies (.ipynb_checkpoints, a file manager's .thumbnails)
+            # or no images at all (.git): skipped, as class_folders and Keras skip them.
+            if not entry.name.startswith("."):
+                _walk_folder(path, found, problems, seen)
             continue
         if entry.name.startswith(".") or not is_image_path(path):
             continue

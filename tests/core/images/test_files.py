@@ -18,3 +18,21 @@ def test_a_folder_with_other_sub_folders_is_not_labelled(tmp_path):
     assert not is_labelled_folder(tmp_path, ["cat", "dog"])
     assert not is_labelled_folder(tmp_path / "cat", ["cat", "dog"])  # no sub-folders at all
     assert not is_labelled_folder(tmp_path / "missing", ["cat"])
+
+
+def test_a_folder_run_leaves_hidden_folders_and_files_out(tmp_path):
+    import cv2
+    import numpy as np
+
+    from app.core import collect_image_files
+
+    img = np.full((8, 8, 3), 200, np.uint8)
+    for rel in ("a.png", "sub/b.png", ".ipynb_checkpoints/a-checkpoint.png",
+                "sub/.thumbnails/b.png", ".hidden.png"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(tmp_path / rel), img)
+    found = collect_image_files([tmp_path])
+    assert [p.relative_to(tmp_path).as_posix() for p in found] == ["a.png", "sub/b.png"]
+    # A hidden folder named on its own is still searched: the user asked for it.
+    assert [p.name for p in collect_image_files([tmp_path / ".ipynb_checkpoints"])] == [
+        "a-checkpoint.png"]
