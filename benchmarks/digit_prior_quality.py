@@ -90,14 +90,13 @@ def _train(folder: Path, name: str, data: dict[str, np.ndarray]) -> tuple[Path, 
     path = folder / file_name
     keras = import_keras()
     keras.utils.set_random_seed(4 + list(MODELS).index(name))
-    card = record_by_hand(DIGITS, None, interpolation="area", resize_backend="opencv",
-                          **preprocessing)
-    x = prepare_batch(list(data["x_tr"]), PreprocessingSpec.from_dict(card.preprocessing)).inputs
+    recorded = {"interpolation": "area", "resize_backend": "opencv", **preprocessing}
+    x = prepare_batch(list(data["x_tr"]), PreprocessingSpec.from_dict(recorded)).inputs
     model = _network(keras, kind, x.shape[1:])
     model.compile(optimizer=keras.optimizers.Adam(2e-3), loss="sparse_categorical_crossentropy")
     model.fit(x, data["y_tr"], epochs=6, batch_size=64, verbose=0)
     model.save(path)
-    record_by_hand(DIGITS, path, interpolation="area", resize_backend="opencv", **preprocessing)
+    record_by_hand(DIGITS, path, **recorded)
     session = open_model(path)
     try:
         answers = [r.label for r in session.classify(list(data["x_te"]))]
@@ -149,10 +148,17 @@ def measure(priors: dict[str, Path | None], work: Path) -> dict:
     models = {name: _train(work, name, data) for name in MODELS}
     results: dict = {name: {"accuracy": round(acc, 4), "priors": {}}
                      for name, (_, acc) in models.items()}
-    for prior_name, prior in priors.items():
-        os.environ["PROBSCOPE_RESOURCES"] = str(_resources_with(prior, work))
-        for name, (path, _) in models.items():
-            results[name]["priors"][prior_name] = _fit_and_judge(path, val, data)
+    before = os.environ.get("PROBSCOPE_RESOURCES")
+    try:
+        for prior_name, prior in priors.items():
+            os.environ["PROBSCOPE_RESOURCES"] = str(_resources_with(prior, work))
+            for name, (path, _) in models.items():
+                results[name]["priors"][prior_name] = _fit_and_judge(path, val, data)
+    finally:
+        if before is None:
+            os.environ.pop("PROBSCOPE_RESOURCES", None)
+        else:
+            os.environ["PROBSCOPE_RESOURCES"] = before
     return results
 
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import string
 import sys
 from pathlib import Path
 
@@ -176,6 +177,10 @@ def evaluate(model: Path, n: int, seed: int, stress: bool = False,
                          letters=TRAINED_LOOKALIKE_LETTERS)
         report["nondigits"][f"look-alike letters trained as non-digits "
                             f"({TRAINED_LOOKALIKE_LETTERS})"] = _nondigit_row(run_model(session, x))
+        # Someone testing "letters" types the alphabet: O, I and S among them, as often as Y.
+        x = nondigits_of("held_letters", None, n, seed + 202, held, letters=string.ascii_uppercase)
+        report["nondigits"]["every capital A-Z, look-alikes included"] = _nondigit_row(
+            run_model(session, x))
     finally:
         session.close()
     return report
