@@ -51,6 +51,7 @@ def cmd_info(args: argparse.Namespace) -> int:
             "preprocessing_recorded": session.spec.recorded,
             "temperature": session.temperature,
             "ood": {**session.card.ood, "checked": session.ood.checked},
+            "prediction_sets": _sets_summary(session),
             "warnings": session.warnings,
         })
         session.close()
@@ -63,6 +64,15 @@ def cmd_info(args: argparse.Namespace) -> int:
         print(f"probscope: error: {info['refused']}", file=sys.stderr)
         return 1
     return 0
+
+
+def _sets_summary(session: Any) -> dict[str, Any] | None:
+    """The card's conformal sets as ``calibrate`` wrote them, when the session uses them."""
+    if session.sets is None:
+        return None
+    fitted = session.card.data.get("calibration", {}).get("conformal") or {}
+    keys = ("method", "alpha", "by_class", "n", "held_out")
+    return {k: fitted[k] for k in keys if k in fitted} | {"alpha": session.sets.alpha}
 
 
 def _print_info(info: dict[str, Any]) -> None:
@@ -93,6 +103,16 @@ def _print_info(info: dict[str, Any]) -> None:
         else:
             print("none-of-classes check: not set up (fit one with 'probscope ood --data "
                   "LABELLED_DIR --save'; no images of other things are needed)")
+        sets = info["prediction_sets"]
+        if sets:
+            held = sets.get("held_out") or {}
+            measured = (f" (held-out coverage {held['coverage']:.1%}, mean size "
+                        f"{held['mean_set_size']:.2f})" if "coverage" in held else "")
+            print(f"prediction sets: {sets.get('method', 'conformal').upper()}, "
+                  f"{1 - sets['alpha']:.0%} coverage promised{measured}")
+        else:
+            print("prediction sets: none (fit them with 'probscope calibrate --data LABELLED_DIR "
+                  "--alpha 0.05 --save')")
     else:
         print(f"not loaded:     {info['refused']}")
     layers = info["preprocessing_layers"]

@@ -107,10 +107,18 @@ def test_classify_shows_no_set_until_one_is_fitted_and_table_shows_braces(capsys
     card_path_for(model).write_text(json.dumps(card))
     code, out, _ = _run(capsys, "classify", str(one), "--model", str(model), "--json")
     assert code == 0 and json.loads(out)["prediction_set"] is None
+    code, out, _ = _run(capsys, "info", "--model", str(model))
+    assert "prediction sets: none (fit them with 'probscope calibrate" in out
     code, out, err = _run(capsys, "calibrate", "--model", str(model), "--data",
                           str(held_out.parent / "fit"), "--save")
     assert code == 0, err
     assert "prediction sets: LAC, 90% coverage promised" in out
+    code, out, _ = _run(capsys, "info", "--model", str(model), "--json")
+    sets = json.loads(out)["prediction_sets"]
+    assert sets["method"] == "lac" and sets["alpha"] == pytest.approx(0.1)
+    assert 0 < sets["held_out"]["coverage"] <= 1
+    code, out, _ = _run(capsys, "info", "--model", str(model))
+    assert "prediction sets: LAC, 90% coverage promised (held-out coverage" in out
     code, out, _ = _run(capsys, "classify", str(one), "--model", str(model))
     assert "{" in out.splitlines()[1] and "}" in out.splitlines()[1]
 
