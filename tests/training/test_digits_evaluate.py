@@ -124,3 +124,44 @@ def test_by_font_scores_each_held_out_family_and_tabulates_it():
     assert table[-len(report) - 2] == "| held-out font family | files | n | printed | house numbers |"
     assert table[-1].split(" | ")[2] == "20"
     assert len(table) == 2 + 2 + 1 + len(report)
+
+
+def test_real_photos_are_judged_whole_centred_and_cropped(tmp_path):
+    """--photos: every readable photo gives itself, its centre square and the random crops;
+    what cannot be read is left out, and the row is what the check says of those crops."""
+    import cv2
+    from sklearn.datasets import load_sample_images
+
+    from app.core import open_model
+    from app.training.digits import train
+    from app.training.digits.evaluate import evaluate
+    from app.training.digits.real_photos import photo_crops
+
+    for name, img in zip(("china", "flower"), load_sample_images().images, strict=True):
+        cv2.imwrite(str(tmp_path / f"{name}.jpg"), img[..., ::-1])
+    (tmp_path / "broken.png").write_bytes(b"not a png")
+    (tmp_path / "notes.txt").write_text("no image")
+    crops = photo_crops(tmp_path, per_photo=5, seed=1)
+    assert len(crops) == 2 * (2 + 5)
+    assert crops[0].shape == (427, 640, 3) and crops[1].shape == (427, 427, 3)
+    assert all(c.dtype == np.uint8 and c.shape[0] == c.shape[1] for c in crops[1:7])
+    model = train.HERE / train.MODEL_NAME
+    report = evaluate(model, n=4, seed=5, photos=tmp_path)
+    row = report["nondigits"][f"real photos ({tmp_path.name}), whole and cropped"]
+    assert row["n"] == 2 * (2 + 48)
+    session = open_model(model)
+    try:
+        accepted = [r.ood.in_distribution for r in session.classify(photo_crops(tmp_path, seed=5))]
+    finally:
+        session.close()
+    assert row["accepted"] == round(float(np.mean(accepted)), 4)
+
+
+def test_a_folder_without_photos_is_refused(tmp_path):
+    import pytest
+
+    from app.training.digits.real_photos import photo_crops
+
+    (tmp_path / "a.png").write_bytes(b"")
+    with pytest.raises(ValueError, match="no image that can be read"):
+        photo_crops(tmp_path)

@@ -9,7 +9,7 @@ held-out sample photo (the flower). Faces, and letters and
 symbols in held-out fonts, come from trained generators with fresh seeds: there is no second face
 generator, and the characters a digit can pass for are reported on their own lines: every letter
 of the probe's wide ``LOOKALIKES``, and those of them trained as non-digits (not in
-``TRAINING_LOOKALIKES``: B D Q Z z).
+``TRAINING_LOOKALIKES``: B D Q Z z), and the whole capital alphabet.
 
 The images go through ``open_model`` exactly as a dropped file does: the card's preprocessing,
 temperature and "no digit" check. Per source it reports accuracy, ECE (15 bins) of the raw and
@@ -17,12 +17,14 @@ of the temperature-scaled probabilities (the card's T, fitted on ``calibration.n
 this data) and the share the check accepts as a digit. Run::
 
     .venv/bin/python -m app.training.digits.evaluate [--model resources/digits/digits.keras]
-        [--n 600] [--seed 777] [--json] [--stress] [--scans FILE] [--by-font]
+        [--n 600] [--seed 777] [--json] [--stress] [--scans FILE] [--photos DIR] [--by-font]
 
 ``--stress`` adds the old stretched test (28-96 px crops, wider aspect, more rotation, channels
 permuted and hue rotated) for printed and house-number crops. ``--scans`` adds real labelled
 scans (:mod:`app.training.digits.real_scans`: an MNIST-style CSV or an ``.npz``), as given and
 inverted: the generated scans above are only as good as the generator that drew them.
+``--photos`` adds real photos with no digit, whole and cropped
+(:mod:`app.training.digits.real_photos`), for the same reason.
 ``--by-font`` adds printed and house-number accuracy per held-out font family.
 """
 
@@ -40,7 +42,7 @@ import numpy as np
 from app.core.images.opencv import cv2
 from app.core.ood.reference import glyph_fonts
 from app.core.ood.reference.kinds import LOOKALIKES, TRAINING_LOOKALIKES
-from app.training.digits import real_scans, synth, train
+from app.training.digits import real_photos, real_scans, synth, train
 
 HERE = train.HERE
 DIGIT_ROWS = {  # report row -> generator source
@@ -104,7 +106,7 @@ def nondigits_of(kind: str, framing: str | None, n: int, seed: int,
                      for _ in range(n)])
 
 
-def run_model(session, images: np.ndarray) -> dict[str, np.ndarray]:
+def run_model(session, images: np.ndarray | list[np.ndarray]) -> dict[str, np.ndarray]:
     """Raw and calibrated probabilities and the check's verdict, batch by batch."""
     raw, cal, accepted = [], [], []
     for i in range(0, len(images), 256):
@@ -130,7 +132,7 @@ def digit_row(out: dict[str, np.ndarray], labels: np.ndarray) -> dict:
 
 
 def evaluate(model: Path, n: int, seed: int, stress: bool = False,
-             scans: Path | None = None) -> dict:
+             scans: Path | None = None, photos: Path | None = None) -> dict:
     from app.core import open_model
 
     session = open_model(model)
@@ -181,6 +183,9 @@ def evaluate(model: Path, n: int, seed: int, stress: bool = False,
         x = nondigits_of("held_letters", None, n, seed + 202, held, letters=string.ascii_uppercase)
         report["nondigits"]["every capital A-Z, look-alikes included"] = _nondigit_row(
             run_model(session, x))
+        if photos is not None:
+            report["nondigits"][f"real photos ({photos.name}), whole and cropped"] = \
+                _nondigit_row(run_model(session, real_photos.photo_crops(photos, seed=seed)))
     finally:
         session.close()
     return report
@@ -248,10 +253,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scans", type=Path, help="labelled real scans to add (evaluation only): an "
                    "MNIST-style CSV (.csv or .csv.gz: 784 pixels and a label a row) or an .npz "
                    "of images and labels; reported as given and inverted")
+    p.add_argument("--photos", type=Path, metavar="DIR", help="a folder of real photos with no "
+                   "digit (evaluation only): each whole, its centre square and 48 random crops")
     args = p.parse_args(argv)
     if args.scans is not None and not args.scans.is_file():
         p.error(f"--scans: no such file: {args.scans}")
-    report = evaluate(args.model, args.n, args.seed, args.stress, args.scans)
+    if args.photos is not None and not args.photos.is_dir():
+        p.error(f"--photos: no such folder: {args.photos}")
+    report = evaluate(args.model, args.n, args.seed, args.stress, args.scans, args.photos)
     if args.by_font:
         report["by_font"] = by_font(args.model, args.n, args.seed)
     print(json.dumps(report, indent=2) if args.json else markdown(report))

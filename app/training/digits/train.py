@@ -42,6 +42,7 @@ Biolinum, B612 and Old Standard are held out of training. Then, one command a li
     .venv/bin/probscope ood --data resources/digits/calibration.npz --ood-data resources/digits/ood.npz --score energy --tpr 0.966 --save
     .venv/bin/python -m app.training.digits.samples
     .venv/bin/python -m app.training.digits.evaluate --stress --n 10000 [--scans mnist_5k.csv.gz]
+        [--photos skimage/data]
 
 The numbers of that run (time, held-out accuracy, OOD AUROC) are recorded in the card's
 ``training`` object. Another machine's fonts give a similar, not identical, model.
