@@ -167,7 +167,10 @@ def _pillow_header(data: bytes, name: str, fmt: str) -> ImageHeader:
         with open_with_pillow(data) as im:
             return ImageHeader(im.width, im.height, im.format or "?", im.mode)
     except UnidentifiedImageError:
-        raise ImageError(f"{name}: not a readable {fmt} image (damaged header)") from None
+        # A valid file of a variant no decoder here reads (a TIFF of 64-bit floats) lands here
+        # too: "damaged" alone would blame a good file.
+        raise ImageError(f"{name}: not a readable {fmt} image (a damaged header, or a kind of "
+                         f"{fmt} probscope cannot decode)") from None
     except (OSError, ValueError, SyntaxError, struct.error) as exc:
         raise ImageError(f"{name}: not a readable image ({pillow_reason(exc)})") from None
 

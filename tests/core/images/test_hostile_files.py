@@ -195,3 +195,24 @@ def test_an_unreadable_folder_is_not_called_empty(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "scandir", scandir)
     (problem,) = find_image_files([locked])
     assert problem.message == f"{locked}: the folder cannot be read (Permission denied)"
+
+
+def _float64_tiff(width: int = 2, height: int = 2) -> bytes:
+    """A well-formed one-strip TIFF of 64-bit float grey samples: valid, but no decoder here
+    reads that kind."""
+    import struct
+
+    data = np.arange(width * height, dtype="<f8").tobytes()
+    tags = [(256, width), (257, height), (258, 64), (259, 1), (262, 1), (273, None),
+            (277, 1), (278, height), (279, len(data)), (339, 3)]  # 339: IEEE floating point
+    start = 8 + 2 + 12 * len(tags) + 4
+    ifd = b"".join(struct.pack("<HHII", tag, 4, 1, start if value is None else value)
+                   for tag, value in tags)
+    return b"II*\x00" + struct.pack("<IH", 8, len(tags)) + ifd + struct.pack("<I", 0) + data
+
+
+def test_a_valid_tiff_of_a_kind_no_decoder_reads_is_not_called_damaged():
+    with pytest.raises(ImageError) as info:
+        decode_image_bytes(_float64_tiff(), "floats.tif")
+    assert str(info.value) == ("floats.tif: not a readable TIFF image (a damaged header, or a "
+                               "kind of TIFF probscope cannot decode)")
