@@ -115,12 +115,14 @@ def _resources_with(prior: Path | None, root: Path) -> Path:
     return folder
 
 
-def _accepted(path: Path, images: np.ndarray) -> float:
+def _accepted(path: Path, image_sets: dict[str, np.ndarray]) -> dict[str, float]:
+    """Share of each set the fitted check accepts, with the model opened once."""
     from app.core import open_model
 
     session = open_model(path)
     try:
-        return float(np.mean([r.ood.in_distribution for r in session.classify(list(images))]))
+        return {name: float(np.mean([r.ood.in_distribution for r in session.classify(list(x))]))
+                for name, x in image_sets.items()}
     finally:
         session.close()
 
@@ -137,8 +139,8 @@ def _fit_and_judge(path: Path, val: Path, data: dict[str, np.ndarray]) -> dict:
     report = json.loads(out.getvalue())
     return {"fit_seconds": round(time.perf_counter() - started, 1), "score": report["score"],
             "digit_prior": report["reference"]["digit_prior"],
-            "digits": _accepted(path, data["x_te"]), "no_digit": _accepted(path, data["junk"]),
-            "letters": _accepted(path, data["letters"])}
+            **_accepted(path, {"digits": data["x_te"], "no_digit": data["junk"],
+                               "letters": data["letters"]})}
 
 
 def measure(priors: dict[str, Path | None], work: Path) -> dict:

@@ -71,7 +71,7 @@ def _sets_summary(session: Any) -> dict[str, Any] | None:
     if session.sets is None:
         return None
     fitted = session.card.data.get("calibration", {}).get("conformal") or {}
-    keys = ("method", "alpha", "by_class", "n", "held_out")
+    keys = ("method", "by_class", "n", "held_out")
     return {k: fitted[k] for k in keys if k in fitted} | {"alpha": session.sets.alpha}
 
 

@@ -14,9 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from app.core.images.opencv import cv2
-
-SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+from app.core.errors import ImageError
+from app.core.images import decode_image, is_image_path
 
 
 def photo_crops(folder: Path, per_photo: int = 48, seed: int = 0) -> list[np.ndarray]:
@@ -29,12 +28,14 @@ def photo_crops(folder: Path, per_photo: int = 48, seed: int = 0) -> list[np.nda
     """
     rng = np.random.default_rng(seed)
     crops: list[np.ndarray] = []
-    for path in sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in SUFFIXES):
-        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if bgr is None or min(bgr.shape[:2]) < 8:
+    for path in sorted(p for p in Path(folder).iterdir() if is_image_path(p)):
+        try:  # decoded as a dropped file is: the same formats, the same refusals
+            img = decode_image(path)
+        except ImageError:
             continue
-        img = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         h, w = img.shape[:2]
+        if min(h, w) < 8:
+            continue
         side = min(h, w)
         crops += [img, img[(h - side) // 2:(h + side) // 2, (w - side) // 2:(w + side) // 2]]
         for _ in range(per_photo):
