@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -41,8 +42,11 @@ def _opacity(text: str) -> float:
     return value
 
 
-def _unique_name(stem: str, method: str, taken: set[str]) -> str:
-    # Two inputs named a/x.png and b/x.png must not overwrite each other's overlay.
+def _unique_name(stem: str, method: str, taken: set[str], class_name: str | None = None) -> str:
+    # Two inputs named a/x.png and b/x.png must not overwrite each other's overlay, nor a map
+    # asked for with --class the map of another class of the same image.
+    if class_name is not None:
+        stem = f"{stem}.{re.sub(r'[^A-Za-z0-9_-]+', '_', class_name)}"
     name, k = f"{stem}.{method}.png", 2
     while name in taken:
         name, k = f"{stem}-{k}.{method}.png", k + 1
@@ -79,7 +83,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
         for e in explainer.explain(chunk, method=args.method, class_name=args.class_name):
             map_path = None
             if e.ok:
-                target = out_dir / _unique_name(Path(e.path).stem, args.method, taken)
+                target = out_dir / _unique_name(Path(e.path).stem, args.method, taken,
+                                                      args.class_name)
                 try:
                     map_path = save_overlay(e, target, opacity=args.opacity)
                 except (OSError, ProbscopeError) as exc:

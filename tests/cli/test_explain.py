@@ -66,8 +66,14 @@ def test_class_option_and_human_output(capsys: pytest.CaptureFixture[str], colou
     assert code == 0, err
     (line,) = _lines(out)
     assert line["class"] == "blue" and line["index"] == 2
-    assert Path(line["map_path"]) == Path("probscope-explain") / "red.gradcam.png"
-    assert (tmp_path / "probscope-explain" / "red.gradcam.png").is_file()  # the default folder
+    assert Path(line["map_path"]) == Path("probscope-explain") / "red.blue.gradcam.png"
+    assert (tmp_path / "probscope-explain" / "red.blue.gradcam.png").is_file()  # the default folder
+    # The map of another class of the same image sits beside it, it does not replace it.
+    code = main(["explain", str(img), "--model", str(colour_model), "--class", "red", "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert _lines(out)[0]["map_path"] == str(Path("probscope-explain") / "red.red.gradcam.png")
+    assert (tmp_path / "probscope-explain" / "red.blue.gradcam.png").is_file()
     code = main(["explain", str(img), "--model", str(colour_model), "--method", "occlusion"])
     out, err = capsys.readouterr()
     assert code == 0, err
