@@ -136,7 +136,7 @@ def run_ood(
         raise DataError(f"--tpr must be between 0.5 and 1 (the share of real images accepted), got {tpr}")
     if score not in (None, "auto", *SCORE_NAMES):
         raise DataError(f"unknown OOD score {score!r}; choose auto or one of {', '.join(SCORE_NAMES)}")
-    kinds = resolve_kinds(reference, session.classes)
+    kinds = resolve_kinds(reference, session.named_classes)
     data = load_data(data_path, session.classes, labelled=True)
     if data.labels is not None and len(np.unique(data.labels)) < 2:
         raise DataError(f"{data.name}: all labelled images are of one class; the check learns what "
@@ -215,7 +215,7 @@ def save_ood(session: ModelSession, result: OODFitResult) -> str:
 
 def _prior_heads(session: ModelSession, kinds: list[str], warnings: list[str]) -> list[Any]:
     """The digit prior, for a digit model fitted against the reference; [] otherwise."""
-    if not kinds or not digit_prior_applies(session.classes):
+    if not kinds or not digit_prior_applies(session.named_classes):
         return []
     try:
         return [digit_prior_head(session.spec)]

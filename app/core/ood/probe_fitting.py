@@ -75,7 +75,7 @@ def _generate(kinds: list[str], session: ModelSession, notes: list[str]) -> dict
         n = GLYPHS_PER_KIND if kind == "glyphs" else REFERENCE_PER_KIND
         try:
             out.update(generate_reference([kind], n, int(h), int(w), channels, REFERENCE_SEED,
-                                          session.classes))
+                                          session.named_classes))
         except Exception as exc:  # one odd kind at an odd size must not stop the others
             notes.append(f"reference kind {kind!r} could not be drawn at {h}x{w} ({exc}); left out")
     return out

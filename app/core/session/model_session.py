@@ -67,6 +67,17 @@ class ModelSession:
         return self.card.classes
 
     @property
+    def named_classes(self) -> list[str]:
+        """The class names when someone gave them; [] when they are only guessed.
+
+        A model without a recorded card gets the names 0..N-1, which look like digits. Ten of
+        them are taken at their word (a card-less MNIST model is the common case); any other
+        number says nothing about what the classes are (five shapes are not the digits 0-4).
+        """
+        guessed = not self.spec.recorded and self.classes == [str(i) for i in range(len(self.classes))]
+        return [] if guessed and len(self.classes) != 10 else list(self.classes)
+
+    @property
     def temperature(self) -> float:
         return self.card.temperature
 

@@ -142,4 +142,4 @@ def fit_reference_job(
 def _all_kinds(session: ModelSession) -> set[str]:
     from app.core.ood import kinds_for
 
-    return set(kinds_for(session.classes))
+    return set(kinds_for(session.named_classes))

@@ -78,3 +78,42 @@ def test_a_grayscale_28px_model_gets_a_prior_that_tells_digits_from_junk(tmp_pat
     assert np.isfinite(on_digits).all() and np.isfinite(on_junk).all()
     # Upscaled to the prior's 32 x 32 and turned to RGB, digits stay digits to it.
     assert np.median(on_digits) > np.quantile(on_junk, 0.9)
+
+
+def _card_less(root: Path, n_classes: int) -> Path:
+    keras = import_keras()
+    model = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Conv2D(2, 3),
+                              keras.layers.GlobalAveragePooling2D(),
+                              keras.layers.Dense(n_classes, activation="softmax")])
+    path = root / f"plain_{n_classes}.keras"
+    model.save(path)
+    return path
+
+
+def test_guessed_class_names_are_digits_only_when_there_are_ten(tmp_path):
+    """A card-less model is named 0..N-1: five shapes must not get the digit prior or lose
+    the glyphs 0-4 from their reference; ten outputs are most likely a digit model."""
+    from app.core.ood.probe_fitting import resolve_kinds
+
+    five = open_model(_card_less(tmp_path, 5))
+    ten = open_model(_card_less(tmp_path, 10))
+    try:
+        assert five.classes == ["0", "1", "2", "3", "4"] and five.named_classes == []
+        assert not digit_prior_applies(five.named_classes)
+        assert "glyphs" not in resolve_kinds(None, five.named_classes)
+        assert ten.named_classes == DIGITS and digit_prior_applies(ten.named_classes)
+    finally:
+        five.close()
+        ten.close()
+    # Once a card names them, the user's word counts, digits or not.
+    (tmp_path / "named").mkdir()
+    path = _card_less(tmp_path / "named", 5)
+    write_card(new_card(["0", "1", "2", "3", "4"], {"color_mode": "rgb", "target_size": [16, 16],
+                                                    "scale": 1 / 255, "source": "test"}),
+               card_path_for(path))
+    named = open_model(path)
+    try:
+        assert named.named_classes == ["0", "1", "2", "3", "4"]
+        assert digit_prior_applies(named.named_classes)
+    finally:
+        named.close()
