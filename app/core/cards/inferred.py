@@ -125,6 +125,11 @@ def double_preprocessing_warnings(spec: PreprocessingSpec, loaded: LoadedModel) 
     *before* those layers, usually raw 0–255 pixels; a card that also scales or
     normalises (say x/255 in front of ``Rescaling(1/255)``) shrinks every input.
     """
+    return double_value_warnings(spec, loaded) + _double_geometry_warnings(spec, loaded)
+
+
+def double_value_warnings(spec: PreprocessingSpec, loaded: LoadedModel) -> list[str]:
+    """The warnings of :func:`double_preprocessing_warnings` about pixel values (scale, mean)."""
     warnings = []
     steps = card_value_steps(spec)
     for layer in in_model_scaling(loaded):
@@ -147,6 +152,11 @@ def double_preprocessing_warnings(spec: PreprocessingSpec, loaded: LoadedModel) 
                 f"both the card ({', '.join(steps)}) and the model's {name} normalise the "
                 "input: it is normalised twice"
             )
+    return warnings
+
+
+def _double_geometry_warnings(spec: PreprocessingSpec, loaded: LoadedModel) -> list[str]:
+    warnings = []
     for layer in _in_model_geometry(loaded):
         if layer["class_name"] == "CenterCrop" and spec.crop_to_aspect_ratio:
             warnings.append(

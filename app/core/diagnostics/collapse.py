@@ -201,7 +201,9 @@ def collapse_advice(
         advice.append(
             "Unnormalised or mis-scaled input: the images reach the network on a different "
             "scale or channel order than in training (see the input warnings). Fix the "
-            "preprocessing in the model card before anything else."
+            "preprocessing in the model card before anything else, then diagnose again: "
+            "wrong inputs alone can flatten the answers and silence ReLUs, so what follows "
+            "may not be the model's fault."
         )
     if dead_layers:
         advice.append(

@@ -198,3 +198,40 @@ def test_every_layer_verdict_has_a_note(healthy_model: Path, colour_folder: Path
     for row in result.layers:
         if row["applicable"]:
             assert any(f"layer '{row['name']}' is" in n for n in result.notes + result.warnings), row
+
+
+def test_a_card_scaling_what_the_model_scales_is_blamed_not_the_model(
+    colour_model: Path, colour_folder: Path, tmp_path: Path
+) -> None:
+    """x/255 in the card before the model's own Rescaling(1/255): every input is nearly 0, the
+    answers collapse, and the advice must say "fix the card" first, never "retrain" alone."""
+    from app.core.tf_runtime import import_keras
+
+    keras = import_keras()
+    keras.utils.set_random_seed(3)
+    rng = np.random.default_rng(3)
+    names = list(COLOURS)
+    x = np.stack([colour_image(rng, COLOURS[names[i % 3]], (16, 16)) for i in range(240)])
+    L = keras.layers
+    model = keras.Sequential([
+        keras.Input((16, 16, 3)), L.Rescaling(1 / 255, name="rescale"),
+        L.Conv2D(16, 3, activation="relu", name="conv"), L.GlobalAveragePooling2D(),
+        L.Dense(32, activation="relu", name="hidden"), L.Dense(3, activation="softmax"),
+    ])
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy")
+    model.fit(x.astype("float32"), np.arange(240) % 3, epochs=6, batch_size=32, verbose=0)
+    path = tmp_path / "rescaling.keras"
+    model.save(path)
+    shutil.copy(card_path_for(colour_model), card_path_for(path))  # the card says x/255 too
+    session = open_model(path)
+    try:
+        result = diagnose_model(session, colour_folder)
+    finally:
+        session.close()
+    kinds = [f["kind"] for f in result.input_mismatch["findings"]]
+    assert "preprocessed_twice" in kinds
+    assert any(w.startswith("input:") and "scaled twice" in w for w in result.warnings)
+    assert sum("scaled twice" in w for w in result.warnings) == 1  # said once, as an input finding
+    assert result.collapsed or result.near_collapse, "inputs of 0-0.004 should flatten the answers"
+    assert result.advice[0].startswith("Unnormalised or mis-scaled input")
+    assert "diagnose again" in result.advice[0]
