@@ -46,6 +46,13 @@ DEFAULT = "(preset default)"
 PREVIEW_SIDE = 192
 
 
+def scale_text(scale: float) -> str:
+    """``1/255`` rather than ``0.00392157``; plain numbers as they are."""
+    if scale and abs(1 / scale - round(1 / scale)) < 1e-6 and round(1 / scale) > 1:
+        return f"1/{round(1 / scale)}"
+    return f"{scale:g}"
+
+
 def parse_number(text: str) -> float | None:
     """A number or a fraction like ``1/255`` (as Keras code writes it); None when blank.
 
@@ -71,11 +78,12 @@ class RecordPreprocessingDialog(QDialog):
     def __init__(self, model_path: str, classes: list[str], sample: str | None,
                  input_size: tuple[int | None, int | None] = (None, None),
                  on_saved: Callable[[str], None] | None = None,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, scale: float = 1 / 255,
+                 warnings_for: Callable[[dict[str, object]], list[str]] | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Record preprocessing")
         self.model_path, self.classes, self.sample = model_path, list(classes), sample
-        self.on_saved = on_saved
+        self.on_saved, self.warnings_for = on_saved, warnings_for
         self.tensor: np.ndarray | None = None  # what the model would receive for the sample
         self.saved_path: str | None = None
         h, w = input_size
@@ -94,7 +102,7 @@ class RecordPreprocessingDialog(QDialog):
             box.setRange(1, 4096)
             box.setValue(int(value or 224))
         self.color = self._combo(("rgb", "bgr", "grayscale"), default=False)
-        self.scale = QLineEdit("1/255", self)
+        self.scale = QLineEdit(scale_text(scale), self)
         self.scale.setToolTip("Multiply pixels by this: a number or a fraction like 1/255")
         self.offset = QLineEdit("", self)
         self.offset.setPlaceholderText("0 (e.g. -1 for [-1, 1])")
@@ -193,12 +201,14 @@ class RecordPreprocessingDialog(QDialog):
         """Rebuild the card from the fields and preview the sample's tensor."""
         try:
             card = self.card()
-            self.error.clear()
             self.save_button.setEnabled(True)
         except (ProbscopeError, ValueError) as exc:
             self.error.setText(getattr(exc, "message", None) or str(exc))
             self.save_button.setEnabled(False)
             return
+        # Said before saving, not after: a card that scales what the model scales again.
+        warnings = self.warnings_for(card.preprocessing) if self.warnings_for else []
+        self.error.setText("; ".join(f"Careful: {w}" for w in warnings))
         self._preview(card.preprocessing)
 
     def _preview(self, preprocessing: dict[str, object]) -> None:
@@ -242,5 +252,14 @@ def dialog_for_session(session: ModelSession, current: Classification | None,
     sample = current.path if current is not None and Path(current.path).is_file() else None
     path = str(session.loaded.path)
     h, w = session.loaded.input_shape[:2]
+
+    def warnings_for(preprocessing: dict[str, object]) -> list[str]:
+        from app.core.cards import double_preprocessing_warnings
+        from app.core.preprocessing import PreprocessingSpec
+
+        return double_preprocessing_warnings(PreprocessingSpec.from_dict(preprocessing), session.loaded)
+
+    # It starts from what the model is fed now: with a Rescaling layer inside, that is scale 1.
     return RecordPreprocessingDialog(path, session.classes, sample, (h, w),
-                                     lambda _card: reload(path), parent)
+                                     lambda _card: reload(path), parent, scale=session.spec.scale,
+                                     warnings_for=warnings_for)

@@ -159,6 +159,33 @@ def test_record_dialog_previews_the_scale_and_writes_the_card(qtbot, tmp_path: P
     assert card["preprocessing"]["target_size"] == [8, 16]
 
 
+def test_record_dialog_starts_from_scale_1_for_a_model_with_rescaling(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A card-less model with Rescaling(1/255) inside is fed raw pixels: the dialog must not
+    offer x/255 on top of it, and warns before saving if the user types it."""
+    from app.core import open_model
+    from app.core.tf_runtime import import_keras
+    from app.ui.dialogs.record_preprocessing import dialog_for_session, scale_text
+
+    assert (scale_text(1 / 255), scale_text(1.0), scale_text(1 / 127.5)) == ("1/255", "1", "0.00784314")
+    keras = import_keras()
+    model = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Rescaling(1 / 255),
+                              keras.layers.Conv2D(2, 3), keras.layers.GlobalAveragePooling2D(),
+                              keras.layers.Dense(2, activation="softmax")])
+    path = tmp_path / "rescaling.keras"
+    model.save(path)
+    session = open_model(path)
+    try:
+        dialog = dialog_for_session(session, None, lambda _p: None, None)
+        qtbot.addWidget(dialog)
+        assert dialog.scale.text() == "1" and dialog.error.text() == ""
+        dialog.scale.setText("1/255")
+        assert "scaled twice" in dialog.error.text() and dialog.save_button.isEnabled()
+        dialog.scale.setText("1")
+        assert dialog.error.text() == ""
+    finally:
+        session.close()
+
+
 def test_run_diagnosis_greyed_out_says_why(qtbot, window) -> None:  # type: ignore[no-untyped-def]
     qtbot.waitUntil(lambda: "diagnostics" in window.panels, timeout=10_000)
     panel = window.panels["diagnostics"]
