@@ -224,6 +224,7 @@ class MainWindow(QMainWindow):
             self.warnings_banner.clear()
         if self.message_banner.kind == "error":
             self.message_banner.clear()
+        self.history.view.clearSelection()  # nothing is on show until the new model answers
         self.setWindowTitle(f"probscope — {session.loaded.name}")
 
     # -- what panels, scripts and tests ask ------------------------------------------------------
@@ -326,7 +327,15 @@ class MainWindow(QMainWindow):
         if self.session is None:
             self.show_message("Load a model first: the card describes how it was trained", "warning")
             return
-        self.record_dialog = dialog_for_session(self.session, self.state.current, self.open_model, self)
+        current = self.state.current
+        again = current.path if current is not None and Path(current.path).is_file() else None
+
+        def reload(path: str) -> None:
+            self.open_model(path)
+            if again is not None:  # the image on show, answered again under the new card
+                self.classify_paths([again])
+
+        self.record_dialog = dialog_for_session(self.session, current, reload, self)
         self.record_dialog.show()
 
     def export_history(self, kind: str) -> None:

@@ -210,3 +210,37 @@ def test_history_columns_fit_no_digit_rows_and_sets(qtbot, digits_copy, config_d
         need = max(view.fontMetrics().horizontalAdvance(model.index(r, col).data() or "")
                    for r in range(3))
         assert view.columnWidth(col) >= need, (col, view.columnWidth(col), need)
+
+
+def test_saving_a_card_answers_the_image_on_show_again(qtbot, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """After "Save card and reload" the image on show is answered under the new card: a new
+    row, selected and shown, and the old row no longer selected over a blank result."""
+    from app.core.tf_runtime import import_keras
+
+    monkeypatch.setenv("PROBSCOPE_CACHE_DIR", str(tmp_path / "cache"))
+    keras = import_keras()
+    model = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Conv2D(2, 3),
+                              keras.layers.GlobalAveragePooling2D(),
+                              keras.layers.Dense(2, activation="softmax")])
+    path = tmp_path / "plain.keras"
+    model.save(path)
+    image = tmp_path / "grey.png"
+    Image.fromarray(np.full((20, 20, 3), 200, dtype=np.uint8)).save(image)
+    win = _window(qtbot, path)
+    win.classify_paths([str(image)])
+    wait_idle(qtbot, win)
+    first = win.state.generation
+    assert win.current_result is not None and win.history.model.rowCount() == 1
+    win.record_preprocessing()
+    dialog = win.record_dialog
+    dialog.classes_edit.setText("light,dark")
+    dialog.scale.setText("1")
+    dialog.save_button.click()
+    qtbot.waitUntil(lambda: win.state.generation > first and win.is_idle(), timeout=60_000)
+    wait_idle(qtbot, win)
+    assert win.session.classes == ["light", "dark"] and win.session.spec.scale == 1.0
+    assert win.current_result is not None and win.current_result.path == str(image)
+    assert win.current_result.label in ("light", "dark")
+    assert win.history.model.rowCount() == 2
+    selected = {i.row() for i in win.history.view.selectionModel().selectedRows()}
+    assert selected in (set(), {1})  # never the old model's row over the new model's answer
