@@ -58,6 +58,7 @@ class HeatmapControls(QWidget):
             button.setAccessibleName(f"Heat map: {title}")
             self.group.addButton(button, i)
             self.buttons[method] = button
+            button.setMinimumWidth(button.sizeHint().width())  # never squeezed to "lus"
             buttons.addWidget(button)
         self.buttons[None].setChecked(True)
         self.group.idClicked.connect(lambda i: self.method_chosen.emit(CHOICES[i][1]))

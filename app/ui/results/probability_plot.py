@@ -75,6 +75,9 @@ class ProbabilityPlot(QWidget):
         self._texts: list[pg.TextItem] = []
         self.legend = QLabel(self)
         self.legend.setTextFormat(Qt.TextFormat.RichText)
+        # Wrapped, so a long legend (many classes, some not shown) never widens this side
+        # into the pictures' room.
+        self.legend.setWordWrap(True)
         self.legend.setToolTip(RAW_VS_CALIBRATED)
 
         controls = QHBoxLayout()

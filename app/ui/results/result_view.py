@@ -336,7 +336,9 @@ class ResultView(QWidget):
             self.badge.setStyleSheet(_BADGE_WARN if alpha else _BADGE_OK)
         else:
             # One line at the default window size: a second one squeezed the pictures.
-            self.badge.setText(f"⚠ {ood_label}: like none of the classes, so the best guess is "
+            # "None of the classes: like none of the classes" said nothing twice.
+            said = "Like" if ood_label.lower() == "none of the classes" else f"{ood_label}: like"
+            self.badge.setText(f"⚠ {said} none of the classes, so the best guess is "
                                f"not to be trusted{alpha}")
             self.badge.setStyleSheet(_BADGE_OOD)
         if result.ood is not None and result.ood.checked:

@@ -154,3 +154,46 @@ def test_a_dragged_tiny_pane_comes_back_at_its_minimum(qapp) -> None:  # type: i
         top, bottom = again.sizes()
         assert top >= SPLITTER_MINIMUMS[0] and bottom >= SPLITTER_MINIMUMS[1], sizes
         assert top + bottom == total
+
+
+def test_a_26_class_model_leaves_the_heat_map_row_readable(qtbot, config_dir: Path,
+                                                           tmp_path: Path) -> None:
+    """Many classes make the plot's legend long ("16 more classes not shown"): it wraps, the
+    pictures keep their share, and no heat-map button is squeezed to a few letters."""
+    import string
+
+    from app.core.cards.card_file import card_path_for, new_card, write_card
+    from app.core.tf_runtime import import_keras
+    from app.ui.window.main_window import MainWindow
+
+    keras = import_keras()
+    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Conv2D(4, 3),
+                              keras.layers.GlobalAveragePooling2D(),
+                              keras.layers.Dense(26, activation="softmax")])
+    path = tmp_path / "letters.keras"
+    model.save(path)
+    write_card(new_card(list(string.ascii_uppercase), {
+        "color_mode": "grayscale", "target_size": [28, 28], "scale": 1 / 255, "source": "test"}),
+        card_path_for(path))
+    image = tmp_path / "a.png"
+    from PIL import Image
+
+    Image.fromarray(np.full((28, 28), 90, np.uint8)).save(image)
+    win = MainWindow()
+    qtbot.addWidget(win)
+    win.resize(1200, 780)
+    win.show()
+    win.start(str(path))
+    qtbot.waitUntil(lambda: win.session is not None and win.is_idle(), timeout=WAIT_MS)
+    win.classify_paths([str(image)])
+    wait_idle(qtbot, win)
+    controls = win.result_view.heatmap
+    controls.set_method("gradcam")
+    qtbot.wait(50)
+    assert "16 more classes not shown" in win.plot.legend.text()
+    for button in controls.buttons.values():
+        assert button.width() >= button.sizeHint().width(), button.text()
+    assert controls.opacity.isVisible() and controls.opacity.width() > 0
+    # The left side keeps at least the half of the window it gets with ten classes.
+    assert win.result_view.width() >= 0.55 * win.width()
+    controls.set_method(None)

@@ -244,3 +244,19 @@ def test_saving_a_card_answers_the_image_on_show_again(qtbot, tmp_path: Path, mo
     assert win.history.model.rowCount() == 2
     selected = {i.row() for i in win.history.view.selectionModel().selectedRows()}
     assert selected in (set(), {1})  # never the old model's row over the new model's answer
+
+
+@pytest.mark.parametrize(("label", "badge"), [
+    ("No digit", "⚠ No digit: like none of the classes, so the best guess is not to be trusted"),
+    ("None of the classes", "⚠ Like none of the classes, so the best guess is not to be trusted"),
+])
+def test_the_no_class_badge_names_the_label_once(qtbot, label: str, badge: str) -> None:  # type: ignore[no-untyped-def]
+    from app.core.session import Classification, OODVerdict
+    from app.ui.results.result_view import ResultView
+
+    view = ResultView()
+    qtbot.addWidget(view)
+    verdict = OODVerdict(score=0.1, threshold=0.5, in_distribution=False, score_name="probe")
+    view.show_result(Classification(path="x.png", label="3", index=3,
+                                    probabilities=np.full(10, 0.1), ood=verdict), label)
+    assert view.badge.text() == badge
