@@ -82,7 +82,7 @@ def test_class_folders_of_a_card_less_model_say_how_to_name_the_classes(
     shutil.copy(colour_model, bare)
     code, _, err = _run(capsys, "calibrate", "--model", str(bare), "--data", str(colour_folder))
     assert code == 1 and "not classes" in err
-    assert f"probscope card init MODEL --class-dir {colour_folder}" in err
+    assert f"probscope card init MODEL --like idg|dataset|arrays --class-dir {colour_folder}" in err
 
 
 def test_ood_fits_threshold_and_reports_auroc(capsys, model_copy: Path, colour_folder: Path, tmp_path, monkeypatch) -> None:

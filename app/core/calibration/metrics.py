@@ -74,7 +74,8 @@ def negative_log_likelihood(probs: np.ndarray, labels: np.ndarray) -> float:
     """
     p, y = validate_probabilities_and_labels(probs, labels)
     p_true = np.maximum(p[np.arange(p.shape[0]), y], np.finfo(np.float64).tiny)
-    return float(-np.mean(np.log(p_true)))
+    # max: a perfect fit is 0, not -0 (or -1e-9 of rounding), as the table prints it.
+    return max(0.0, float(-np.mean(np.log(p_true))))
 
 
 def nll_from_logits(logits: np.ndarray, labels: np.ndarray, temperature: float = 1.0) -> float:
@@ -97,7 +98,7 @@ def nll_from_logits(logits: np.ndarray, labels: np.ndarray, temperature: float =
     """
     z, y = validate_logits_and_labels(logits, labels)
     t = check_temperature(temperature)
-    return float(-np.mean(log_softmax(z, t)[np.arange(z.shape[0]), y]))
+    return max(0.0, float(-np.mean(log_softmax(z, t)[np.arange(z.shape[0]), y])))
 
 
 def brier_score(probs: np.ndarray, labels: np.ndarray) -> float:

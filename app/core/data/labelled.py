@@ -62,16 +62,15 @@ def load_labelled_folder(path: str | os.PathLike[str], classes: list[str]) -> Da
         raise DataError(f"{root}: no such folder")
     folders = class_folders(root)
     if not folders:
-        raise DataError(f"{root.name}: expected one sub-folder per class ({', '.join(classes[:5])}…)")
+        raise DataError(f"{root.name}: expected one sub-folder per class ({_some(classes, 5)})")
     unknown = [f.name for f in folders if f.name not in classes]
     if unknown:
-        shown = ", ".join(unknown[:6]) + ("…" if len(unknown) > 6 else "")
         unnamed = classes == [str(i) for i in range(len(classes))] and len(folders) == len(classes)
-        hint = (f"; its card does not name them: probscope card init MODEL --class-dir {root}"
-                if unnamed else "")
+        hint = (f"; its card does not name them: probscope card init MODEL --like "
+                f"idg|dataset|arrays --class-dir {root}" if unnamed else "")
         raise DataError(
-            f"{root.name}: sub-folder(s) {shown} are not classes of this model "
-            f"(classes: {', '.join(classes[:12])}{'…' if len(classes) > 12 else ''}){hint}"
+            f"{root.name}: sub-folder(s) {_some(unknown, 6)} are not classes of this model "
+            f"(classes: {_some(classes, 12)}){hint}"
         )
     files: list[Path] = []
     labels: list[int] = []
@@ -84,8 +83,15 @@ def load_labelled_folder(path: str | os.PathLike[str], classes: list[str]) -> Da
     data = DataSet(root.name, files=files, labels=np.asarray(labels, dtype=np.int64))
     missing = [c for c in classes if c not in {f.name for f in folders}]
     if missing:
-        data.notes.append(f"no images for class(es) {', '.join(missing[:6])}")
+        data.notes.append(f"no images for class(es) {_some(missing, 6)}")
     return data
+
+
+def _some(names: list[str], limit: int) -> str:
+    """The first ``limit`` names, and how many there are when that is not all of them."""
+    if len(names) <= limit:
+        return ", ".join(names)
+    return f"{', '.join(names[:limit])}… ({len(names)} in all)"
 
 
 def load_image_folder(path: str | os.PathLike[str]) -> DataSet:

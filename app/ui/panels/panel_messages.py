@@ -19,7 +19,9 @@ def sentence(text: str) -> str:
     text = text.strip()
     if not text:
         return text
-    text = text[0].upper() + text[1:]
+    # "shapes_val: no images" names a folder or file: its name is kept as it is spelt.
+    if not text.split(" ", 1)[0].endswith(":"):
+        text = text[0].upper() + text[1:]
     return text if text.endswith((".", "!", "?", "…")) else text + "."
 
 

@@ -248,6 +248,9 @@ def test_one_hot_predictions_are_perfectly_calibrated() -> None:
     assert classwise_calibration_error(probs, labels) == 0.0
     assert brier_score(probs, labels) == 0.0
     assert negative_log_likelihood(probs, labels) == 0.0
+    # Printed as 0.0000, never -0.0000 (a user's calibrate table showed the minus sign).
+    assert f"{negative_log_likelihood(probs, labels):.4f}" == "0.0000"
+    assert f"{nll_from_logits(np.eye(4)[labels] * 200.0, labels):.4f}" == "0.0000"
 
 
 def test_constant_predictions_have_one_bin() -> None:
