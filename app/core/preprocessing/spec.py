@@ -200,11 +200,21 @@ class PreprocessingSpec:
         """A copy with some fields changed, validated like a card (raises CardError)."""
         return PreprocessingSpec.from_dict(replace(self, **changes).to_dict())
 
+    def size_text(self, times: str = "x") -> str:
+        """The target size as the card, ``--target-size`` and ``info`` give it: height first.
+
+        Said so when the two differ ("48x64 (HxW)"): image tools put the width first.
+        """
+        if not self.target_size:
+            return ""
+        h, w = self.target_size
+        return f"{h}{times}{w}" + ("" if h == w else f" (H{times}W)")
+
     def summary(self) -> str:
         """One line for a status bar, transforms in the order applied: ``rgb 32x32 nearest/pil, x/255``."""
         parts = [self.color_mode]
         if self.target_size:
-            parts.append(f"{self.target_size[1]}x{self.target_size[0]}")
+            parts.append(self.size_text())
         parts.append(f"{self.interpolation}/{self.resize_backend}")
         if self.crop_to_aspect_ratio:
             parts.append("crop-to-aspect")

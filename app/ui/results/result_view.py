@@ -266,8 +266,7 @@ class ResultView(QWidget):
         self.untrustworthy = None if session is None else session.untrustworthy
         desc = ""
         if session is not None and session.spec.target_size:
-            h, w = session.spec.target_size
-            desc = f"{w}×{h}, {session.spec.color_mode}"
+            desc = f"{session.spec.size_text('×')}, {session.spec.color_mode}"
         # The pictures stay: whoever changes the current result sets them first.
         self.show_result(shown, session.ood.label if session else "None of the classes",
                          self.original.image(), self.seen.image(), desc)

@@ -70,7 +70,8 @@ def test_with_changes_validates():
 def test_summary_mentions_order_and_guess():
     spec = PreprocessingSpec.from_dict(CONTRACT | {"resize_backend": "pil",
                                                    "interpolation": "nearest"})
-    assert spec.summary() == "rgb 6x8 nearest/pil, x/255"
+    # Height first, as target_size, --target-size and info give it (was "6x8": width first).
+    assert spec.summary() == "rgb 8x6 (HxW) nearest/pil, x/255"
     assert spec.with_changes(recorded=False).summary().endswith("(UNRECORDED: guessed)")
 
 
