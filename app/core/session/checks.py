@@ -35,6 +35,7 @@ class PredictionSets(Protocol):
     """Conformal prediction sets: for each image, the classes that may be the true one."""
 
     alpha: float
+    method: str  # "lac", "aps" or "raps"
 
     def predict_members(self, probabilities: np.ndarray) -> list[list[int]]:
         """Class indices in every image's set, most probable first."""

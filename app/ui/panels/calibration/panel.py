@@ -163,7 +163,9 @@ class CalibrationPanel(PanelBase):
         self.runner.cancel(silent=True)
         self._session = session
         self._forget_results()
-        self.sets.set_classes(session.classes if session is not None else [])
+        sets = session.sets if session is not None else None
+        self.sets.set_classes(session.classes if session is not None else [],
+                              None if sets is None else sets.alpha, None if sets is None else sets.method)
         self.show_page()
         if session is None:
             self.plot.clear(NO_MODEL)

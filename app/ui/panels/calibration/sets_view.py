@@ -137,9 +137,19 @@ class PredictionSetsView(QWidget):
         self.size_plot.setYRange(0, 100, padding=0.05)
         self.summary.setText(message)
 
-    def set_classes(self, classes: list[str]) -> None:
-        """The model's classes, named on the empty coverage plot until a fit is shown."""
+    def set_classes(self, classes: list[str], alpha: float | None = None,
+                    method: str | None = None) -> None:
+        """The model's classes, named on the empty coverage plot until a fit is shown.
+
+        ``alpha`` and ``method`` are the card's sets, when it has some: a fit starts from them,
+        so Save keeps what the card promised unless the user moves them.
+        """
         self.classes = list(classes)
+        if alpha is not None:
+            self.alpha_slider.setValue(min(max(float(alpha), ALPHA_MIN), ALPHA_MAX))
+        index = self.method_box.findData(method) if method else -1
+        if index >= 0:
+            self.method_box.setCurrentIndex(index)
         if self._base is None:
             self.clear(self.summary.text())
 
@@ -186,7 +196,9 @@ class PredictionSetsView(QWidget):
         sizes = np.asarray(fit.set_sizes, dtype=float)
         share = 100.0 * sizes / max(sizes.sum(), 1.0)
         self.size_bars.setOpts(x=np.arange(sizes.shape[0], dtype=float), height=share, width=0.7)
-        self.size_plot.getAxis("bottom").setTicks([[(float(i), str(i)) for i in range(sizes.shape[0])]])
+        step = max(1, -(-sizes.shape[0] // 12))  # 27 sizes of a 26-class model ran together
+        self.size_plot.getAxis("bottom").setTicks([[(float(i), str(i))
+                                                    for i in range(0, sizes.shape[0], step)]])
         self.size_plot.setXRange(-0.6, sizes.shape[0] - 0.4, padding=0)
         self.size_plot.setYRange(0, max(float(share.max()), 5.0), padding=0.05)
 

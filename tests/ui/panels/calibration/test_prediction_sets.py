@@ -59,7 +59,9 @@ def test_alpha_moves_coverage_and_sizes_without_running_the_model(fitted) -> Non
     assert sets.fit is not None and sets.fit.classifier.method == "lac"
     coverage_at_10, sizes_at_10 = _heights(sets.coverage_bars), _heights(sets.size_bars)
     assert coverage_at_10.shape == (10,) and sizes_at_10.shape == (11,)
-    assert sets.promise_line.value() == pytest.approx(0.9)
+    # The fit starts from the card's sets (95 %), so Save keeps them unless α is moved.
+    assert session.sets is not None and session.sets.alpha == pytest.approx(0.05)
+    assert sets.alpha() == pytest.approx(0.05) and sets.promise_line.value() == pytest.approx(0.95)
     before = session.last_latency_ms
 
     sets.alpha_slider.setValue(0.02)
@@ -100,3 +102,22 @@ def test_method_choice_refits(fitted) -> None:  # type: ignore[no-untyped-def]
     panel, _session = fitted
     panel.sets.method_box.setCurrentIndex(panel.sets.method_box.findData("aps"))
     assert panel.sets.fit is not None and panel.sets.fit.classifier.method == "aps"
+
+
+def test_set_sizes_of_26_classes_are_labelled_without_running_together(qtbot) -> None:  # type: ignore[no-untyped-def]
+    """27 possible sizes (0-26) are too many ticks for the plot: every few are labelled."""
+    import string
+
+    from app.core.calibration.conformal_split import fit_temperature_and_sets
+    from app.ui.panels.calibration.sets_view import PredictionSetsView
+
+    rng = np.random.default_rng(0)
+    labels = np.arange(2600) % 26
+    logits = rng.normal(0, 1.0, (2600, 26))
+    logits[np.arange(2600), labels] += 1.0  # a weak model: sets of many sizes
+    view = PredictionSetsView()
+    qtbot.addWidget(view)
+    view.set_fit(fit_temperature_and_sets(logits, labels, alpha=0.1), list(string.ascii_uppercase))
+    (ticks,) = view.size_plot.getAxis("bottom")._tickLevels
+    shown = [int(label) for _pos, label in ticks]
+    assert shown[0] == 0 and 8 <= len(shown) <= 14 and shown == sorted(shown)
