@@ -63,15 +63,9 @@ def load_labelled_folder(path: str | os.PathLike[str], classes: list[str]) -> Da
     folders = class_folders(root)
     if not folders:
         raise DataError(f"{root.name}: expected one sub-folder per class ({_some(classes, 5)})")
-    unknown = [f.name for f in folders if f.name not in classes]
-    if unknown:
-        unnamed = classes == [str(i) for i in range(len(classes))] and len(folders) == len(classes)
-        hint = (f"; its card does not name them: probscope card init MODEL --like "
-                f"idg|dataset|arrays --class-dir {root}" if unnamed else "")
-        raise DataError(
-            f"{root.name}: sub-folder(s) {_some(unknown, 6)} are not classes of this model "
-            f"(classes: {_some(classes, 12)}){hint}"
-        )
+    problem = sub_folder_problem(root, classes)
+    if problem:
+        raise DataError(problem)
     files: list[Path] = []
     labels: list[int] = []
     for folder in folders:
@@ -85,6 +79,24 @@ def load_labelled_folder(path: str | os.PathLike[str], classes: list[str]) -> Da
     if missing:
         data.notes.append(f"no images for class(es) {_some(missing, 6)}")
     return data
+
+
+def sub_folder_problem(path: str | os.PathLike[str], classes: list[str]) -> str | None:
+    """Why a folder's sub-folders do not label its images (some are not classes), or None.
+
+    None too for a folder without sub-folders: that is a plain folder of images, not a
+    labelled one gone wrong.
+    """
+    root = Path(path)
+    folders = class_folders(root)
+    unknown = [f.name for f in folders if f.name not in classes]
+    if not unknown:
+        return None
+    unnamed = classes == [str(i) for i in range(len(classes))] and len(folders) == len(classes)
+    hint = (f"; its card does not name them: probscope card init MODEL --like "
+            f"idg|dataset|arrays --class-dir {root}" if unnamed else "")
+    return (f"{root.name}: sub-folder(s) {_some(unknown, 6)} are not classes of this model "
+            f"(classes: {_some(classes, 12)}){hint}")
 
 
 def _some(names: list[str], limit: int) -> str:

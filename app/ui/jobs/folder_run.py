@@ -19,6 +19,8 @@ class RunStarted:
     total: int
     errors: list[Classification]  # paths that could not be expanded (missing, empty folder)
     labelled_root: str | None = None
+    # A single folder whose sub-folders are not the classes: why it gets no accuracy.
+    unlabelled_why: str | None = None
 
 
 @dataclass
@@ -43,6 +45,13 @@ def labelled_root(paths: Sequence[str], classes: Sequence[str]) -> str | None:
     from app.core.images import is_labelled_folder
 
     return paths[0] if len(paths) == 1 and is_labelled_folder(paths[0], classes) else None
+
+
+def unlabelled_why(paths: Sequence[str], classes: Sequence[str]) -> str | None:
+    """Why a single folder with sub-folders is not a labelled one of these classes, or None."""
+    from app.core.data import sub_folder_problem
+
+    return sub_folder_problem(paths[0], list(classes)) if len(paths) == 1 else None
 
 
 def _expand(paths: Sequence[str]) -> tuple[list[str], list[Classification]]:
@@ -74,7 +83,9 @@ def folder_run_job(
     try:
         files, errors = _expand(paths)
         total = len(files)
-        yield RunStarted(total, errors, labelled_root(paths, handle.session.classes))
+        classes = handle.session.classes
+        root = labelled_root(paths, classes)
+        yield RunStarted(total, errors, root, None if root else unlabelled_why(paths, classes))
         it = handle.session.iter_classify(files, batch_size=batch_size, cancelled=cancel.is_set)
         while not cancel.is_set():
             # Holding the lock per batch lets a single dropped image slip in between batches.

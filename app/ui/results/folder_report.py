@@ -61,6 +61,12 @@ class FolderReport(QWidget):
         self.accuracy: float | None = None
         self.matrix: np.ndarray | None = None
 
+    def show_unlabelled(self, why: str) -> None:
+        """A folder run with sub-folders that are not the classes: no accuracy, and why."""
+        self.matrix = self.accuracy = None
+        self.table.hide()
+        self.summary.setText(f"No accuracy for this run — {why}. {EMPTY_TEXT}")
+
     def show_run(self, results: Sequence[Classification], root: str, classes: Sequence[str],
                  cancelled: bool = False) -> None:
         m, skipped = confusion(results, root, classes)

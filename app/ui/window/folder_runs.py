@@ -43,6 +43,7 @@ class FolderRunController(QObject):
         self.queued: deque[list[str]] = deque()
         self._results: list[Classification] = []
         self._root: str | None = None
+        self._unlabelled_why: str | None = None
         self._handle: SessionHandle | None = None
         self._runner = JobRunner(self)
         self._runner.yielded.connect(self._on_progress)
@@ -75,6 +76,7 @@ class FolderRunController(QObject):
         paths = self.queued.popleft()
         self._results = []
         self._root = None
+        self._unlabelled_why = None
         self._handle = handle
         label = Path(paths[0]).name if len(paths) == 1 else f"{len(paths)} items"
         self.status.set_state(f"Classifying {label}…")
@@ -84,6 +86,7 @@ class FolderRunController(QObject):
     def _on_progress(self, event: RunStarted | RunBatch) -> None:
         if isinstance(event, RunStarted):
             self._root = event.labelled_root
+            self._unlabelled_why = event.unlabelled_why
             if event.errors:
                 self.state.add_results(event.errors)
                 self._results.extend(event.errors)
@@ -117,6 +120,8 @@ class FolderRunController(QObject):
         if self._root is not None and fin.done and handle is not None:
             self.report.show_run(results, self._root, handle.session.classes, fin.cancelled)
             self.tabs.setCurrentWidget(self.report)
+        elif self._unlabelled_why and fin.done:
+            self.report.show_unlabelled(self._unlabelled_why)
         shown_any = [r for r in results if r.ok] or results
         if shown_any and handle is self.state.handle:
             last = shown_any[-1]

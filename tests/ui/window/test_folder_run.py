@@ -68,3 +68,20 @@ def test_a_folder_of_unreadable_files_says_none_could_be_read(qtbot, window, tmp
     assert banner.startswith("None of the 2 images could be read") and "/s" not in banner
     assert window.result_view.top_label.text() == "Not classified"
     assert "Could not classify" in window.result_view.error_label.text()
+
+
+def test_a_folder_whose_sub_folders_are_not_the_classes_says_why_it_has_no_accuracy(
+        qtbot, window, labelled_folder, tmp_path):
+    import shutil
+
+    mixed = tmp_path / "mixed"
+    shutil.copytree(labelled_folder, mixed)
+    (mixed / "3").rename(mixed / "three")  # one sub-folder named unlike any class
+    window.classify_paths([str(mixed)])
+    qtbot.waitUntil(lambda: len(window.history_results()) == 9, timeout=30_000)
+    wait_idle(qtbot, window)
+    report = window.folder_report
+    assert report.matrix is None and not report.table.isVisibleTo(window)
+    text = report.summary.text()
+    assert text.startswith("No accuracy for this run") and "sub-folder(s) three" in text
+    assert "are not classes of this model" in text
