@@ -88,6 +88,9 @@ class SessionController(QObject):
             self.open_model(last)
         elif Path(bundled).exists():
             self.open_model(bundled)
+            if last and last != bundled:  # moved or deleted since: say so, not a silent swap
+                self.show_message(f"The last model, {last}, is gone; opened the bundled digit "
+                                  "model instead", "info")
         else:
             self.model_error = "the bundled model is missing"
             self.status.set_state(STATE_NO_MODEL)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from app.ui.window.settings import AppSettings
 
 
@@ -52,6 +54,28 @@ def test_last_model_is_reopened(qtbot, config_dir, model_path):
     win.start()  # no model given: the last one used
     qtbot.waitUntil(lambda: win.session is not None, timeout=60_000)
     assert win.session.loaded.path.resolve() == model_path.resolve()
+
+
+def test_a_last_model_that_is_gone_is_named_not_silently_replaced(qtbot, config_dir, tmp_path):
+    import shutil
+
+    from app.core.resources import bundled_model_path
+    from app.ui.window.main_window import MainWindow
+    from tests.ui.conftest import wait_idle
+
+    if not bundled_model_path().exists():
+        pytest.skip("the bundled digit model is not built")
+    gone = tmp_path / "mine.keras"
+    shutil.copy(bundled_model_path(), gone)
+    AppSettings().add_recent_model(gone)
+    gone.unlink()
+    win = MainWindow()
+    qtbot.addWidget(win)
+    win.start()
+    qtbot.waitUntil(lambda: win.session is not None, timeout=60_000)
+    wait_idle(qtbot, win)
+    assert win.session.loaded.path.resolve() == bundled_model_path().resolve()
+    assert f"The last model, {gone.resolve()}, is gone" in win.message_banner.label.text()
 
 
 def test_no_test_reaches_the_users_own_settings(qtbot):
