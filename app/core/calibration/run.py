@@ -147,9 +147,14 @@ def fit_calibration(
             fit = fit_temperature_and_sets(logits, outputs.labels, alpha, method, by_class,
                                            class_names=classes)
         except DataError as exc:
-            if conformal is not None:
-                raise
-            warnings.append(f"no prediction sets: {exc.message}")
+            message = exc.message
+            if by_class and "per-class" in message:
+                # The count the user sees in their folders is twice the one that fits.
+                message += (" (each class's images are split in half: one half fits T, the "
+                            "other the thresholds); give each class twice that, or drop --by-class")
+            if conformal is not None or by_class:  # sets asked for by name: no quiet T alone
+                raise DataError(message) from None
+            warnings.append(f"no prediction sets: {message}")
     if fit is not None:
         t = float(fit.temperature)
         warnings += fit.warnings
