@@ -88,7 +88,9 @@ def open_session(args: argparse.Namespace, note_guess: bool = False) -> Any:
               f"{recording_hint(session.loaded.path)}", file=sys.stderr)
     if note_guess:
         # Every answer and fit on a doubly scaled input is wrong: said where they are made.
-        for warning in double_preprocessing_warnings(session.spec, session.loaded):
+        # Sets whose coverage no longer holds (T changed since) would be used without a word.
+        sets_warnings = session.sets.warnings_ if session.sets is not None else []
+        for warning in double_preprocessing_warnings(session.spec, session.loaded) + sets_warnings:
             print(f"probscope: warning: {warning}", file=sys.stderr)
     return session
 

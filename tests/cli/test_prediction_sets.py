@@ -175,6 +175,11 @@ def test_a_changed_temperature_warns_that_the_sets_no_longer_hold(capsys, overla
     code, out, _ = _run(capsys, "info", "--model", str(model), "--json")
     assert any("prediction sets were fitted under temperature" in w
                for w in json.loads(out)["warnings"])
+    # classify uses the sets: it says so too, on stderr, once.
+    image = next(p for p in fit.rglob("*.png"))
+    code, out, err = _run(capsys, "classify", str(image), "--model", str(model), "--json")
+    assert code == 0 and json.loads(out)["prediction_set"] is not None
+    assert err.count("prediction sets were fitted under temperature") == 1
 
 
 @pytest.fixture()

@@ -36,6 +36,7 @@ class PredictionSets(Protocol):
 
     alpha: float
     method: str  # "lac", "aps" or "raps"
+    warnings_: list[str]  # e.g. fitted under another temperature than the card's
 
     def predict_members(self, probabilities: np.ndarray) -> list[list[int]]:
         """Class indices in every image's set, most probable first."""
