@@ -97,7 +97,7 @@ class DropArea(QFrame):
         self.setAcceptDrops(True)
         self.setProperty("dragging", False)
         self.setAccessibleName("Drop area")
-        self.setToolTip("Drop image files, folders, image data or a model (.keras, .h5, SavedModel)")
+        self.setToolTip("Drop image files, folders, image data or a model (.keras, .h5, .tflite, SavedModel)")
         self._layout = QVBoxLayout(self)
         self._layout.setContentsMargins(6, 6, 6, 6)
 

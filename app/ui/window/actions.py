@@ -97,7 +97,7 @@ def build_menus(window: QMainWindow, host: MenuHost) -> WindowActions:
     file_menu.addAction(paste)
     file_menu.addSeparator()
     file_menu.addAction(_action(window, "Open &model…", open_model, "Ctrl+Shift+O",
-                                "Load a .keras or .h5 model"))
+                                "Load a .keras, .h5 or .tflite model"))
     file_menu.addAction(_action(window, "Open &SavedModel folder…", open_savedmodel))
     # The last model is reopened on start: this is the way back to the digits without a dialog.
     open_bundled_action = _action(window, "Open the bundled &digit model", open_bundled, None,

@@ -94,7 +94,7 @@ class SessionController(QObject):
         else:
             self.model_error = "the bundled model is missing"
             self.status.set_state(STATE_NO_MODEL)
-            self.show_message("No model loaded yet: drop a .keras/.h5 model here or use "
+            self.show_message("No model loaded yet: drop a .keras, .h5 or .tflite model here or use "
                               "File → Open model.", "warning")
 
     def open_model(self, path: str, trust: bool = False) -> None:
