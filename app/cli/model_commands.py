@@ -156,6 +156,11 @@ def cmd_card_init(args: argparse.Namespace) -> int:
     if outputs is not None and not args.classes and not args.class_dir and card.classes == outputs:
         notes.append(f"classes: 0..{len(outputs) - 1}, the model's {len(outputs)} outputs "
                      "(name them with --classes a,b,c or --class-dir DIR)")
+    if args.class_dir and args.like == "arrays":
+        # Keras' folder loaders sort the names; arrays carry whatever order the labels had.
+        notes.append(f"classes: {', '.join(card.classes[:8])}{'…' if len(card.classes) > 8 else ''}"
+                     " — the sub-folder names sorted, as Keras' folder loaders sort them; with "
+                     "arrays, check that it is your labels' order (else give --classes a,b,c)")
     warnings: list[str] = []
     if loaded is not None:
         spec = PreprocessingSpec.from_dict(card.preprocessing)

@@ -42,6 +42,21 @@ def test_like_arrays_records_opencv_area_at_the_model_size(capsys, bare_model):
     capsys.readouterr()
 
 
+def test_class_dir_with_arrays_says_the_order_is_the_sorted_folder_names(capsys, bare_model,
+                                                                          colour_folder):
+    """Folder loaders sort the names; arrays have no such rule, so the order is said."""
+    assert main(["card", "init", str(bare_model), "--like", "arrays", "--rescale", "1/255",
+                 "--class-dir", str(colour_folder)]) == 0
+    out = capsys.readouterr().out
+    classes = _card(bare_model)["classes"]
+    assert classes == sorted(classes)
+    assert f"classes: {', '.join(classes)} — the sub-folder names sorted" in out
+    assert "check that it is your labels' order" in out
+    assert main(["card", "init", str(bare_model), "--like", "idg", "--rescale", "1/255",
+                 "--class-dir", str(colour_folder)]) == 0
+    assert "labels' order" not in capsys.readouterr().out  # idg sorts them itself
+
+
 def test_rewriting_keeps_unknown_keys_inside_preprocessing(capsys, bare_model):
     assert main(["card", "init", str(bare_model), "--like", "idg", "--classes", "r,g,b"]) == 0
     card = _card(bare_model)
