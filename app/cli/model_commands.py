@@ -53,6 +53,8 @@ def cmd_info(args: argparse.Namespace) -> int:
             "ood": {**session.card.ood, "checked": session.ood.checked},
             "prediction_sets": _sets_summary(session),
             "warnings": session.warnings,
+            # Loaded, the layers say what adapt() taught them (a Normalization's mean).
+            "preprocessing_layers": session.loaded.inspection.preprocessing_layers,
         })
         session.close()
     if args.json:

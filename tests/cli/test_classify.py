@@ -89,6 +89,24 @@ def test_info_json_names_classes_and_preprocessing(capsys, colour_model: Path) -
     assert info["preprocessing"]["resize_backend"] == "opencv" and info["risky_layers"] == []
 
 
+def test_info_shows_what_an_adapted_normalization_learnt(capsys, tmp_path: Path) -> None:
+    """adapt() puts mean and variance in the weights; the config says null for both."""
+    from app.core.tf_runtime import import_keras
+
+    keras = import_keras()
+    norm = keras.layers.Normalization(name="norm")
+    norm.adapt(np.array([[[[10.0, 20.0, 30.0]]], [[[30.0, 40.0, 50.0]]]], np.float32))
+    model = keras.Sequential([keras.Input((8, 8, 3)), norm, keras.layers.GlobalAveragePooling2D(),
+                              keras.layers.Dense(2, activation="softmax")])
+    path = tmp_path / "norm.keras"
+    model.save(path)
+    code, out, _ = _run(capsys, "info", "--model", str(path), "--json")
+    (layer,) = json.loads(out)["preprocessing_layers"]
+    assert code == 0 and layer["name"] == "norm" and layer["adapted"] is True
+    assert layer["mean"] == pytest.approx([20.0, 30.0, 40.0])
+    assert layer["variance"] == pytest.approx([100.0, 100.0, 100.0])
+
+
 def test_installed_command_keeps_tracebacks_from_users(tmp_path: Path) -> None:
     """The real entry point, in a fresh process: a bad model is one line and exit code 1."""
     bad = tmp_path / "notes.keras"

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from app.core.errors import ModelError, UnsafeModelError
 from app.core.models.inspection import ModelInspection, inspect_model
 from app.core.tf_runtime import import_keras, import_tensorflow, on_tf_thread
@@ -269,6 +271,7 @@ def _load_model(path: str | os.PathLike[str], trust: bool) -> LoadedModel:
                          ".h5 it was converted from")
     model = _load_keras_model(p, inspection.format, trust)
     input_shape, n_outputs = _check_io(model, p.name)
+    _adapted_statistics(model, inspection)
     loaded = LoadedModel(
         path=p,
         format=inspection.format,
@@ -282,3 +285,21 @@ def _load_model(path: str | os.PathLike[str], trust: bool) -> LoadedModel:
     )
     find_heads(loaded)
     return loaded
+
+
+def _adapted_statistics(model: Any, inspection: ModelInspection) -> None:
+    """Fill in the mean and variance a Normalization layer learnt by ``adapt()``.
+
+    Its config holds None for them (they live in the weights), which ``info`` showed as if
+    the layer did nothing.
+    """
+    for entry in inspection.preprocessing_layers:
+        if entry["class_name"] != "Normalization" or entry.get("mean") is not None:
+            continue
+        try:
+            layer = model.get_layer(entry.get("name"))
+            mean, variance = np.asarray(layer.mean).ravel(), np.asarray(layer.variance).ravel()
+        except (ValueError, AttributeError, TypeError):
+            continue  # nested or renamed: the config's view stays
+        entry["mean"], entry["variance"] = [float(v) for v in mean], [float(v) for v in variance]
+        entry["adapted"] = True
