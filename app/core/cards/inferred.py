@@ -43,6 +43,10 @@ def infer_card(loaded: LoadedModel) -> ModelCard:
     if scaling:
         names = ", ".join(f"{p['class_name']} '{p.get('name')}'" for p in scaling)
         guess = f"scale 1 (raw 0-255) guessed because the model has {names}"
+    elif "Lambda" in loaded.inspection.layer_classes:
+        # Its code may scale the input (x / 255 inside), which no config says.
+        guess = ("scale 1/255 is a guess: the model has no Rescaling layer, but a Lambda "
+                 "layer that may scale the input itself")
     else:
         guess = "scale 1/255 is a guess (the model has no Rescaling layer)"
     pre = PreprocessingSpec(

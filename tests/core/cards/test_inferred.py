@@ -53,6 +53,18 @@ def test_no_card_without_scaling_layer_says_scale_is_a_guess(models):
     assert pre.target_size == (16, 16) and card.classes == ["0", "1"]
 
 
+def test_no_card_with_a_lambda_layer_says_it_may_scale_the_input(tmp_path):
+    from app.core.tf_runtime import import_keras
+
+    keras = import_keras()
+    model = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Lambda(lambda x: x / 255.0),
+                              keras.layers.Flatten(), keras.layers.Dense(2, activation="softmax")])
+    model.save(tmp_path / "lambda.keras")
+    pre = infer_card(load_model(tmp_path / "lambda.keras", trust=True)).preprocessing
+    assert pre["scale"] == pytest.approx(1 / 255) and pre["recorded"] is False
+    assert "a Lambda layer that may scale the input itself" in pre["source"]
+
+
 def test_no_card_any_size_model_takes_its_resizing_size(models):
     pre = infer_card(models["resize_crop"]).preprocessing
     assert pre["target_size"] == [20, 20] and pre["scale"] == 1.0
