@@ -247,9 +247,19 @@ class RecordPreprocessingDialog(QDialog):
 
 
 def dialog_for_session(session: ModelSession, current: Classification | None,
-                       reload: Callable[[str], None], parent: QWidget) -> RecordPreprocessingDialog:
-    """The dialog for ``session``'s model, previewing the current image; saving reloads."""
+                       reload: Callable[[str], None], parent: QWidget | None,
+                       again: Callable[[list[str]], None] | None = None) -> RecordPreprocessingDialog:
+    """The dialog for ``session``'s model, previewing the current image; saving reloads.
+
+    ``again`` is handed the previewed image after the reload, to answer it under the new card.
+    """
     sample = current.path if current is not None and Path(current.path).is_file() else None
+
+    def saved(_card: str) -> None:
+        reload(path)
+        if again is not None and sample is not None:
+            again([sample])
+
     path = str(session.loaded.path)
     h, w = session.loaded.input_shape[:2]
 
@@ -260,6 +270,5 @@ def dialog_for_session(session: ModelSession, current: Classification | None,
         return double_preprocessing_warnings(PreprocessingSpec.from_dict(preprocessing), session.loaded)
 
     # It starts from what the model is fed now: with a Rescaling layer inside, that is scale 1.
-    return RecordPreprocessingDialog(path, session.classes, sample, (h, w),
-                                     lambda _card: reload(path), parent, scale=session.spec.scale,
-                                     warnings_for=warnings_for)
+    return RecordPreprocessingDialog(path, session.classes, sample, (h, w), saved, parent,
+                                     scale=session.spec.scale, warnings_for=warnings_for)

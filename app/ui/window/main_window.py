@@ -327,15 +327,7 @@ class MainWindow(QMainWindow):
         if self.session is None:
             self.show_message("Load a model first: the card describes how it was trained", "warning")
             return
-        current = self.state.current
-        again = current.path if current is not None and Path(current.path).is_file() else None
-
-        def reload(path: str) -> None:
-            self.open_model(path)
-            if again is not None:  # the image on show, answered again under the new card
-                self.classify_paths([again])
-
-        self.record_dialog = dialog_for_session(self.session, current, reload, self)
+        self.record_dialog = dialog_for_session(self.session, self.state.current, self.open_model, self, self.classify_paths)
         self.record_dialog.show()
 
     def export_history(self, kind: str) -> None:
