@@ -211,22 +211,43 @@ def find_heads(loaded: LoadedModel) -> None:
             feats_tensor = last.input
         outputs = [out] + ([feats_tensor] if feats_tensor is not None else [])
         head_model = keras.Model(inputs, outputs)
+        # A layer that hides its ending (a SavedModel's TFSMLayer, say) is asked instead.
+        scores_are_logits = not _outputs_are_probabilities(head_model, loaded.input_shape)
 
         def heads(x: Any) -> tuple[Any, Any, Any]:
             res = head_model(x, training=False)
             res = res if isinstance(res, (list, tuple)) else [res]
-            probs = tf.cast(res[0], tf.float32)
-            # log(p) loses everything a float32 softmax saturated away; calibration warns.
-            logits = tf.math.log(tf.maximum(probs, 1e-30))
+            scores = tf.cast(res[0], tf.float32)
             feats = res[1] if len(res) > 1 else None
-            return logits, probs, feats
+            if scores_are_logits:
+                return scores, tf.nn.softmax(scores), feats
+            # log(p) loses everything a float32 softmax saturated away; calibration warns.
+            return tf.math.log(tf.maximum(scores, 1e-30)), scores, feats
 
-        loaded.logits_source = LOGITS_FROM_PROBABILITIES
         loaded.has_features = feats_tensor is not None
-        loaded.notes.append(
-            "no softmax to strip: logits are log(probabilities), so calibration is less reliable"
-        )
+        if scores_are_logits:
+            loaded.logits_source = LOGITS_MODEL_OUTPUT
+        else:
+            loaded.logits_source = LOGITS_FROM_PROBABILITIES
+            loaded.notes.append(
+                "no softmax to strip: logits are log(probabilities), so calibration is less reliable"
+            )
     loaded.heads = heads
+
+
+def _outputs_are_probabilities(head_model: Any, input_shape: tuple[int | None, ...]) -> bool:
+    """Whether the model's scores are rows of a softmax, on a batch of random images.
+
+    Rows of non-negative values summing to one are probabilities; anything else is taken as
+    logits (a linear last layer inside a SavedModel), as for a .tflite file.
+    """
+    h, w, c = (d or 32 for d in input_shape)
+    x = np.random.default_rng(0).uniform(0.0, 1.0, (4, h, w, c)).astype(np.float32)
+    res = head_model(x, training=False)
+    raw = np.asarray(res[0] if isinstance(res, (list, tuple)) else res, dtype=np.float64)
+    raw = raw.reshape(len(raw), -1)
+    return bool(raw.min() >= -1e-3 and raw.max() <= 1 + 1e-3
+                and np.allclose(raw.sum(axis=1), 1.0, atol=2e-2))
 
 
 def refuse_if_risky(inspection: ModelInspection, trust: bool) -> None:

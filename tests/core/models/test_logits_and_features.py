@@ -32,6 +32,8 @@ def _build(kind: str):
         layers.append(keras.layers.Dense(4))
     elif kind == "no_dense_end":
         layers += [keras.layers.Dense(4, activation="softmax"), keras.layers.Dropout(0.1)]
+    elif kind == "logits_hidden":  # a linear ending no layer type says: asked, not read
+        layers += [keras.layers.Dense(4), keras.layers.Dropout(0.1)]
     return keras.Sequential(layers)
 
 
@@ -39,7 +41,7 @@ def _build(kind: str):
     ("kind", "source"),
     [("dense_softmax", LOGITS_STRIPPED_SOFTMAX), ("activation_softmax", LOGITS_STRIPPED_SOFTMAX),
      ("softmax_layer", LOGITS_STRIPPED_SOFTMAX), ("logits", LOGITS_MODEL_OUTPUT),
-     ("no_dense_end", LOGITS_FROM_PROBABILITIES)],
+     ("no_dense_end", LOGITS_FROM_PROBABILITIES), ("logits_hidden", LOGITS_MODEL_OUTPUT)],
 )
 def test_logits_reproduce_the_model(tmp_path: Path, kind: str, source: str) -> None:
     model = _build(kind)
@@ -55,11 +57,29 @@ def test_logits_reproduce_the_model(tmp_path: Path, kind: str, source: str) -> N
     else:
         np.testing.assert_allclose(out.probabilities, expected, atol=1e-6)
     np.testing.assert_allclose(softmax(out.logits), out.probabilities, atol=1e-5)
-    if source != LOGITS_FROM_PROBABILITIES:
+    if kind == "logits_hidden":
+        assert not any("log(probabilities)" in w for w in session.warnings)
+    elif source != LOGITS_FROM_PROBABILITIES:
         assert out.features is not None and out.features.shape == (5, 6)
         assert (out.features >= 0).all()  # the ReLU Dense output feeds the classifier
     else:
         assert any("log(probabilities)" in w for w in session.warnings)
+
+
+def test_a_savedmodel_that_outputs_logits_is_read_as_logits(tmp_path: Path) -> None:
+    """model.export() hides the ending in a TFSMLayer: its scores are tested, not assumed to
+    be probabilities (a user's logits came out as 'probabilities' summing to -3.8)."""
+    model = _build("logits")
+    model.export(tmp_path / "exported", verbose=False)
+    session = open_model(tmp_path / "exported", trust=True)
+    try:
+        assert session.loaded.logits_source == LOGITS_MODEL_OUTPUT
+        x = np.random.default_rng(1).uniform(0, 1, (5, 10, 10, 1)).astype(np.float32)
+        out = session.infer(x)
+        np.testing.assert_allclose(out.logits, np.asarray(model(x, training=False)), atol=1e-5)
+        np.testing.assert_allclose(out.probabilities.sum(axis=1), 1.0, atol=1e-5)
+    finally:
+        session.close()
 
 
 def test_batches_larger_than_batch_size_match_single_calls(colour_model: Path) -> None:
