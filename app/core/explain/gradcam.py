@@ -17,8 +17,10 @@ from typing import Any
 import numpy as np
 
 from app.core.explain.maps import PREDICTED, ClassMaps
+from app.core.explain.nested import nested_probe
 from app.core.explain.target_layer import (
     GradCAMUnavailable,
+    NestedConvolutions,
     TargetLayer,
     find_target_layer,
     output_in_graph,
@@ -87,13 +89,18 @@ class GradCAM:
     def _build(self, layer_name: str | None) -> TargetLayer:
         keras, tf = import_keras(), import_tensorflow()
         model = self.loaded.model
-        target = find_target_layer(model, layer_name)
         graph_tensor, to_logits = _logit_graph(self.loaded, keras, tf)
         try:
-            probe = keras.Model(model.inputs, [output_in_graph(model, target.name), graph_tensor])
-        except (ValueError, KeyError) as exc:
-            raise GradCAMUnavailable(f"Grad-CAM is unavailable: layer {target.name!r} cannot be "
-                                     f"read ({str(exc)[:120]}); use occlusion instead") from None
+            target = find_target_layer(model, layer_name)
+        except NestedConvolutions as nested:  # a keras.applications base inside the model
+            from_output = self.loaded.logits_source in (LOGITS_MODEL_OUTPUT, LOGITS_FROM_PROBABILITIES)
+            target, probe = nested_probe(model, nested.layer, from_output, keras)
+        else:
+            try:
+                probe = keras.Model(model.inputs, [output_in_graph(model, target.name), graph_tensor])
+            except (ValueError, KeyError) as exc:
+                raise GradCAMUnavailable(f"Grad-CAM is unavailable: layer {target.name!r} cannot "
+                                         f"be read ({str(exc)[:120]}); use occlusion instead") from None
         h, w, c = self.loaded.input_shape
         size = (h, w)
         (top, bottom), (left, right) = target.cropped

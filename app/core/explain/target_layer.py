@@ -25,6 +25,14 @@ class GradCAMUnavailable(ModelError):
     SavedModel graph, a convolution inside a nested model); occlusion still works."""
 
 
+class NestedConvolutions(GradCAMUnavailable):
+    """The convolutions are inside a nested model (``layer``), as in transfer learning."""
+
+    def __init__(self, message: str, layer: str) -> None:
+        super().__init__(message)
+        self.layer = layer
+
+
 @dataclass(frozen=True)
 class TargetLayer:
     """The layer whose output Grad-CAM weighs, and the convolution that starts its block."""
@@ -94,9 +102,10 @@ def find_target_layer(model: Any, name: str | None = None) -> TargetLayer:
                                      "whose layers cannot be read; use occlusion instead")
         nested = _nested_conv(model)
         if nested is not None:
-            raise GradCAMUnavailable(
+            raise NestedConvolutions(
                 f"Grad-CAM is unavailable: the convolutions are inside the nested model "
-                f"{nested!r}, which probscope does not open yet; use occlusion instead")
+                f"{nested!r}, and the layers around it are not a simple chain probscope can "
+                "rebuild; use occlusion instead", nested)
         raise GradCAMUnavailable("Grad-CAM is unavailable: the model has no convolutional "
                                  "layer to read; use occlusion instead")
     start = convs[-1]
