@@ -119,9 +119,12 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
              else "ok" if result.judged else "not judged")
     print(f"outputs: {state} (spread {result.output_spread.get('mean_tv', 0.0):.3g} over "
           f"{result.n} inputs of {result.data})")
-    print(f"{'layer':<28}{'activation':<12}{'units':>7}{'dead':>8}{'zeros':>8}  verdict")
+    # As wide as the longest name: "mobilenetv2_1.00_96/block_10_expand_relu" cut to 27
+    # characters read the same as block_1's.
+    width = max([len("layer")] + [len(r["name"]) for r in result.layers]) + 1
+    print(f"{'layer':<{width}}{'activation':<12}{'units':>7}{'dead':>8}{'zeros':>8}  verdict")
     for r in result.layers:
-        print(f"{r['name'][:27]:<28}{r['activation'][:11]:<12}{r['units']:>7}"
+        print(f"{r['name']:<{width}}{r['activation'][:11]:<12}{r['units']:>7}"
               f"{r['dead_fraction']:>8.1%}{r['zero_fraction']:>8.1%}  {r['verdict']}")
     for w in result.warnings:
         print(f"warning: {w}")

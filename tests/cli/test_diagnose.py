@@ -73,3 +73,30 @@ def test_diagnose_bad_path_is_a_user_error(capsys: pytest.CaptureFixture[str], c
     code = main(["diagnose", "--model", str(colour_model), "--data", str(tmp_path / "nope")])
     _, err = capsys.readouterr()
     assert code == 1 and "no such file or folder" in err and "Traceback" not in err
+
+
+def test_long_layer_names_are_not_cut_in_the_table(capsys: pytest.CaptureFixture[str],
+                                                   colour_model: Path, colour_folder: Path,
+                                                   tmp_path: Path) -> None:
+    """Names that differ only after 27 characters (block_1 / block_10) stay apart."""
+    import shutil
+
+    from app.core.cards.card_file import card_path_for
+    from app.core.tf_runtime import import_keras
+
+    keras = import_keras()
+    stem = "mobilenetv2_1.00_96_block_1"
+    model = keras.Sequential([
+        keras.Input((16, 16, 3)),
+        keras.layers.Conv2D(4, 3, activation="relu", name=f"{stem}_expand_relu"),
+        keras.layers.Conv2D(4, 3, activation="relu", name=f"{stem}0_expand_relu"),
+        keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3, activation="softmax"),
+    ])
+    path = tmp_path / "long.keras"
+    model.save(path)
+    shutil.copy(card_path_for(colour_model), card_path_for(path))
+    code = main(["diagnose", "--model", str(path), "--data", str(colour_folder)])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    rows = [line.split()[0] for line in out.splitlines() if line.startswith(stem)]
+    assert rows == [f"{stem}_expand_relu", f"{stem}0_expand_relu"]

@@ -176,7 +176,8 @@ def check_collapse(
 
 
 def collapse_advice(
-    collapsed: bool, near_collapse: bool, dead_layers: list[str], input_problem: bool
+    collapsed: bool, near_collapse: bool, dead_layers: list[str], input_problem: bool,
+    has_batchnorm: bool = False,
 ) -> list[str]:
     """Plain-words likely causes of a (near-)collapsed model and what to try, most likely first.
 
@@ -188,6 +189,9 @@ def collapse_advice(
         Names of layers where most ReLU units never fire.
     input_problem : bool
         Whether inference inputs look unlike the training inputs.
+    has_batchnorm : bool, default=False
+        Whether the model has BatchNormalization layers (their inference statistics can
+        collapse a model that trained well).
 
     Returns
     -------
@@ -210,7 +214,16 @@ def collapse_advice(
             f"Dying ReLUs in {', '.join(dead_layers[:4])}: those units output zero for every "
             "image, so nothing after them can tell images apart. Usual causes are a too high "
             "learning rate or huge unnormalised inputs; retrain with a 10x lower learning "
-            "rate, He initialisation, BatchNormalization, or LeakyReLU."
+            f"rate, He initialisation, {'' if has_batchnorm else 'BatchNormalization, '}"
+            "or LeakyReLU."
+        )
+    if collapsed and has_batchnorm:
+        advice.append(
+            "BatchNormalization statistics not settled: at inference each BatchNorm uses the "
+            "moving mean and variance of training, which after few steps (momentum 0.99, a "
+            "small data set) are still near their start, so every image reaches the head "
+            "alike. Train longer, use BatchNormalization(momentum=0.9), or keep a pretrained "
+            "base's statistics (call it with training=False when fine-tuning)."
         )
     if near_collapse and not collapsed:
         advice.append(

@@ -117,6 +117,13 @@ def _partly_dead_note(row: dict[str, Any]) -> str:
     )
 
 
+def _partly_dead_in_collapse_note(row: dict[str, Any]) -> str:
+    # "The model can work" beside a collapsed verdict contradicted it.
+    return (f"layer '{row['name']}' is partly dead: {row['dead_fraction']:.0%} of its "
+            f"{row['units']} units are zero for every input; not the cause of the collapse "
+            "on its own")
+
+
 def _healthy_note(row: dict[str, Any]) -> str:
     return (f"layer '{row['name']}' is healthy: {row['zero_fraction']:.0%} of its values are zero "
             "per input and its units fire for some inputs")
@@ -181,8 +188,8 @@ def diagnose_model(
     dead = [r for r in layers if r["verdict"] == "dead"]
     warnings += [_dead_warning(r, n) for r in dead]
     # Every verdict gets its plain-words note, not only the alarming ones.
-    by_verdict = {"sparse, healthy": _sparse_note, "partly dead": _partly_dead_note,
-                  "healthy": _healthy_note}
+    partly = _partly_dead_note if not report.collapsed else _partly_dead_in_collapse_note
+    by_verdict = {"sparse, healthy": _sparse_note, "partly dead": partly, "healthy": _healthy_note}
     notes += report.notes + [by_verdict[r["verdict"]](r) for r in layers if r["verdict"] in by_verdict]
     if layers and n < FEW_INPUTS:
         notes.append(f"only {n} inputs: a unit that no input excites looks dead; use more "
@@ -207,7 +214,8 @@ def diagnose_model(
         data=str(data_path) if isinstance(data_path, (str, os.PathLike)) else data.name,
         labelled=labels is not None,
         advice=collapse_advice(report.collapsed, report.near_collapse, [r["name"] for r in dead],
-                               bool(mismatch["findings"])),
+                               bool(mismatch["findings"]),
+                               "BatchNormalization" in session.loaded.inspection.layer_classes),
         notes=notes,
         skipped=skipped,
     )

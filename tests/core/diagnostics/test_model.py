@@ -235,3 +235,52 @@ def test_a_card_scaling_what_the_model_scales_is_blamed_not_the_model(
     assert result.collapsed or result.near_collapse, "inputs of 0-0.004 should flatten the answers"
     assert result.advice[0].startswith("Unnormalised or mis-scaled input")
     assert "diagnose again" in result.advice[0]
+
+
+def test_a_collapse_with_batchnorm_names_its_moving_statistics(colour_model: Path,
+                                                               colour_folder: Path,
+                                                               tmp_path: Path) -> None:
+    """Moving statistics far from what the layer sees (as after a few training steps) flatten
+    every image; the advice names them, and partly dead layers no longer say "can work"."""
+    from app.core.tf_runtime import import_keras
+
+    keras = import_keras()
+    L = keras.layers
+    model = keras.Sequential([
+        keras.Input((16, 16, 3)), L.Conv2D(8, 3, name="conv"), L.BatchNormalization(name="bn"),
+        L.ReLU(name="relu"), L.GlobalAveragePooling2D(), L.Dense(3, activation="softmax"),
+    ])
+    bn = model.get_layer("bn")
+    gamma, beta, _, _ = bn.get_weights()
+    bn.set_weights([gamma, beta, np.full(8, 50.0, np.float32), np.full(8, 1e-4, np.float32)])
+    path = tmp_path / "bn.keras"
+    model.save(path)
+    shutil.copy(card_path_for(colour_model), card_path_for(path))
+    session = open_model(path)
+    try:
+        result = diagnose_model(session, colour_folder)
+    finally:
+        session.close()
+    assert result.collapsed
+    assert any(a.startswith("BatchNormalization statistics not settled") for a in result.advice)
+    assert not any("the model can work" in n for n in result.notes)
+
+
+def test_a_collapse_without_batchnorm_does_not_blame_it(colour_model: Path, colour_folder: Path,
+                                                         tmp_path: Path) -> None:
+    path = _copy(colour_model, tmp_path)
+    from app.core.tf_runtime import import_keras
+
+    keras = import_keras()
+    model = keras.saving.load_model(path)
+    dense = model.layers[-1]
+    kernel, bias = dense.get_weights()
+    dense.set_weights([np.zeros_like(kernel), bias])  # the answer no longer depends on the image
+    model.save(path)
+    session = open_model(path)
+    try:
+        result = diagnose_model(session, colour_folder)
+    finally:
+        session.close()
+    assert result.collapsed
+    assert not any(a.startswith("BatchNormalization statistics") for a in result.advice)
