@@ -188,3 +188,30 @@ def test_saving_a_probe_check_says_the_model_now_answers_on_tensorflow(capsys, m
                           "--score", "energy", "--save")
     assert code == 0, err
     assert "saved to" in out and "TensorFlow" not in out
+
+
+def test_a_reference_kind_named_like_a_class_is_left_out_and_said(capsys, model_copy: Path,
+                                                                   tmp_path: Path) -> None:
+    """Classes that *are* stripes and dots: the reference's stripes and dots would teach the
+    check that the model's own classes are none of them."""
+    from app.core.ood.probe_fitting import kinds_named_like, resolve_kinds
+    from tests.conftest import COLOURS, colour_image
+
+    assert kinds_named_like(["stripes", "checkers", "dots", "wood", "face"],
+                            ["striped", "checker", "polka_dots", "cat"]) == ["stripes", "checkers", "dots"]
+    assert kinds_named_like(["stripes", "wood", "glyphs"], ["0", "1", "A", "B"]) == []
+    assert "stripes" in resolve_kinds("stripes,dots", ["stripes"])  # named by the user: kept
+    card = json.loads(card_path_for(model_copy).read_text())
+    card["classes"] = ["red", "stripes", "dots"]
+    card_path_for(model_copy).write_text(json.dumps(card))
+    rng = np.random.default_rng(8)
+    folder = tmp_path / "named"
+    for name, rgb in zip(card["classes"], COLOURS.values(), strict=True):
+        for i in range(20):
+            write_png(folder / name / f"{i}.png", colour_image(rng, rgb, (24, 24)))
+    code, res, err = _run(capsys, "ood", "--model", str(model_copy), "--data", str(folder), "--json")
+    assert code == 0, err
+    kinds = {row["kind"] for row in res["per_kind"]}
+    assert kinds and not kinds & {"stripes", "dots"} and "wood" in kinds
+    said = "reference kind 'stripes' is named like one of your classes: left out"
+    assert any(said in w for w in res["warnings"])

@@ -8,6 +8,7 @@ own no-class images (``--ood-data``) they join the reference as one more kind.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,7 +57,8 @@ def resolve_kinds(reference: str | Sequence[str] | None, classes: Sequence[str])
     """
     available = list(kinds_for(classes))
     if reference is None or reference == "all":
-        return available
+        named = kinds_named_like(available, classes)
+        return [k for k in available if k not in named]
     if reference == "none":
         return []
     names = [k.strip() for k in reference.split(",")] if isinstance(reference, str) else list(reference)
@@ -65,6 +67,18 @@ def resolve_kinds(reference: str | Sequence[str] | None, classes: Sequence[str])
         raise DataError(f"--reference: unknown kind(s) {', '.join(unknown)}; available: "
                         f"{', '.join(available)}, or all, or none")
     return names
+
+
+def kinds_named_like(kinds: Sequence[str], classes: Sequence[str]) -> list[str]:
+    """Reference kinds one of the classes is named after ("stripes" for a class "striped").
+
+    A model whose classes *are* stripes or faces must not learn that stripes or faces are
+    none of its classes; a reference kind of another style is not told apart by the
+    probe's own test (it tells the styles apart), so the names decide.
+    """
+    tokens = {t for c in classes for t in re.findall(r"[a-z]+", str(c).lower()) if len(t) >= 3}
+    return [k for k in kinds
+            if any(t.startswith(k.rstrip("s")) or k.rstrip("s").startswith(t) for t in tokens)]
 
 
 def _generate(kinds: list[str], session: ModelSession, notes: list[str]) -> dict[str, np.ndarray]:
