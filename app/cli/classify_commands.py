@@ -92,11 +92,26 @@ class _Columns:
             moot: bool = False) -> str:
         sets = ""
         if self.sets:
-            shown = "" if members is None else "{" + ", ".join(members) + "}"
+            shown = "" if members is None else _fitted_set(members, self.set_width - 2 * moot)
             # The check says "none of the classes": the set only says which, if it were one.
             shown = f"({shown})" if moot and shown else shown
             sets = f"{shown:<{self.set_width}} "
         return f"{label:<{self.label}} {prob:>6}  {check:<{self.check}}  {sets}{path}"
+
+
+def _fitted_set(members: list[str], width: int) -> str:
+    """``{a, b, c}``, or as many members as fit and how many more: ``{a, b, …+3}``.
+
+    A set wider than its column pushed the paths out of line; --json has every member.
+    """
+    whole = "{" + ", ".join(members) + "}"
+    if len(whole) <= width:
+        return whole
+    for k in range(len(members) - 1, 0, -1):
+        short = "{" + ", ".join(members[:k]) + f", …+{len(members) - k}}}"
+        if len(short) <= width:
+            return short
+    return f"{{…{len(members)}}}"
 
 
 def _human_row(r: Any, session: Any, top: int, columns: _Columns) -> str:

@@ -236,6 +236,15 @@ def test_table_columns_fit_long_class_names(capsys, overlap, tmp_path):
     assert code == 0, err
     header, *rows = out.splitlines()
     assert rows and any("_with_a_long_name}" in r for r in rows)
-    for row in rows:  # sets of up to two names keep the path under its header
-        if row.count("_with_a_long_name") <= 3:
-            assert row.index(str(folder)) == header.index("path"), row
+    for row in rows:  # a set too wide for its column is shortened: paths stay under "path"
+        assert row.index(str(folder)) == header.index("path"), row
+
+
+def test_a_set_wider_than_its_column_says_how_many_more() -> None:
+    from app.cli.classify_commands import _fitted_set
+
+    assert _fitted_set(["dots", "checker"], 20) == "{dots, checker}"
+    assert _fitted_set(["dots", "checker", "stripes"], 20) == "{dots, checker, …+1}"
+    assert _fitted_set(["dots", "checker", "stripes", "waves"], 24) == "{dots, checker, …+2}"
+    assert _fitted_set(["a_very_long_class_name", "b"], 12) == "{…2}"
+    assert all(len(_fitted_set(["x" * n, "y" * n, "z" * n], 16)) <= 16 for n in range(1, 12))
