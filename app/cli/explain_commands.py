@@ -100,7 +100,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
                 print(f"{'ERROR':<12} {'':<16} {e.path}: {e.error.removeprefix(os.path.basename(e.path) + ': ')}")
         sys.stdout.flush()
     session.close()
-    where = f"overlays ({args.method}) written to {out_dir}{os.sep}"
+    written = len(files) - failed
+    where = (f"overlays ({args.method}) written to {out_dir}{os.sep}" if written
+             else f"no overlay written: none of the {len(files)} image(s) could be explained")
     # With --json stdout holds only the JSON lines.
     print(f"probscope: {where}" if args.json else where, file=sys.stderr if args.json else sys.stdout)
     if nowhere:

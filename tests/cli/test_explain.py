@@ -135,6 +135,12 @@ def test_unreadable_image_is_reported_per_file(capsys: pytest.CaptureFixture[str
     first, second = _lines(out)
     assert first["error"] is None and first["map_path"]
     assert second["error"] and second["peak"] is None and second["map_path"] is None
+    assert "written to" in err
+    code = main(["explain", str(bad), "--model", str(colour_model), "--out", str(tmp_path / "p")])
+    out, err = capsys.readouterr()
+    # Nothing was written: the last line must not say it was.
+    assert code == 1 and "written to" not in out + err
+    assert "no overlay written: none of the 1 image(s) could be explained" in out
 
 
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
