@@ -78,7 +78,8 @@ def test_a_bad_fraction_is_a_usage_error(capsys, bare_model, bad):
 
 def test_a_card_less_model_names_the_next_step(capsys, bare_model, colour_folder):
     assert main(["info", "--model", str(bare_model)]) == 0
-    assert "next step: record how it was trained: probscope card init bare.keras" in capsys.readouterr().out
+    said = f"next step: record how it was trained: probscope card init {bare_model} --like"
+    assert said in capsys.readouterr().out
     code = main(["classify", str(next(colour_folder.rglob("*.png"))), "--model", str(bare_model)])
     err = capsys.readouterr().err
     assert code == 0

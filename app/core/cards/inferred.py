@@ -7,6 +7,7 @@ in-model preprocessing layers, but the value scale is a guess and is marked as o
 from __future__ import annotations
 
 import os
+import shlex
 from typing import Any
 
 from app.core.cards.card_file import ModelCard, new_card
@@ -62,8 +63,12 @@ def infer_card(loaded: LoadedModel) -> ModelCard:
 
 
 def recording_hint(model_path: str | os.PathLike[str]) -> str:
-    """The command that records a card-less model's preprocessing (the next step to name)."""
-    name = os.path.basename(os.fspath(model_path).rstrip("/")) or "MODEL"
+    """The command that records a card-less model's preprocessing (the next step to name).
+
+    The path as it was given, quoted for a shell: the bare name was wrong from any other
+    folder than the model's.
+    """
+    name = shlex.quote(os.fspath(model_path).rstrip("/")) or "MODEL"
     return (f"record how it was trained: probscope card init {name} --like "
             "idg|dataset|arrays|<keras.applications name> (see --help)")
 
