@@ -167,3 +167,19 @@ def output_in_graph(model: Any, name: str) -> Any:
             stack.extend(nodes[node_index].input_tensors)
     raise GradCAMUnavailable(f"Grad-CAM is unavailable: layer {name!r} is not on the way from "
                              "the model's input to its output; use occlusion instead")
+
+
+def gradcam_unavailable(format_name: str, layer_classes: list[str]) -> str | None:
+    """Why Grad-CAM cannot run on a model, from its format and its config's layer classes.
+
+    For the window, which would otherwise offer Grad-CAM and take it back after a try; no
+    model is loaded for it (a LiteRT session has none). What only building finds out (a
+    nested base amid branching layers) is None here.
+    """
+    if format_name == "tflite":
+        return "a .tflite file has no layers to take gradients through"
+    if format_name == "savedmodel":
+        return "the model is a SavedModel graph whose layers cannot be read"
+    if not _CONV_CLASSES & set(layer_classes):
+        return "the model has no convolutional layer to read"
+    return None

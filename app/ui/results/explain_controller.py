@@ -62,11 +62,18 @@ class ExplainController(QObject):
     def jobs_in_flight(self) -> int:
         return self.runner.in_flight
 
-    def _on_session(self, _session: ModelSession | None) -> None:
+    def _on_session(self, session: ModelSession | None) -> None:
+        from app.core.explain import gradcam_unavailable
+
         self.runner.cancel(silent=True)
         self.cache = ExplainerCache()  # a new model: a new explainer, traced on first use
         self.gradcam_reason = None
-        self.controls.set_gradcam_available(True)
+        # Known from the config, so the button is off before anyone tries (the caption stays
+        # quiet until they do: a .tflite is not an error on every image).
+        loaded = None if session is None else session.loaded
+        reason = None if loaded is None else gradcam_unavailable(
+            loaded.format, loaded.inspection.layer_classes)
+        self.controls.set_gradcam_available(reason is None, reason or "")
         self._show(None)
         self.controls.show_text("")
 

@@ -78,3 +78,15 @@ def test_a_base_inside_branching_layers_is_refused_for_occlusion(flat: Path, tmp
             GradCAM(session.loaded)
     finally:
         session.close()
+
+
+def test_what_the_config_tells_before_anything_is_built(flat: Path, tmp_path: Path) -> None:
+    """The window turns Grad-CAM off from the config alone (a LiteRT session loads no model)."""
+    from app.core.explain import gradcam_unavailable
+    from app.core.models.inspection import inspect_model
+
+    for path in (flat, _rewrap(flat, tmp_path, "sequential")):
+        assert gradcam_unavailable("keras", inspect_model(path).layer_classes) is None
+    assert "no convolutional layer" in gradcam_unavailable("keras", ["Dense", "Flatten", "InputLayer"])
+    assert ".tflite" in gradcam_unavailable("tflite", [])
+    assert "SavedModel" in gradcam_unavailable("savedmodel", [])
