@@ -70,6 +70,16 @@ def logsumexp(logits: np.ndarray, axis: int = -1) -> np.ndarray:
 TEMPERATURE_RANGE = (1e-4, 1e4)
 
 
+def are_probability_rows(scores: np.ndarray) -> bool:
+    """Whether every row is non-negative and sums to one: a softmax's output, not logits.
+
+    The tolerance allows for an 8-bit quantised softmax.
+    """
+    raw = np.asarray(scores, dtype=np.float64).reshape(len(scores), -1)
+    return bool(raw.min() >= -1e-3 and raw.max() <= 1 + 1e-3
+                and np.allclose(raw.sum(axis=1), 1.0, atol=2e-2))
+
+
 def check_temperature(temperature: float) -> float:
     """The temperature as a float, or DataError for anything outside :data:`TEMPERATURE_RANGE`.
 

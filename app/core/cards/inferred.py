@@ -134,7 +134,7 @@ def double_preprocessing_warnings(spec: PreprocessingSpec, loaded: LoadedModel) 
     *before* those layers, usually raw 0–255 pixels; a card that also scales or
     normalises (say x/255 in front of ``Rescaling(1/255)``) shrinks every input.
     """
-    return double_value_warnings(spec, loaded) + _double_geometry_warnings(spec, loaded)
+    return double_value_warnings(spec, loaded) + double_geometry_warnings(spec, loaded)
 
 
 def double_value_warnings(spec: PreprocessingSpec, loaded: LoadedModel) -> list[str]:
@@ -164,7 +164,8 @@ def double_value_warnings(spec: PreprocessingSpec, loaded: LoadedModel) -> list[
     return warnings
 
 
-def _double_geometry_warnings(spec: PreprocessingSpec, loaded: LoadedModel) -> list[str]:
+def double_geometry_warnings(spec: PreprocessingSpec, loaded: LoadedModel) -> list[str]:
+    """The warnings of :func:`double_preprocessing_warnings` about cropping and padding."""
     warnings = []
     for layer in _in_model_geometry(loaded):
         if layer["class_name"] == "CenterCrop" and spec.crop_to_aspect_ratio:

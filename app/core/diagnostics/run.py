@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from app.core.cards.inferred import double_preprocessing_warnings, double_value_warnings
+from app.core.cards.inferred import double_geometry_warnings, double_value_warnings
 from app.core.data.labelled import DataSet, load_data
 from app.core.data.outputs import CancelFn, ProgressFn, iter_input_batches
 from app.core.diagnostics.activations import ActivationScanner
@@ -182,8 +182,7 @@ def diagnose_model(
     doubled = double_value_warnings(session.spec, session.loaded)
     mismatch["findings"] += [{"kind": "preprocessed_twice", "message": w} for w in doubled]
     warnings = [f"input: {f['message']}" for f in mismatch["findings"]]
-    warnings += [w for w in double_preprocessing_warnings(session.spec, session.loaded)
-                 if w not in doubled]
+    warnings += double_geometry_warnings(session.spec, session.loaded)
     warnings += report.warnings
     dead = [r for r in layers if r["verdict"] == "dead"]
     warnings += [_dead_warning(r, n) for r in dead]

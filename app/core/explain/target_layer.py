@@ -20,6 +20,11 @@ _CONV_CLASSES = frozenset({"Conv2D", "DepthwiseConv2D", "SeparableConv2D", "Conv
 _POOLING_PREFIXES = ("MaxPool", "AveragePool", "GlobalMaxPool", "GlobalAveragePool")
 
 
+# Why Grad-CAM cannot run, said alike when it is tried and when the window knows beforehand.
+_SAVEDMODEL = "the model is a SavedModel graph whose layers cannot be read"
+_NO_CONVOLUTION = "the model has no convolutional layer to read"
+
+
 class GradCAMUnavailable(ModelError):
     """Grad-CAM cannot be computed for this model (no convolutional layer to read, a
     SavedModel graph, a convolution inside a nested model); occlusion still works."""
@@ -98,16 +103,14 @@ def find_target_layer(model: Any, name: str | None = None) -> TargetLayer:
              if type(layer).__name__ in _CONV_CLASSES and _spatial(layer) is not None]
     if not convs:
         if any(type(layer).__name__ == "TFSMLayer" for layer in layers):
-            raise GradCAMUnavailable("Grad-CAM is unavailable: the model is a SavedModel graph "
-                                     "whose layers cannot be read; use occlusion instead")
+            raise GradCAMUnavailable(f"Grad-CAM is unavailable: {_SAVEDMODEL}; use occlusion instead")
         nested = _nested_conv(model)
         if nested is not None:
             raise NestedConvolutions(
                 f"Grad-CAM is unavailable: the convolutions are inside the nested model "
                 f"{nested!r}, and the layers around it are not a simple chain probscope can "
                 "rebuild; use occlusion instead", nested)
-        raise GradCAMUnavailable("Grad-CAM is unavailable: the model has no convolutional "
-                                 "layer to read; use occlusion instead")
+        raise GradCAMUnavailable(f"Grad-CAM is unavailable: {_NO_CONVOLUTION}; use occlusion instead")
     start = convs[-1]
     size = _spatial(layers[start])
     chosen = start
@@ -179,7 +182,7 @@ def gradcam_unavailable(format_name: str, layer_classes: list[str]) -> str | Non
     if format_name == "tflite":
         return "a .tflite file has no layers to take gradients through"
     if format_name == "savedmodel":
-        return "the model is a SavedModel graph whose layers cannot be read"
+        return _SAVEDMODEL
     if not _CONV_CLASSES & set(layer_classes):
-        return "the model has no convolutional layer to read"
+        return _NO_CONVOLUTION
     return None

@@ -20,6 +20,7 @@ import numpy as np
 from app.core.errors import ModelError
 from app.core.models.predictor import DEFAULT_BATCH_SIZE, ModelOutputs, concat_outputs
 from app.core.models.runtime import LITERT, OUTPUT_NAMES
+from app.core.numeric import are_probability_rows
 from app.core.tf_runtime import quiet_native_stderr
 
 InterpreterFactory = Callable[..., Any]
@@ -199,15 +200,14 @@ class LiteRTRuntime:
     def scores_are_probabilities_on(self, probe: np.ndarray) -> bool:
         """For a file with one unnamed output: does it give probabilities on ``probe``?
 
-        Rows of non-negative values summing to one are taken as a softmax output (the
-        tolerance allows for an 8-bit quantised softmax); anything else as logits.
+        Rows of non-negative values summing to one are taken as a softmax output; anything
+        else as logits.
         """
         if "scores" not in self._roles:
             return False
         with self._lock:
             raw = self._invoke(np.asarray(probe, np.float32))[self._roles["scores"]]
-        return bool(raw.min() >= -1e-3 and raw.max() <= 1 + 1e-3
-                    and np.allclose(raw.sum(axis=1), 1.0, atol=2e-2))
+        return are_probability_rows(raw)
 
     def _invoke(self, x: np.ndarray) -> list[np.ndarray]:
         interp = self._interpreter

@@ -17,6 +17,7 @@ import numpy as np
 
 from app.core.errors import ModelError, UnsafeModelError
 from app.core.models.inspection import ModelInspection, inspect_model
+from app.core.numeric import are_probability_rows
 from app.core.tf_runtime import import_keras, import_tensorflow, on_tf_thread
 
 # How logits were obtained: the UI and calibration warn about the last one.
@@ -244,10 +245,7 @@ def _outputs_are_probabilities(head_model: Any, input_shape: tuple[int | None, .
     h, w, c = (d or 32 for d in input_shape)
     x = np.random.default_rng(0).uniform(0.0, 1.0, (4, h, w, c)).astype(np.float32)
     res = head_model(x, training=False)
-    raw = np.asarray(res[0] if isinstance(res, (list, tuple)) else res, dtype=np.float64)
-    raw = raw.reshape(len(raw), -1)
-    return bool(raw.min() >= -1e-3 and raw.max() <= 1 + 1e-3
-                and np.allclose(raw.sum(axis=1), 1.0, atol=2e-2))
+    return are_probability_rows(np.asarray(res[0] if isinstance(res, (list, tuple)) else res))
 
 
 def refuse_if_risky(inspection: ModelInspection, trust: bool) -> None:

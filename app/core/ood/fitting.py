@@ -16,7 +16,7 @@ from app.core.errors import DataError
 from app.core.ood.detector import OODDetector, stats_path_for
 from app.core.ood.metrics import acceptance_rate
 from app.core.ood.prior.digit_prior import digit_prior_applies, digit_prior_head
-from app.core.ood.probe_fitting import fit_probe, kinds_named_like, resolve_kinds
+from app.core.ood.probe_fitting import fit_probe, resolve_kinds
 from app.core.ood.reference import kinds_for
 from app.core.ood.runtime import OODRuntime
 from app.core.ood.score_choice import choose_score, held_out_by_score
@@ -143,11 +143,10 @@ def run_ood(
         raise DataError(f"{data.name}: all labelled images are of one class; the check learns what "
                         "the model's classes look like from images of several of them")
     warnings = list(data.notes)
-    if reference is None or reference == "all":  # resolve_kinds left these out
+    if reference is None or reference == "all":  # what resolve_kinds left out, by name
         warnings += [f"reference kind {k!r} is named like one of your classes: left out, so "
                      "images like it are not flagged"
-                     for k in kinds_named_like(list(kinds_for(session.named_classes)),
-                                               session.named_classes)]
+                     for k in kinds_for(session.named_classes) if k not in kinds]
     try:
         layout = session.enable_layer_statistics(_prior_heads(session, kinds, warnings))
         warnings += layout.notes

@@ -32,30 +32,37 @@ def _copy(model: Path, dst_dir: Path, card_changes: dict | None = None) -> Path:
     return dst
 
 
-@pytest.fixture(scope="module")
-def healthy_model(tmp_path_factory: pytest.TempPathFactory, colour_model: Path) -> Path:
-    """A small CNN trained a few epochs at a moderate learning rate on easy colour images."""
+def _trained_colour_cnn(path: Path, colour_model: Path, seed: int, rescaling: bool = False) -> Path:
+    """A small CNN trained a few epochs at a moderate learning rate on easy colour images,
+    saved with the colour model's card (same classes, x/255). With ``rescaling`` it scales
+    the pixels itself (a Rescaling(1/255) layer) and is trained on raw 0-255 pixels."""
     from app.core.tf_runtime import import_keras
 
     keras = import_keras()
-    keras.utils.set_random_seed(2)
-    rng = np.random.default_rng(2)
+    keras.utils.set_random_seed(seed)
+    rng = np.random.default_rng(seed)
     names = list(COLOURS)
     x = np.stack([colour_image(rng, COLOURS[names[i % 3]], (16, 16)) for i in range(240)])
     L = keras.layers
     model = keras.Sequential([
         keras.Input((16, 16, 3)),
+        *([L.Rescaling(1 / 255, name="rescale")] if rescaling else []),
         L.Conv2D(16, 3, activation="relu", name="conv"),
         L.GlobalAveragePooling2D(),
         L.Dense(32, activation="relu", name="hidden"),
         L.Dense(3, activation="softmax", name="predictions"),
     ])
     model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy")
-    model.fit(x.astype("float32") / 255.0, np.arange(240) % 3, epochs=6, batch_size=32, verbose=0)
-    path = tmp_path_factory.mktemp("healthy") / "healthy.keras"
+    inputs = x.astype("float32") if rescaling else x.astype("float32") / 255.0
+    model.fit(inputs, np.arange(240) % 3, epochs=6, batch_size=32, verbose=0)
     model.save(path)
-    shutil.copy(card_path_for(colour_model), card_path_for(path))  # same classes and x/255
+    shutil.copy(card_path_for(colour_model), card_path_for(path))
     return path
+
+
+@pytest.fixture(scope="module")
+def healthy_model(tmp_path_factory: pytest.TempPathFactory, colour_model: Path) -> Path:
+    return _trained_colour_cnn(tmp_path_factory.mktemp("healthy") / "healthy.keras", colour_model, 2)
 
 
 def test_healthy_trained_cnn_is_not_collapsed(healthy_model: Path, colour_folder: Path) -> None:
@@ -205,24 +212,8 @@ def test_a_card_scaling_what_the_model_scales_is_blamed_not_the_model(
 ) -> None:
     """x/255 in the card before the model's own Rescaling(1/255): every input is nearly 0, the
     answers collapse, and the advice must say "fix the card" first, never "retrain" alone."""
-    from app.core.tf_runtime import import_keras
-
-    keras = import_keras()
-    keras.utils.set_random_seed(3)
-    rng = np.random.default_rng(3)
-    names = list(COLOURS)
-    x = np.stack([colour_image(rng, COLOURS[names[i % 3]], (16, 16)) for i in range(240)])
-    L = keras.layers
-    model = keras.Sequential([
-        keras.Input((16, 16, 3)), L.Rescaling(1 / 255, name="rescale"),
-        L.Conv2D(16, 3, activation="relu", name="conv"), L.GlobalAveragePooling2D(),
-        L.Dense(32, activation="relu", name="hidden"), L.Dense(3, activation="softmax"),
-    ])
-    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy")
-    model.fit(x.astype("float32"), np.arange(240) % 3, epochs=6, batch_size=32, verbose=0)
-    path = tmp_path / "rescaling.keras"
-    model.save(path)
-    shutil.copy(card_path_for(colour_model), card_path_for(path))  # the card says x/255 too
+    # The card says x/255 too.
+    path = _trained_colour_cnn(tmp_path / "rescaling.keras", colour_model, 3, rescaling=True)
     session = open_model(path)
     try:
         result = diagnose_model(session, colour_folder)
