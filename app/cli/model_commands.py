@@ -158,6 +158,13 @@ def cmd_card_init(args: argparse.Namespace) -> int:
     if outputs is not None and not args.classes and not args.class_dir and card.classes == outputs:
         notes.append(f"classes: 0..{len(outputs) - 1}, the model's {len(outputs)} outputs "
                      "(name them with --classes a,b,c or --class-dir DIR)")
+    scales_itself = loaded is not None and any(
+        e.get("class_name") == "Rescaling" for e in loaded.inspection.preprocessing_layers)
+    if (args.like == "arrays" and args.rescale is None and not scales_itself
+            and card.preprocessing.get("scale") == 1.0):
+        # The Keras tutorials divide x_train by 255 before fit(); the card cannot tell.
+        notes.append("pixel values are fed as they are, 0-255: if your arrays were divided by "
+                     "255 before fit() (x_train / 255), run this again with --rescale 1/255")
     if args.class_dir and args.like == "arrays":
         # Keras' folder loaders sort the names; arrays carry whatever order the labels had.
         notes.append(f"classes: {', '.join(card.classes[:8])}{'…' if len(card.classes) > 8 else ''}"

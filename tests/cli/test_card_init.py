@@ -42,6 +42,15 @@ def test_like_arrays_records_opencv_area_at_the_model_size(capsys, bare_model):
     capsys.readouterr()
 
 
+def test_like_arrays_without_rescale_says_how_to_record_x_over_255(capsys, bare_model):
+    """The tutorials divide x_train by 255 before fit(); a card of raw values is said to be so."""
+    assert main(["card", "init", str(bare_model), "--like", "arrays"]) == 0
+    assert _card(bare_model)["preprocessing"]["scale"] == 1.0
+    assert "run this again with --rescale 1/255" in capsys.readouterr().out
+    assert main(["card", "init", str(bare_model), "--like", "arrays", "--rescale", "1"]) == 0
+    assert "--rescale 1/255" not in capsys.readouterr().out  # the user said so
+
+
 def test_class_dir_with_arrays_says_the_order_is_the_sorted_folder_names(capsys, bare_model,
                                                                           colour_folder):
     """Folder loaders sort the names; arrays have no such rule, so the order is said."""

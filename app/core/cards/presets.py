@@ -29,6 +29,7 @@ from app.core.cards.recording import (
 )
 from app.core.errors import CardError
 from app.core.images.files import class_folders
+from app.core.models.image_input import read_image_input
 from app.core.preprocessing.keras_applications import keras_application_preset, preset_names
 from app.core.preprocessing.spec import PreprocessingSpec
 
@@ -84,8 +85,9 @@ def model_input_shape(model_path: str | os.PathLike[str]) -> tuple[int | None, i
             cfg = node.get("config")
             if node.get("class_name") == "InputLayer" and isinstance(cfg, dict):
                 shape = cfg.get("batch_shape") or cfg.get("batch_input_shape")
-                if isinstance(shape, list) and len(shape) == 4:
-                    return shape[1], shape[2], shape[3]
+                image_input = read_image_input(tuple(shape)) if isinstance(shape, list) else None
+                if image_input is not None:
+                    return image_input.shape
             stack.extend(node.values())
         elif isinstance(node, list):
             stack.extend(node)

@@ -22,12 +22,12 @@ from typing import Any
 import numpy as np
 
 from app.core.errors import ModelError
-from app.core.models.activation_layers import (
+from app.core.models.loading import LOGITS_MODEL_OUTPUT, LOGITS_SIGMOID, LoadedModel
+from app.core.models.statistics.activation_layers import (
     RELU_FAMILY,
     ActivationLayer,
     find_activation_layers,
 )
-from app.core.models.loading import LOGITS_MODEL_OUTPUT, LOGITS_SIGMOID, LoadedModel
 from app.core.numeric import softmax
 from app.core.tf_runtime import import_keras, import_tensorflow, on_tf_thread
 

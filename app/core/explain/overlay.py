@@ -87,13 +87,23 @@ def blend(image: np.ndarray, normalized: np.ndarray, opacity: float = DEFAULT_OP
 
 
 def mark_peak(image: np.ndarray, peak: tuple[int, int]) -> np.ndarray:
-    """A copy of ``image`` with a white-on-black cross at ``peak`` (row, col)."""
+    """A copy of ``image`` with a white-on-black cross whose arms meet at ``peak`` (row, col).
+
+    Near an edge the arms slide inwards, still through the peak, so a peak in a corner reads
+    as a full-length "L" rather than a few pixels that look like noise.
+    """
     out = np.ascontiguousarray(np.array(image, dtype=np.uint8, copy=True))
-    size = max(3, min(out.shape[:2]) // 12)
-    row, col = int(peak[0]), int(peak[1])
+    height, width = out.shape[:2]
+    size = max(3, min(height, width) // 12)
+    row = min(max(int(peak[0]), 0), height - 1)
+    col = min(max(int(peak[1]), 0), width - 1)
+    left = min(max(col - size, 0), max(0, width - 1 - 2 * size))
+    top = min(max(row - size, 0), max(0, height - 1 - 2 * size))
     for colour, thickness in (((0, 0, 0), 3), ((255, 255, 255), 1)):
-        cv2.line(out, (col - size, row), (col + size, row), colour, thickness, cv2.LINE_AA)
-        cv2.line(out, (col, row - size), (col, row + size), colour, thickness, cv2.LINE_AA)
+        cv2.line(out, (left, row), (min(width - 1, left + 2 * size), row), colour, thickness,
+                 cv2.LINE_AA)
+        cv2.line(out, (col, top), (col, min(height - 1, top + 2 * size)), colour, thickness,
+                 cv2.LINE_AA)
     return out
 
 

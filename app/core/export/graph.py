@@ -14,7 +14,7 @@ import numpy as np
 
 from app.core.errors import CardError
 from app.core.export.preprocess_graph import check_exportable, image_to_input
-from app.core.models.layer_statistics import build_stats_heads
+from app.core.models.statistics.layer_statistics import build_stats_heads
 from app.core.ood.prior.digit_prior import extra_heads_for
 from app.core.tf_runtime import import_tensorflow
 

@@ -122,6 +122,8 @@ def open_tflite(p: Path, inspection) -> ModelRuntime:  # noqa: ANN001
         runtime = LiteRTRuntime(p, p.name, interpreter_class=_tensorflow_interpreter(),
                                 runtime_name=TENSORFLOW)
         notes.append(f"{p.name} uses TensorFlow ops LiteRT lacks: TensorFlow's interpreter runs it")
+    if runtime.image_input.note:
+        notes.append(runtime.image_input.note)
     logits_source = LOGITS_MODEL_OUTPUT
     if runtime.scores_are_probabilities_on(_probe(runtime)):
         logits_source = LOGITS_FROM_PROBABILITIES

@@ -61,9 +61,10 @@ def _graph_source_digest() -> str:
     # The heads and the converted graph are built by the models room: any edit there may
     # change the graph. A frozen bundle has no sources; its version number stands for them.
     h = hashlib.sha256()
-    for f in sorted(Path(__file__).parent.glob("*.py")):
+    room = Path(__file__).parent
+    for f in sorted(room.rglob("*.py")):
         with contextlib.suppress(OSError):
-            h.update(f.name.encode() + f.read_bytes())
+            h.update(f.relative_to(room).as_posix().encode() + f.read_bytes())
     return h.hexdigest()[:16]
 
 

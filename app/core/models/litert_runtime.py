@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from app.core.errors import ModelError
+from app.core.models.image_input import not_an_image_message, read_image_input
 from app.core.models.predictor import DEFAULT_BATCH_SIZE, ModelOutputs, concat_outputs
 from app.core.models.runtime import LITERT, OUTPUT_NAMES
 from app.core.numeric import are_probability_rows
@@ -168,12 +169,12 @@ class LiteRTRuntime:
             raise ModelError(f"{name}: the model takes {len(inputs)} inputs; expected one image")
         self._input = _Tensor.from_details(inputs[0])
         signature = inputs[0].get("shape_signature", inputs[0]["shape"])
-        if len(signature) != 4 or int(signature[3]) not in (1, 3):
-            raise ModelError(f"{name}: input shape {list(signature)} is not a batch of "
-                             "channels-last grayscale or colour images")
-        h, w, c = (int(s) for s in signature[1:])
-        self.input_shape: tuple[int | None, int | None, int] = (h if h > 0 else None,
-                                                                w if w > 0 else None, c)
+        batch_shape = tuple(None if int(s) < 0 else int(s) for s in signature)
+        image_input = read_image_input(batch_shape)
+        if image_input is None:
+            raise ModelError(not_an_image_message(name, batch_shape))
+        self.input_shape: tuple[int | None, int | None, int] = image_input.shape
+        self.image_input = image_input
         self._batch = int(inputs[0]["shape"][0])
         details = self._interpreter.get_output_details()
         self._outputs = [_Tensor.from_details(d) for d in details]
@@ -211,6 +212,8 @@ class LiteRTRuntime:
 
     def _invoke(self, x: np.ndarray) -> list[np.ndarray]:
         interp = self._interpreter
+        if self.image_input.needs_reshape:
+            x = x.reshape(len(x), *self.image_input.model_shape)
         if len(x) != self._batch:
             interp.resize_tensor_input(self._input.index, list(x.shape), strict=False)
             interp.allocate_tensors()

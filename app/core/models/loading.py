@@ -16,6 +16,12 @@ from typing import Any
 import numpy as np
 
 from app.core.errors import ModelError, UnsafeModelError
+from app.core.models.image_input import (
+    ImageInput,
+    not_an_image_message,
+    read_image_input,
+    with_image_input,
+)
 from app.core.models.inspection import ModelInspection, inspect_model
 from app.core.numeric import are_probability_rows
 from app.core.tf_runtime import import_keras, import_tensorflow, on_tf_thread
@@ -104,25 +110,17 @@ def _single(tensors: Any, what: str, name: str) -> Any:
     return tensors
 
 
-def _check_io(model: Any, name: str) -> tuple[tuple[int | None, int | None, int], int]:
+def _check_io(model: Any, name: str) -> tuple[ImageInput, int]:
     inp = _single(model.inputs, "input", name)
     out = _single(model.outputs, "output", name)
     in_shape = tuple(inp.shape)
-    if len(in_shape) != 4:
-        raise ModelError(
-            f"{name}: input shape {in_shape} is not an image batch (expected batch, height, "
-            "width, channels)"
-        )
-    channels = in_shape[3]
-    if channels not in (1, 3):
-        raise ModelError(
-            f"{name}: input has {channels} channels; probscope reads grayscale (1) or colour (3) "
-            "images in channels-last order"
-        )
+    image_input = read_image_input(in_shape)
+    if image_input is None:
+        raise ModelError(not_an_image_message(name, in_shape))
     out_shape = tuple(out.shape)
     if len(out_shape) != 2 or out_shape[1] is None:
         raise ModelError(f"{name}: output shape {out_shape} is not a vector of class scores")
-    return (in_shape[1], in_shape[2], int(channels)), int(out_shape[1])
+    return image_input, int(out_shape[1])
 
 
 def _producer(tensor: Any) -> Any:
@@ -150,7 +148,7 @@ def find_heads(loaded: LoadedModel) -> None:
     out = model.outputs[0]
     last = _producer(out)
     act = _activation_name(last)
-    inputs = model.inputs
+    inputs = model.inputs[0]  # a list of one makes Keras warn about the structure on each call
 
     def dense_logits(dense: Any, feats: Any) -> Any:
         z = tf.matmul(tf.cast(feats, dense.kernel.dtype), dense.kernel)
@@ -289,18 +287,21 @@ def _load_model(path: str | os.PathLike[str], trust: bool) -> LoadedModel:
         raise ModelError(f"{p.name}: a .tflite file holds no Keras model; this needs the .keras or "
                          ".h5 it was converted from")
     model = _load_keras_model(p, inspection.format, trust)
-    input_shape, n_outputs = _check_io(model, p.name)
+    image_input, n_outputs = _check_io(model, p.name)
+    if image_input.needs_reshape:
+        model = with_image_input(model, image_input)
     _adapted_statistics(model, inspection)
     loaded = LoadedModel(
         path=p,
         format=inspection.format,
         model=model,
         inspection=inspection,
-        input_shape=input_shape,
+        input_shape=image_input.shape,
         n_classes=n_outputs,
         logits_source=LOGITS_FROM_PROBABILITIES,
         has_features=False,
         trusted=trust,
+        notes=[image_input.note] if image_input.note else [],
     )
     find_heads(loaded)
     return loaded

@@ -68,7 +68,7 @@ class TensorflowRuntime:
         Largest batch sent to the model at once; bounds memory for big inputs.
     heads : callable, optional
         What to trace instead of ``loaded.heads``, e.g. heads that also give the layer
-        statistics (:func:`app.core.models.layer_statistics.build_stats_heads`).
+        statistics (:func:`app.core.models.statistics.layer_statistics.build_stats_heads`).
     """
 
     name = "tensorflow"

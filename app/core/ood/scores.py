@@ -25,7 +25,7 @@ from app.core.numeric import check_temperature, log_softmax, logsumexp
 SCORE_NAMES = ("msp", "max_logit", "energy", "mahalanobis", "knn", "probe")
 LOGIT_SCORE_NAMES = ("msp", "max_logit", "energy")
 FEATURE_SCORE_NAMES = ("mahalanobis", "knn")
-# Scores of the layer statistics vector (:mod:`app.core.models.layer_statistics`).
+# Scores of the layer statistics vector (:mod:`app.core.models.statistics.layer_statistics`).
 LAYER_SCORE_NAMES = ("probe",)
 # What ``--score auto`` chooses from. Mahalanobis is left out: on plain and outlier-exposed
 # digit models no-class images have small feature norms and sit closer to a class mean than

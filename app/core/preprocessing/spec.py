@@ -210,8 +210,12 @@ class PreprocessingSpec:
         h, w = self.target_size
         return f"{h}{times}{w}" + ("" if h == w else f" (H{times}W)")
 
-    def summary(self) -> str:
-        """One line for a status bar, transforms in the order applied: ``rgb 32x32 nearest/pil, x/255``."""
+    def summary(self, mark_guess: bool = True) -> str:
+        """One line for a status bar, transforms in the order applied: ``rgb 32x32 nearest/pil, x/255``.
+
+        An unrecorded spec ends with "(UNRECORDED: guessed)" unless ``mark_guess`` is False
+        (for a place that says so in its own words).
+        """
         parts = [self.color_mode]
         if self.target_size:
             parts.append(self.size_text())
@@ -236,4 +240,4 @@ class PreprocessingSpec:
         if self.mean is not None or self.std is not None:
             norm.append("feature-wise mean/std" if self.std_epsilon else "mean/std")
         text = " ".join(parts) + (", " + " ".join(norm) if norm else ", raw 0-255")
-        return text if self.recorded else text + " (UNRECORDED: guessed)"
+        return text if self.recorded or not mark_guess else text + " (UNRECORDED: guessed)"

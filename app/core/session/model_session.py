@@ -23,10 +23,10 @@ import numpy as np
 
 from app.core.cards.card_file import ModelCard, card_path_for
 from app.core.images.decoding import has_alpha
-from app.core.models.layer_statistics import ExtraHead, StatsLayout, build_stats_heads
 from app.core.models.loading import LoadedModel
 from app.core.models.predictor import DEFAULT_BATCH_SIZE, ModelOutputs, Predictor
 from app.core.models.runtime import Runtime
+from app.core.models.statistics.layer_statistics import ExtraHead, StatsLayout, build_stats_heads
 from app.core.numeric import softmax
 from app.core.preprocessing.pipeline import ImageSource, PreparedBatch, prepare_batch
 from app.core.preprocessing.spec import PreprocessingSpec

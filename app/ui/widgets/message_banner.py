@@ -23,6 +23,8 @@ class MessageBanner(QFrame):
         self.kind = "info"
         self.label = QLabel(self)
         self.label.setWordWrap(True)
+        # Messages quote paths, commands and "<keras.applications name>": never markup.
+        self.label.setTextFormat(Qt.TextFormat.PlainText)
         self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         close = QToolButton(self)
         close.setText("✕")

@@ -216,7 +216,7 @@ class MainWindow(QMainWindow):
             return
         warnings = session.warnings
         if warnings:
-            self.warnings_banner.show_message("<br>".join(f"⚠ {w}" for w in warnings), "warning")
+            self.warnings_banner.show_message("\n".join(f"⚠ {w}" for w in warnings), "warning")
             # A card-less model's next step, one click away.
             self.warnings_banner.set_action(None if session.spec.recorded else "Record preprocessing…",
                                             self.record_preprocessing)

@@ -89,7 +89,7 @@ class StatusBar(QStatusBar):
             self.prep_label.setStyleSheet("")
             self.prep_label.setToolTip(f"Recorded training preprocessing, reproduced exactly ({spec.source})")
         else:
-            self.prep_label.setText(f"⚠ preprocessing NOT recorded: {spec.summary()}")
+            self.prep_label.setText(f"⚠ preprocessing NOT recorded, guessed: {spec.summary(False)}")
             self.prep_label.setStyleSheet(_UNRECORDED_STYLE)
             self.prep_label.setToolTip(
                 "This model has no model card with its training preprocessing, so probscope guessed it "

@@ -10,6 +10,7 @@ from app.core.explain import (
     colormap_lut,
     input_geometry,
     legend,
+    mark_peak,
     normalize_map,
     occluded_copies,
     occlusion_maps,
@@ -96,3 +97,15 @@ def test_occlusion_needs_no_gradients_only_a_batched_predictor() -> None:
     for m in result.maps:
         assert g.peak(m) == (5, 6)  # the centre of the patches that hide it
     assert occluded_copies(x[0], plan, "zero").shape == (196, 16, 16, 1)
+
+
+@pytest.mark.parametrize("peak", [(0, 0), (59, 79), (0, 79), (30, 40)])
+def test_the_peak_cross_keeps_whole_arms_through_the_peak(peak: tuple[int, int]) -> None:
+    marked = mark_peak(np.full((60, 80, 3), 128, np.uint8), peak)
+    white = marked.min(axis=2) > 200  # anti-aliased white
+    size = 60 // 12
+    # Both arms pass through the peak at their full length, even in a corner (anti-aliasing
+    # softens a pixel at each end; before, a corner kept half of each arm).
+    assert white[peak[0]].sum() >= 2 * size - 1
+    assert white[:, peak[1]].sum() >= 2 * size - 1
+    assert white[peak]

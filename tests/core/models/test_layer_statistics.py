@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.core.models.layer_statistics import build_stats_heads
 from app.core.models.loading import load_model
 from app.core.models.predictor import Predictor
-from app.core.models.shape_statistics import pool_matrix
+from app.core.models.statistics.layer_statistics import build_stats_heads
+from app.core.models.statistics.shape_statistics import pool_matrix
 from app.core.ood.prior.folded_forward import folded_forward
 from app.core.resources import bundled_model_path
 from app.core.tf_runtime import import_keras, import_tensorflow, on_tf_thread

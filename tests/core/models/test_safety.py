@@ -84,7 +84,7 @@ def test_non_image_and_multi_output_models_are_refused(tmp_path: Path) -> None:
     keras = import_keras()
     vec = keras.Sequential([keras.Input((20,)), keras.layers.Dense(3, activation="softmax")])
     vec.save(tmp_path / "vec.keras")
-    with pytest.raises(ModelError, match="not an image"):
+    with pytest.raises(ModelError, match="vector of 20 values, not a flattened square image"):
         open_model(tmp_path / "vec.keras")
     inp = keras.Input((8, 8, 3))
     flat = keras.layers.Flatten()(inp)

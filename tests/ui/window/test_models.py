@@ -75,6 +75,29 @@ def test_unrecorded_preprocessing_is_unmistakable(qtbot, window, tmp_path):
     assert "unrecorded" in window.warnings_banner.label.text()
 
 
+def test_a_tutorial_model_without_a_channel_axis_opens_and_says_so(qtbot, window, tmp_path, images):
+    from app.core.tf_runtime import import_keras
+
+    keras = import_keras()
+    path = tmp_path / "tutorial.keras"
+    # The Keras quickstart's shape: Flatten(input_shape=(28, 28)) and logits, smaller.
+    keras.Sequential([keras.Input((8, 8)), keras.layers.Flatten(),
+                      keras.layers.Dense(3)]).save(path)
+    with qtbot.waitSignal(window.state.session_changed, timeout=60_000):
+        window.open_model(str(path))
+    lines = window.warnings_banner.label.text().splitlines()
+    assert any("no channel axis" in line for line in lines)
+    assert any("<keras.applications name>" in line for line in lines)  # shown, not parsed
+    assert "<br>" not in window.warnings_banner.label.text()
+    window.classify_paths([str(images[0])])
+    wait_idle(qtbot, window)
+    assert window.session.loaded.input_shape == (8, 8, 1)
+    result = window.current_result
+    assert result is not None and result.ok and result.probabilities.shape == (3,)
+    seen = window.result_view.seen.image()
+    assert seen is not None and (seen.height(), seen.width()) == (8, 8)
+
+
 def test_model_without_a_fitted_check_claims_no_pass(qtbot, window, tiny_model, images):
     window.open_model(str(tiny_model))
     wait_idle(qtbot, window)

@@ -26,8 +26,8 @@ import numpy as np
 
 from app.core.cards.card_file import load_card_for
 from app.core.errors import ModelError
-from app.core.models.layer_statistics import ExtraHead
 from app.core.models.loading import LoadedModel, load_model
+from app.core.models.statistics.layer_statistics import ExtraHead
 from app.core.ood.prior.folded_forward import Forward, folded_forward
 from app.core.preprocessing.pixels_in_graph import pixels_in_graph
 from app.core.preprocessing.spec import PreprocessingSpec

@@ -3,10 +3,10 @@
 ``build_stats_heads`` extends what :func:`app.core.models.loading.find_heads` builds: one functional
 ``keras.Model`` whose outputs are the classifier's output, the input of its last layer (the
 penultimate features, or the logits before a ``Softmax`` layer) and every ReLU-family activation
-found by :func:`app.core.models.activation_layers.find_activation_layers`. In the same graph each activation is
+found by :func:`app.core.models.statistics.activation_layers.find_activation_layers`. In the same graph each activation is
 reduced to per-channel spatial mean and standard deviation (a Dense activation is its own mean),
 the last two conv activations also get per-channel means on a 3 x 3 grid (where the strokes
-are: letters and digits share global statistics but not their layout; :mod:`app.core.models.shape_statistics`), and
+are: letters and digits share global statistics but not their layout; :mod:`app.core.models.statistics.shape_statistics`), and
 the logit statistics (max logit, energy, maximum softmax probability) are appended, so
 the predictor's single batched call returns logits, probabilities, features and one fixed-width
 float32 statistics vector per image. Only that vector crosses into numpy. Callers may add
@@ -20,9 +20,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.core.models.activation_layers import find_activation_layers
 from app.core.models.loading import LoadedModel
-from app.core.models.shape_statistics import GRID, INPUT_STATS, grid_means, input_shape_stats
+from app.core.models.statistics.activation_layers import find_activation_layers
+from app.core.models.statistics.shape_statistics import (
+    GRID,
+    INPUT_STATS,
+    grid_means,
+    input_shape_stats,
+)
 from app.core.tf_runtime import import_keras, import_tensorflow, on_tf_thread
 
 LOGIT_STATS = ("max_logit", "energy", "msp")
@@ -104,7 +109,7 @@ def build_stats_heads(loaded: LoadedModel, spatial_layers: int = 2, grid: int = 
     grid : int, default=3
         Grid side for those means.
     input_stats : bool, default=False
-        Append the input-space shape statistics of :func:`app.core.models.shape_statistics.input_shape_stats` (slots
+        Append the input-space shape statistics of :func:`app.core.models.statistics.shape_statistics.input_shape_stats` (slots
         ``("input", name)``).
     extra_heads : sequence of ExtraHead, default=()
         Appended, in order, before the logit statistics.
@@ -151,7 +156,8 @@ def _build(loaded: LoadedModel, spatial_layers: int, grid: int, input_stats: boo
         layout.add(extra.layer, extra.stat, extra.width)
     for name in LOGIT_STATS:
         layout.add("logits", name, 1)
-    if not relus:
+    if not any(e.applicable for e in entries):
+        # A Dense(relu) that is itself the feature vector is read as features: nothing lost.
         layout.notes.append("no ReLU-family layers: the probe uses features and logits only")
     tensors = [model.outputs[0], head_input if head_input is not None else model.outputs[0]]
     graph = keras.Model(model.inputs, tensors + [e.tensor for e in relus])
