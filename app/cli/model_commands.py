@@ -78,6 +78,8 @@ def _sets_summary(session: Any) -> dict[str, Any] | None:
 
 
 def _print_info(info: dict[str, Any]) -> None:
+    from app.core.cards import layer_text
+
     print(f"model:          {info['model']} ({info['format']})")
     if info["loaded"]:
         h, w, c = info["input_shape"]
@@ -118,8 +120,8 @@ def _print_info(info: dict[str, Any]) -> None:
     else:
         print(f"not loaded:     {info['refused']}")
     layers = info["preprocessing_layers"]
-    print("in-model preprocessing: " + (", ".join(
-        f"{p['class_name']} '{p.get('name')}'" for p in layers) if layers else "none"))
+    print("in-model preprocessing: " + (", ".join(layer_text(p) for p in layers)
+                                         if layers else "none"))
     risky = info["risky_layers"]
     print("risky parts:    " + ("; ".join(risky) if risky else "none"))
     for note in info.get("notes", []):

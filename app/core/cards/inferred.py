@@ -19,8 +19,29 @@ _GEOMETRY_LAYERS = ("Resizing", "CenterCrop")
 
 
 def in_model_scaling(loaded: LoadedModel) -> list[dict[str, Any]]:
-    """The model's own value-scaling layers (Rescaling, Normalization), as inspected."""
-    return [p for p in loaded.inspection.preprocessing_layers if p["class_name"] in _SCALING_LAYERS]
+    """The model's own value-scaling layers (Rescaling, Normalization, and a Keras 2 model's
+    recorded arithmetic such as ``preprocess_input``'s ``x / 127.5 - 1``), as inspected."""
+    return [p for p in loaded.inspection.preprocessing_layers
+            if p["class_name"] in _SCALING_LAYERS or p.get("changes_values")]
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_short(v) for v in value) + "]"
+    return str(value)
+
+
+def layer_text(layer: dict[str, Any]) -> str:
+    """How ``info`` and the warnings name an in-model preprocessing step."""
+    if "function" in layer:
+        args = ", ".join(f"{k}={_short(v)}" for k, v in layer.get("arguments", {}).items()
+                         if k != "slice_spec")
+        call = "x[..., ::-1]" if layer["function"] == "__operators__.getitem" else (
+            f"tf.{layer['function']}({args})")
+        return f"{call} (a Keras 2 TensorFlow call)"
+    return f"{layer['class_name']} '{layer.get('name')}'"
 
 
 def _in_model_geometry(loaded: LoadedModel) -> list[dict[str, Any]]:
@@ -42,7 +63,7 @@ def infer_card(loaded: LoadedModel) -> ModelCard:
         target = (int(resizing[0]["height"]), int(resizing[0]["width"]))
     scaling = in_model_scaling(loaded)
     if scaling:
-        names = ", ".join(f"{p['class_name']} '{p.get('name')}'" for p in scaling)
+        names = ", ".join(layer_text(p) for p in scaling)
         guess = f"scale 1 (raw 0-255) guessed because the model has {names}"
     elif "Lambda" in loaded.inspection.layer_classes:
         # Its code may scale the input (x / 255 inside), which no config says.
@@ -153,6 +174,13 @@ def double_value_warnings(spec: PreprocessingSpec, loaded: LoadedModel) -> list[
                 hi = 255.0 * spec.scale * scale + spec.offset * scale + _number(layer.get("offset"), 0.0)
                 text += f" (0-255 pixels reach the network as 0-{hi:.3g})"
             warnings.append(text + "; set scale 1 in the card if training fed raw pixels")
+        elif layer.get("changes_values") and steps:
+            calls = [layer_text(p) for p in in_model_scaling(loaded) if p.get("changes_values")]
+            text = (f"the card ({', '.join(steps)}) and the model's own {', '.join(calls)} both "
+                    "change pixel values: they are changed twice; set scale 1 in the card if "
+                    "training fed raw pixels")
+            if text not in warnings:
+                warnings.append(text)
         elif layer["class_name"] == "Normalization" and (
             spec.mean is not None or spec.std is not None or spec.per_image_standardization
             or spec.samplewise_center or spec.keras_applications_mode in ("caffe", "torch")

@@ -17,6 +17,7 @@ from typing import Any
 
 from app.core.errors import ModelError
 from app.core.json_io import JSONLimitError, loads_checked, read_zip_member
+from app.core.models.keras2_ops import OP_LAYERS, safe_op_call
 
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5", ".tflite")
 # A TensorFlow Lite flatbuffer names its schema in bytes 4-8.
@@ -93,6 +94,8 @@ def _risk_of(obj: dict[str, Any], known_class: Any) -> str | None:
     if cls in _VALUE_MARKERS:
         return None
     label = f"{cls} {_object_name(obj)}".strip()
+    if cls in OP_LAYERS and safe_op_call(obj) is not None:
+        return None  # plain arithmetic on constants: rebuilt without running anything
     if cls in _CODE_LAYERS:
         return f"{label} (runs Python code)"
     if cls in _GRAPH_LAYERS:
@@ -147,6 +150,10 @@ def _inspect_config(config: Any, inspection: ModelInspection, known_class: Any) 
             risk = None  # the function inside a Lambda layer already named: one risk, said once
         if risk and risk not in inspection.risky:
             inspection.risky.append(risk)
+        op = safe_op_call(obj) if cls in OP_LAYERS else None
+        if op is not None:
+            inspection.preprocessing_layers.append(
+                {"class_name": cls, "name": obj["config"].get("name"), **op})
         if cls in PREPROCESSING_LAYERS and isinstance(obj.get("config"), dict):
             cfg = obj["config"]
             entry: dict[str, Any] = {"class_name": cls, "name": cfg.get("name")}

@@ -23,6 +23,7 @@ from app.core.models.image_input import (
     with_image_input,
 )
 from app.core.models.inspection import ModelInspection, inspect_model
+from app.core.models.keras2_ops import op_layer_classes, readable_h5
 from app.core.numeric import are_probability_rows
 from app.core.tf_runtime import import_keras, import_tensorflow, on_tf_thread
 
@@ -69,7 +70,11 @@ def _load_keras_model(path: Path, fmt: str, trusted: bool) -> Any:
             # once per layer: advice for whoever wrote the model, noise for whoever loads it.
             warnings.filterwarnings("ignore", message="Do not pass an `input_shape`")
             # safe_mode refuses deserialising Python code; only a trusted file may turn it off.
-            return keras.saving.load_model(path, compile=False, safe_mode=not trusted)
+            if fmt != "h5":
+                return keras.saving.load_model(path, compile=False, safe_mode=not trusted)
+            with readable_h5(path) as readable:
+                return keras.saving.load_model(readable, compile=False, safe_mode=not trusted,
+                                               custom_objects=op_layer_classes(trusted))
     except (ValueError, TypeError, KeyError, OSError, AttributeError, IndexError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelError(f"{path.name}: Keras cannot load this model ({first[:300]})") from None

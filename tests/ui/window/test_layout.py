@@ -9,6 +9,7 @@ pictures above the tabs must keep a usable size meanwhile.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -76,6 +77,10 @@ def assert_reads_unscrolled(qtbot, win, key: str, when: str) -> None:  # type: i
     settle(qtbot)
     page = win.tabs.currentWidget()
     assert page is win.panels[key].parentWidget().parentWidget()
+    # The re-fit is deferred to the event loop: on a loaded machine its layout passes may take
+    # longer than settle's pause, so wait for them (a real overflow never clears).
+    with contextlib.suppress(TimeoutError, qtbot.TimeoutError):
+        qtbot.waitUntil(lambda: page.verticalScrollBar().maximum() == 0, timeout=2000)
     hidden = page.verticalScrollBar().maximum()
     assert hidden == 0, f"{key} {when}: {hidden} px need scrolling (pane {win.splitter.sizes()})"
     picture = win.result_view.original
