@@ -147,3 +147,26 @@ def test_anything_but_a_plain_chain_is_left_to_keras(odd):
         x = L.Conv2D(2, 1)(L.Concatenate()([x, inputs]))
     model = keras.Model(inputs, L.Dense(2, activation="softmax")(L.GlobalAveragePooling2D()(x)))
     assert on_tf_thread(folded_forward, model, keras) is None
+
+
+@pytest.mark.parametrize("ending", ["sigmoid", "logits_hidden"])
+def test_the_probe_heads_answer_as_the_plain_heads(tmp_path, ending):
+    """The probe's pass replaces the plain one once a probe is fitted: a binary sigmoid model
+    read through it gave one column, [1.0], so every image was the first class at 100 %."""
+    keras = import_keras()
+    keras.utils.set_random_seed(4)
+    L = keras.layers
+    layers = [keras.Input((8, 8, 3)), L.Conv2D(4, 3, activation="relu"), L.Flatten(),
+              L.Dense(5, activation="relu")]
+    layers += ([L.Dense(1, activation="sigmoid")] if ending == "sigmoid"
+               else [L.Dense(3), L.Dropout(0.2)])
+    path = tmp_path / f"{ending}.keras"
+    keras.Sequential(layers).save(path)
+    loaded = load_model(path)
+    x = np.random.default_rng(2).uniform(0, 1, (6, 8, 8, 3)).astype(np.float32)
+    plain = on_tf_thread(Predictor, loaded, 8)(x)
+    heads, _ = build_stats_heads(loaded)
+    probed = on_tf_thread(Predictor, loaded, 8, heads)(x)
+    assert probed.probabilities.shape == plain.probabilities.shape == (6, 2 if ending == "sigmoid" else 3)
+    np.testing.assert_allclose(probed.logits, plain.logits, atol=1e-5)
+    np.testing.assert_allclose(probed.probabilities, plain.probabilities, atol=1e-6)

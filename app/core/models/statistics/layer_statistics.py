@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.core.models.loading import LoadedModel
+from app.core.models.loading import LOGITS_MODEL_OUTPUT, LOGITS_SIGMOID, LoadedModel
 from app.core.models.statistics.activation_layers import find_activation_layers
 from app.core.models.statistics.shape_statistics import (
     GRID,
@@ -90,6 +90,14 @@ def _logit_maker(loaded: LoadedModel, keras: Any, tf: Any) -> tuple[Any, Any]:
             isinstance(last, keras.layers.Activation) and act == "softmax"):
         return head_input, lambda _, z: tf.cast(z, tf.float32)
     if isinstance(last, keras.layers.Dense) and act == "linear":
+        return head_input, lambda o, _: tf.cast(o, tf.float32)
+    if isinstance(last, keras.layers.Dense) and act == "sigmoid" and loaded.logits_source == LOGITS_SIGMOID:
+        def binary(_: Any, feats: Any) -> Any:
+            z = tf.matmul(tf.cast(feats, last.kernel.dtype), last.kernel)
+            z = tf.cast(z + last.bias if last.use_bias else z, tf.float32)
+            return tf.concat([tf.zeros_like(z), z], axis=1)  # softmax([0, z]) = [1-σ(z), σ(z)]
+        return head_input, binary
+    if loaded.logits_source == LOGITS_MODEL_OUTPUT:  # an ending that hides its kind, asked
         return head_input, lambda o, _: tf.cast(o, tf.float32)
     return head_input, lambda o, _: tf.math.log(tf.maximum(tf.cast(o, tf.float32), 1e-30))
 
