@@ -161,3 +161,34 @@ def test_score_refuses_a_folder_that_is_no_export(capsys, tmp_path) -> None:
     code, out, err = _run(capsys, "score", str(tmp_path), "--out", str(tmp_path / "o"),
                           "--export", str(tmp_path))
     assert code == 1 and "not a probscope export" in err and "Traceback" not in err
+
+
+def test_a_model_with_augmentation_layers_exports_and_agrees(capsys, files, tmp_path) -> None:
+    """Keras' "image classification from scratch" model: RandomFlip/RandomRotation/RandomZoom
+    inside (identity at inference), Rescaling; its seeds were left out of the export."""
+    from app.core.cards.card_file import card_path_for
+    from app.core.tf_runtime import import_keras
+
+    keras = import_keras()
+    keras.utils.set_random_seed(7)
+    L = keras.layers
+    model = keras.Sequential([keras.Input((24, 24, 3)), L.RandomFlip("horizontal"),
+                              L.RandomRotation(0.1), L.RandomZoom(0.1), L.Rescaling(1 / 255),
+                              L.Conv2D(4, 3, activation="relu"), L.GlobalAveragePooling2D(),
+                              L.Dense(3, activation="softmax")])
+    path = tmp_path / "augmented.keras"
+    model.save(path)
+    assert main(["card", "init", str(path), "--like", "dataset", "--classes", "a,b,c",
+                 "--image-size", "24", "24"]) == 0
+    assert card_path_for(path).exists()
+    out = tmp_path / "export" / "1"
+    code, _, err = _run(capsys, "export", "--model", str(path), "--out", str(out))
+    assert code == 0, err
+    paths = [str(p) for p in files[:20]]
+    code, stdout, _ = _run(capsys, "classify", "--json", "--model", str(path), *paths)
+    want = [json.loads(line) for line in stdout.splitlines()]
+    run = subprocess.run([sys.executable, "-c", FRESH_PROCESS, str(out)], input=json.dumps(paths),
+                         capture_output=True, text=True, timeout=120, cwd="/")
+    assert run.returncode == 0, run.stderr[-2000:]
+    got = json.loads(run.stdout.splitlines()[-1])
+    assert np.abs(np.array(got["probabilities"]) - [r["probabilities"] for r in want]).max() < 1e-3

@@ -133,6 +133,9 @@ def build_export_module(session: Any) -> Any:
 
     module = tf.Module()
     module.model = loaded.model  # tracks the weights the heads read
+    # ... and the state weights leave out: the seeds of RandomFlip and the other augmentation
+    # layers (identity at inference, yet their graph captures the seed variable).
+    module.state = list(getattr(loaded.model, "variables", []))
     module.priors = [e.module for e in extras if e.module is not None]  # and those of the digit prior, if any
     module.classes = tf.constant(list(session.classes))
 

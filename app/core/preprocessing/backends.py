@@ -222,27 +222,33 @@ def _tf_loader(channels: int, size: tuple[int, int] | None, method: str, crop: b
 
 def decode_resize_tf(data: bytes, spec: PreprocessingSpec, name: str = "image") -> np.ndarray:
     """``image_dataset_from_directory``'s ``_load_image_tf``: TF decode and TF resize."""
-    from app.core.tf_runtime import import_tensorflow, quiet_native_stderr
+    from app.core.tf_runtime import import_tensorflow, on_tf_thread, quiet_native_stderr
 
     header = probe_image(data, name)
     problem = png_problem(data) if header.format == "PNG" else None
     if problem:
         # TensorFlow's libpng would log about it on stderr; the file is damaged either way.
         raise ImageError(f"{name}: the PNG file is damaged ({problem})")
-    tf = import_tensorflow()
-    load = _tf_loader(
-        spec.channels,
-        tuple(spec.target_size) if spec.target_size else None,
-        TF_INTERPOLATION[spec.interpolation],
-        spec.crop_to_aspect_ratio,
-        spec.pad_to_aspect_ratio,
-    )
     if header.format == "JPEG" and not jpeg_has_end(data):
         raise ImageError(f"{name}: the JPEG file is truncated")
-    try:
+    tf = import_tensorflow()
+
+    def decode() -> np.ndarray:
+        load = _tf_loader(
+            spec.channels,
+            tuple(spec.target_size) if spec.target_size else None,
+            TF_INTERPOLATION[spec.interpolation],
+            spec.crop_to_aspect_ratio,
+            spec.pad_to_aspect_ratio,
+        )
         # TensorFlow's libjpeg prints "Corrupt JPEG data: …" straight to fd 2 and decodes on.
         with quiet_native_stderr():
-            arr = load(tf.constant(data)).numpy()
+            return load(tf.constant(data)).numpy()
+
+    try:
+        # Traced and run on the TensorFlow thread: tracing on a window worker while that
+        # thread was busy with TensorFlow (importing it, loading a model) segfaulted.
+        arr = on_tf_thread(decode)
     except tf.errors.OpError as exc:
         raise ImageError(f"{name}: TensorFlow cannot decode it ({tf_error_reason(exc.message)})") from None
     if spec.color_mode == "bgr":
