@@ -170,3 +170,19 @@ def test_the_probe_heads_answer_as_the_plain_heads(tmp_path, ending):
     assert probed.probabilities.shape == plain.probabilities.shape == (6, 2 if ending == "sigmoid" else 3)
     np.testing.assert_allclose(probed.logits, plain.logits, atol=1e-5)
     np.testing.assert_allclose(probed.probabilities, plain.probabilities, atol=1e-6)
+
+
+def test_the_probe_heads_of_a_savedmodel_without_a_channel_axis(tmp_path):
+    """Its TFSMLayer is called on a Reshape: what fed it first lies outside the graph, and the
+    probe said "Output with path '1' is not connected to 'inputs'" and was dropped."""
+    keras = import_keras()
+    keras.utils.set_random_seed(5)
+    L = keras.layers
+    model = keras.Sequential([keras.Input((10, 10)), L.Flatten(), L.Dense(6, activation="relu"),
+                              L.Dense(3)])
+    model.export(tmp_path / "sm", verbose=False)
+    loaded = load_model(tmp_path / "sm", trust=True)
+    x = np.random.default_rng(3).uniform(0, 1, (4, 10, 10, 1)).astype(np.float32)
+    heads, _ = build_stats_heads(loaded)
+    probed = on_tf_thread(Predictor, loaded, 8, heads)(x)
+    np.testing.assert_allclose(probed.logits, np.asarray(model(x[..., 0])), atol=1e-5)

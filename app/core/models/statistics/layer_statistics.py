@@ -97,7 +97,10 @@ def _logit_maker(loaded: LoadedModel, keras: Any, tf: Any) -> tuple[Any, Any]:
             z = tf.cast(z + last.bias if last.use_bias else z, tf.float32)
             return tf.concat([tf.zeros_like(z), z], axis=1)  # softmax([0, z]) = [1-σ(z), σ(z)]
         return head_input, binary
-    if loaded.logits_source == LOGITS_MODEL_OUTPUT:  # an ending that hides its kind, asked
+    # An ending that hides its kind (a SavedModel's TFSMLayer, a Dense under a Dropout): what
+    # feeds it is no feature vector, and may lie outside the graph (a layer called twice).
+    head_input = head_input if isinstance(last, keras.layers.Dense) else None
+    if loaded.logits_source == LOGITS_MODEL_OUTPUT:  # asked, and answered logits
         return head_input, lambda o, _: tf.cast(o, tf.float32)
     return head_input, lambda o, _: tf.math.log(tf.maximum(tf.cast(o, tf.float32), 1e-30))
 
