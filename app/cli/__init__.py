@@ -115,6 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model_path", nargs="?", metavar="MODEL", help="the model (or --model PATH)")
     p.add_argument("--model", metavar="PATH", default=None, help="the model, as in every subcommand")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--trust-model", action="store_true",
+                   help="open a model that can run code (Lambda, custom layers, SavedModel) "
+                        "to read its input and outputs")
     from app.cli.card_init_args import add_card_init_arguments
 
     add_card_init_arguments(p)

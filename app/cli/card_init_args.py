@@ -72,7 +72,8 @@ def add_card_init_arguments(parser: argparse.ArgumentParser) -> None:
                         help="tf.image.per_image_standardization in the data pipeline")
 
 
-def card_from_args(args: argparse.Namespace, default_classes: list[str] | None = None) -> Any:
+def card_from_args(args: argparse.Namespace, default_classes: list[str] | None = None,
+                   input_shape: tuple[int | None, int | None, int] | None = None) -> Any:
     """``card_from_preset(args.like, args.model, ...)`` with the parsed ``card init`` options.
 
     The model path is taken from ``args.model_path``, ``args.model`` or ``args.path``.
@@ -87,4 +88,5 @@ def card_from_args(args: argparse.Namespace, default_classes: list[str] | None =
 
     options = {k: getattr(args, k) for k in OPTION_KEYS if hasattr(args, k)}
 
-    return card_from_preset(args.like, model, default_classes=default_classes, **options)
+    return card_from_preset(args.like, model, default_classes=default_classes,
+                            input_shape=input_shape, **options)

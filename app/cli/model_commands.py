@@ -151,11 +151,12 @@ def cmd_card_init(args: argparse.Namespace) -> int:
         if str(args.model_path).lower().endswith(".tflite"):
             loaded = open_runtime(args.model_path).loaded  # no Keras model: its interpreter
         else:
-            loaded = load_model(args.model_path)
+            loaded = load_model(args.model_path, trust=args.trust_model)
     except UnsafeModelError:
         loaded = None  # cannot be opened without trust; the card is checked when it is
     outputs = None if loaded is None else [str(i) for i in range(loaded.n_classes)]
-    card = card_from_args(args, default_classes=outputs)
+    card = card_from_args(args, default_classes=outputs,
+                          input_shape=None if loaded is None else loaded.input_shape)
     notes = []
     if outputs is not None and not args.classes and not args.class_dir and card.classes == outputs:
         notes.append(f"classes: 0..{len(outputs) - 1}, the model's {len(outputs)} outputs "

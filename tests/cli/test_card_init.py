@@ -147,3 +147,20 @@ def test_card_init_takes_the_model_as_every_subcommand_does(capsys, bare_model):
     capsys.readouterr()
     assert main(["card", "init", "--like", "arrays"]) == 2
     assert "MODEL or --model" in capsys.readouterr().err
+
+
+def test_a_trusted_savedmodel_gives_card_init_its_size(capsys, tmp_path):
+    """A SavedModel has no config to read its input from: trusted, it is opened instead."""
+    from app.core.tf_runtime import import_keras
+
+    keras = import_keras()
+    model = keras.Sequential([keras.Input((12, 12)), keras.layers.Flatten(),
+                              keras.layers.Dense(3, activation="softmax")])
+    model.export(tmp_path / "sm", verbose=False)
+    argv = ["card", "init", str(tmp_path / "sm"), "--like", "arrays", "--rescale", "1/255",
+            "--classes", "a,b,c"]
+    assert main(argv) == 1
+    assert "--trust-model" in capsys.readouterr().err
+    assert main([*argv, "--trust-model"]) == 0
+    pre = _card(tmp_path / "sm")["preprocessing"]
+    assert (pre["color_mode"], pre["target_size"]) == ("grayscale", [12, 12])

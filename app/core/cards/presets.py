@@ -127,6 +127,7 @@ def card_from_preset(
     like: str,
     model_path: str | os.PathLike[str],
     default_classes: Sequence[str] | None = None,
+    input_shape: tuple[int | None, int | None, int] | None = None,
     **options: Any,
 ) -> ModelCard:
     """Build (not save) a model card describing the given training pipeline.
@@ -142,6 +143,8 @@ def card_from_preset(
         existing card's classes are reused when no classes are given.
     default_classes : sequence of str, optional
         Classes when none are given and no card exists (e.g. "0".."N-1" for N outputs).
+    input_shape : (height, width, channels), optional
+        The loaded model's, when known (a SavedModel has no config to read it from).
     **options
         Keys as added by :func:`add_card_init_arguments` (``classes``, ``class_dir``,
         ``target_size``, ``color_mode``, ``interpolation``, ``resize_backend``, ``rescale``,
@@ -160,7 +163,7 @@ def card_from_preset(
     opt = {k: v for k, v in options.items() if v is not None and v is not False}
     classes = _classes(model_path, opt.pop("classes", None), opt.pop("class_dir", None),
                        default_classes)
-    h, w, c = model_input_shape(model_path)
+    h, w, c = input_shape or model_input_shape(model_path)
     size = opt.pop("target_size", None)
     color_mode = opt.pop("color_mode", None) or ("grayscale" if c == 1 else "rgb")
     kind = like.strip().lower()
@@ -210,7 +213,8 @@ def _arrays_spec(size: Sequence[int] | None, color_mode: str, opt: dict[str, Any
     # Trained on arrays already at the model's size: any image file must be brought to that
     # size, and OpenCV's area filter is the faithful way to shrink a photo; values as fed.
     if size is None:
-        raise CardError("card init: --like arrays needs --target-size H W (the model takes any size)")
+        raise CardError("card init: --like arrays needs --target-size H W (the model takes any "
+                        "size, or its size cannot be read without opening it: --trust-model)")
     spec = PreprocessingSpec.from_dict({
         "color_mode": color_mode, "target_size": list(size),
         "interpolation": _card_interpolation(opt.pop("interpolation", "area")),
