@@ -38,6 +38,10 @@ def layer_text(layer: dict[str, Any]) -> str:
     if "function" in layer:
         args = ", ".join(f"{k}={_short(v)}" for k, v in layer.get("arguments", {}).items()
                          if k != "slice_spec")
+        if layer["class_name"] not in ("TFOpLambda", "SlicingOpLambda"):
+            symbol = {"math.truediv": "/", "math.multiply": "*", "math.subtract": "-",
+                      "math.add": "+"}[layer["function"]]
+            return f"x {symbol} {_short(layer['arguments']['y'])} (an op in the model's graph)"
         call = "x[..., ::-1]" if layer["function"] == "__operators__.getitem" else (
             f"tf.{layer['function']}({args})")
         return f"{call} (a Keras 2 TensorFlow call)"

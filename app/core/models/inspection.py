@@ -17,7 +17,7 @@ from typing import Any
 
 from app.core.errors import ModelError
 from app.core.json_io import JSONLimitError, loads_checked, read_zip_member
-from app.core.models.keras2_ops import OP_LAYERS, safe_op_call
+from app.core.models.keras2_ops import OP_LAYERS, keras3_op_call, safe_op_call
 
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5", ".tflite")
 # A TensorFlow Lite flatbuffer names its schema in bytes 4-8.
@@ -150,7 +150,7 @@ def _inspect_config(config: Any, inspection: ModelInspection, known_class: Any) 
             risk = None  # the function inside a Lambda layer already named: one risk, said once
         if risk and risk not in inspection.risky:
             inspection.risky.append(risk)
-        op = safe_op_call(obj) if cls in OP_LAYERS else None
+        op = safe_op_call(obj) if cls in OP_LAYERS else keras3_op_call(obj)
         if op is not None:
             inspection.preprocessing_layers.append(
                 {"class_name": cls, "name": obj["config"].get("name"), **op})

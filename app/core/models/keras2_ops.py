@@ -107,6 +107,26 @@ def safe_op_call(layer: dict[str, Any]) -> dict[str, Any] | None:
             "changes_values": function in _VALUE_OPS}
 
 
+# Keras 3 records a NumPy-style op called on a tensor as a layer of keras.src.ops.numpy.
+_KERAS3_OPS = {"TrueDivide": "math.truediv", "Divide": "math.truediv",
+               "Multiply": "math.multiply", "Subtract": "math.subtract", "Add": "math.add"}
+
+
+def keras3_op_call(layer: dict[str, Any]) -> dict[str, Any] | None:
+    """A Keras 3 op on the tensor and a constant (``preprocess_input``'s ``x / 127.5 - 1``)."""
+    function = _KERAS3_OPS.get(str(layer.get("class_name")))
+    nodes = layer.get("inbound_nodes")
+    if (function is None or not str(layer.get("module", "")).startswith("keras.src.ops")
+            or not isinstance(nodes, list) or len(nodes) != 1 or not isinstance(nodes[0], dict)):
+        return None
+    args = nodes[0].get("args")
+    if not (isinstance(args, list) and len(args) == 2 and isinstance(args[0], dict)
+            and args[0].get("class_name") == "__keras_tensor__" and _constant(args[1])
+            and args[1] is not None and not nodes[0].get("kwargs")):
+        return None
+    return {"function": function, "arguments": {"y": args[1]}, "changes_values": True}
+
+
 def _implementation(function: str, arguments: dict[str, Any]) -> Callable[[Any], Any]:
     from app.core.tf_runtime import import_tensorflow
 

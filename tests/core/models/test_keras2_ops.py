@@ -87,3 +87,29 @@ def test_any_other_tensorflow_call_is_still_a_risk(tmp_path: Path) -> None:
         np.testing.assert_allclose(session.infer(x).probabilities, reference, atol=1e-5)
     finally:
         session.close()
+
+
+def test_keras3_preprocess_input_in_the_graph_is_in_model_preprocessing(tmp_path: Path) -> None:
+    """Keras 3 records ``preprocess_input(inputs)`` as TrueDivide and Subtract ops: it was
+    listed as no in-model preprocessing, and a --like mobilenet_v2 card scaled twice."""
+    from app.core.tf_runtime import import_keras
+
+    keras = import_keras()
+    inputs = keras.Input((16, 16, 3))
+    x = keras.applications.mobilenet_v2.preprocess_input(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(x))
+    path = tmp_path / "tl3.keras"
+    keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(x)).save(path)
+    steps = [p for p in inspect_model(path).preprocessing_layers if p.get("changes_values")]
+    assert [(p["function"], p["arguments"]["y"]) for p in steps] == [
+        ("math.truediv", 127.5), ("math.subtract", 1.0)]
+    session = open_model(path)
+    try:
+        assert infer_card(session.loaded).preprocessing["scale"] == 1.0
+        twice = PreprocessingSpec.from_dict(new_card(["a", "b", "c"], {
+            "color_mode": "rgb", "target_size": [16, 16], "keras_applications_mode": "tf"},
+        ).preprocessing)
+        (warning,) = double_preprocessing_warnings(twice, session.loaded)
+        assert "x / 127.5 (an op in the model's graph), x - 1" in warning
+    finally:
+        session.close()
