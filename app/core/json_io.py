@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import zipfile
+from collections.abc import Iterator
 from typing import Any
 
 # Keras configs nest about 15 levels (a model inside a model about 30); cards fewer.
@@ -128,3 +129,15 @@ def json_text(value: Any) -> str:
         return json.dumps(value, allow_nan=False)
     except (TypeError, ValueError):
         return repr(value)
+
+
+def objects_with(node: Any, key: str) -> Iterator[dict[str, Any]]:
+    """Every dict in a JSON tree that has ``key`` (a model config's serialized objects), outer first."""
+    if isinstance(node, dict):
+        if key in node:
+            yield node
+        for value in node.values():
+            yield from objects_with(value, key)
+    elif isinstance(node, list):
+        for value in node:
+            yield from objects_with(value, key)

@@ -178,13 +178,6 @@ def double_value_warnings(spec: PreprocessingSpec, loaded: LoadedModel) -> list[
                 hi = 255.0 * spec.scale * scale + spec.offset * scale + _number(layer.get("offset"), 0.0)
                 text += f" (0-255 pixels reach the network as 0-{hi:.3g})"
             warnings.append(text + "; set scale 1 in the card if training fed raw pixels")
-        elif layer.get("changes_values") and steps:
-            calls = [layer_text(p) for p in in_model_scaling(loaded) if p.get("changes_values")]
-            text = (f"the card ({', '.join(steps)}) and the model's own {', '.join(calls)} both "
-                    "change pixel values: they are changed twice; set scale 1 in the card if "
-                    "training fed raw pixels")
-            if text not in warnings:
-                warnings.append(text)
         elif layer["class_name"] == "Normalization" and (
             spec.mean is not None or spec.std is not None or spec.per_image_standardization
             or spec.samplewise_center or spec.keras_applications_mode in ("caffe", "torch")
@@ -193,6 +186,11 @@ def double_value_warnings(spec: PreprocessingSpec, loaded: LoadedModel) -> list[
                 f"both the card ({', '.join(steps)}) and the model's {name} normalise the "
                 "input: it is normalised twice"
             )
+    calls = [layer_text(p) for p in in_model_scaling(loaded) if p.get("changes_values")]
+    if calls and steps:
+        warnings.append(f"the card ({', '.join(steps)}) and the model's own {', '.join(calls)} "
+                        "both change pixel values: they are changed twice; set scale 1 in the "
+                        "card if training fed raw pixels")
     return warnings
 
 

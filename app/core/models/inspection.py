@@ -10,13 +10,12 @@ from __future__ import annotations
 import json
 import os
 import zipfile
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from app.core.errors import ModelError
-from app.core.json_io import JSONLimitError, loads_checked, read_zip_member
+from app.core.json_io import JSONLimitError, loads_checked, objects_with, read_zip_member
 from app.core.models.keras2_ops import OP_LAYERS, keras3_op_call, safe_op_call
 
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5", ".tflite")
@@ -68,18 +67,6 @@ def looks_like_model(path: str | os.PathLike[str]) -> bool:
     if p.is_dir():
         return (p / "saved_model.pb").exists() or (p / "saved_model.pbtxt").exists()
     return p.suffix.lower() in MODEL_SUFFIXES
-
-
-def _walk(node: Any) -> Iterator[dict[str, Any]]:
-    """Yield every serialized object ({"class_name": ..., "config": ...}) in a config tree."""
-    if isinstance(node, dict):
-        if "class_name" in node:
-            yield node
-        for value in node.values():
-            yield from _walk(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _walk(value)
 
 
 def _object_name(obj: dict[str, Any]) -> str:
@@ -140,7 +127,7 @@ def _inspect_config(config: Any, inspection: ModelInspection, known_class: Any) 
     seen_classes: list[str] = []
     for text in _unsafe_strings(config):
         inspection.risky.append(f"a reference to {text[:80]!r} (turns Keras' safe mode off)")
-    for obj in _walk(config):
+    for obj in objects_with(config, "class_name"):
         cls = str(obj.get("class_name"))
         if cls in _VALUE_MARKERS:
             continue

@@ -19,6 +19,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from app.core.json_io import objects_with
+
 OP_LAYERS = frozenset({"TFOpLambda", "SlicingOpLambda"})
 
 # Function (as Keras 2 records it) -> the constant arguments it may take besides the tensor.
@@ -77,9 +79,11 @@ def safe_op_call(layer: dict[str, Any]) -> dict[str, Any] | None:
         ``changes_values`` (False for a cast or a channel reversal).
     """
     call = _call_of(layer)
-    if call is None:
-        return None
-    function, kwargs = call
+    return None if call is None else _safe_call(*call)
+
+
+def _safe_call(function: str, kwargs: dict[str, Any]) -> dict[str, Any] | None:
+    """:func:`safe_op_call` for a function name and the arguments it was called with."""
     allowed = _VALUE_OPS.get(function) or _OTHER_OPS.get(function)
     if allowed is None or not set(kwargs) <= allowed:
         return None
@@ -180,8 +184,7 @@ def op_layer_classes(trusted: bool = False) -> dict[str, type]:
 
         def call(self, x: Any, **arguments: Any) -> Any:
             arguments.pop("name", None)
-            found = safe_op_call({"config": {"function": self.function},
-                                  "inbound_nodes": [["x", 0, 0, arguments]]})
+            found = _safe_call(self.function, arguments)
             if found is not None:
                 return _implementation(self.function, found["arguments"])(x)
             if trusted:
@@ -198,7 +201,7 @@ def op_layer_classes(trusted: bool = False) -> dict[str, type]:
 def _rewrite_nodes(config: Any) -> bool:
     """Wrap each op layer's bare node in the list Keras 3's legacy reader expects."""
     changed = False
-    for layer in _layers(config):
+    for layer in objects_with(config, "inbound_nodes"):
         nodes = layer.get("inbound_nodes")
         if layer.get("class_name") in OP_LAYERS and isinstance(nodes, list):
             fixed = [[n] if isinstance(n, list) and n and isinstance(n[0], str) else n
@@ -206,17 +209,6 @@ def _rewrite_nodes(config: Any) -> bool:
             changed |= fixed != nodes
             layer["inbound_nodes"] = fixed
     return changed
-
-
-def _layers(node: Any) -> Iterator[dict[str, Any]]:
-    if isinstance(node, dict):
-        if "inbound_nodes" in node:
-            yield node
-        for value in node.values():
-            yield from _layers(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _layers(value)
 
 
 @contextmanager

@@ -19,6 +19,15 @@ from app.core.images.files import collect_image_files
 from tests.conftest import COLOURS, colour_image
 
 
+def _diagnose(path: Path, folder: Path):  # noqa: ANN202
+    """``diagnose_model`` on the model file at ``path``, its session closed after."""
+    session = open_model(path)
+    try:
+        return diagnose_model(session, folder)
+    finally:
+        session.close()
+
+
 def _copy(model: Path, dst_dir: Path, card_changes: dict | None = None) -> Path:
     dst = dst_dir / model.name
     shutil.copy(model, dst)
@@ -214,11 +223,7 @@ def test_a_card_scaling_what_the_model_scales_is_blamed_not_the_model(
     answers collapse, and the advice must say "fix the card" first, never "retrain" alone."""
     # The card says x/255 too.
     path = _trained_colour_cnn(tmp_path / "rescaling.keras", colour_model, 3, rescaling=True)
-    session = open_model(path)
-    try:
-        result = diagnose_model(session, colour_folder)
-    finally:
-        session.close()
+    result = _diagnose(path, colour_folder)
     kinds = [f["kind"] for f in result.input_mismatch["findings"]]
     assert "preprocessed_twice" in kinds
     assert any(w.startswith("input:") and "scaled twice" in w for w in result.warnings)
@@ -247,11 +252,7 @@ def test_a_collapse_with_batchnorm_names_its_moving_statistics(colour_model: Pat
     path = tmp_path / "bn.keras"
     model.save(path)
     shutil.copy(card_path_for(colour_model), card_path_for(path))
-    session = open_model(path)
-    try:
-        result = diagnose_model(session, colour_folder)
-    finally:
-        session.close()
+    result = _diagnose(path, colour_folder)
     assert result.collapsed
     assert any(a.startswith("BatchNormalization statistics not settled") for a in result.advice)
     assert not any("the model can work" in n for n in result.notes)
@@ -268,10 +269,6 @@ def test_a_collapse_without_batchnorm_does_not_blame_it(colour_model: Path, colo
     kernel, bias = dense.get_weights()
     dense.set_weights([np.zeros_like(kernel), bias])  # the answer no longer depends on the image
     model.save(path)
-    session = open_model(path)
-    try:
-        result = diagnose_model(session, colour_folder)
-    finally:
-        session.close()
+    result = _diagnose(path, colour_folder)
     assert result.collapsed
     assert not any(a.startswith("BatchNormalization statistics") for a in result.advice)
