@@ -93,9 +93,10 @@ def _resize_opencv(tf: Any, img: Any, spec: PreprocessingSpec) -> Any:
     size = (th, tw)
     if spec.pad_to_aspect_ratio:
         h, w = tf.cast(shape[0], tf.float64), tf.cast(shape[1], tf.float64)
-        ratio = tf.maximum(w / tw, h / th)
-        nh = tf.maximum(1, tf.cast(h / ratio, tf.int32))
-        nw = tf.maximum(1, tf.cast(w / ratio, tf.int32))
+        ratio = tf.maximum(_divide(tf, w, tf.constant(tw, tf.float64)),
+                           _divide(tf, h, tf.constant(th, tf.float64)))
+        nh = tf.maximum(1, tf.cast(_divide(tf, h, ratio), tf.int32))
+        nw = tf.maximum(1, tf.cast(_divide(tf, w, ratio), tf.int32))
         small = _opencv_resize(tf, x, tf.stack([nh, nw]), spec.interpolation)
         top, left = (th - nh) // 2, (tw - nw) // 2
         return tf.pad(small, [[top, th - nh - top], [left, tw - nw - left], [0, 0]])
@@ -105,6 +106,10 @@ def _resize_opencv(tf: Any, img: Any, spec: PreprocessingSpec) -> Any:
 
 
 def _opencv_resize(tf: Any, x: Any, size: Any, interpolation: str) -> Any:
+    if interpolation == "nearest":
+        rows = _nearest_centres(tf, tf.shape(x)[0], size[0])
+        return tf.gather(tf.gather(x, rows, axis=0), _nearest_centres(tf, tf.shape(x)[1], size[1]),
+                         axis=1)
     if interpolation == "bicubic":
         # OpenCV's cubic kernel is a = -0.75, as TensorFlow's legacy op (not tf.image.resize).
         return tf.raw_ops.ResizeBicubic(images=x[None], size=size, half_pixel_centers=True)[0]
@@ -122,17 +127,33 @@ def _area_mode_axis(tf: Any, x: Any, n_dst: Any, axis: int) -> Any:
     """OpenCV's INTER_AREA along one axis when not both sides shrink: ``sx = floor(dx * s)``,
     ``fx = frac((dx + 1) - (sx + 1) / s)`` (0 when not positive), linear between sx and sx+1."""
     n_src = tf.shape(x)[axis]
-    inv = tf.cast(n_dst, tf.float64) / tf.cast(n_src, tf.float64)
+    inv = _divide(tf, tf.cast(n_dst, tf.float64), tf.cast(n_src, tf.float64))
     dx = tf.range(tf.cast(n_dst, tf.float64))
-    sx = tf.floor(dx * (1.0 / inv))
-    fx = (dx + 1.0) - (sx + 1.0) * inv
+    sx = tf.floor(dx * _divide(tf, tf.constant(1.0, tf.float64), inv))
+    # OpenCV rounds fx to float before taking its fraction: a sample on a pixel edge gives
+    # 0.99999999999999 in double, 1.0f in float, and a fraction of 0, not of almost 1.
+    fx = tf.cast((dx + 1.0) - (sx + 1.0) * inv, tf.float32)
     fx = tf.where(fx <= 0.0, tf.zeros_like(fx), fx - tf.floor(fx))
     last = tf.cast(n_src - 1, tf.float64)
     fx = tf.where(sx >= last, tf.zeros_like(fx), fx)  # at the border: the last pixel only
     i0 = tf.cast(tf.clip_by_value(sx, 0.0, last), tf.int32)
     i1 = tf.cast(tf.clip_by_value(sx + 1.0, 0.0, last), tf.int32)
-    w = tf.reshape(tf.cast(fx, tf.float32), [-1, 1, 1] if axis == 0 else [1, -1, 1])
+    w = tf.reshape(fx, [-1, 1, 1] if axis == 0 else [1, -1, 1])
     return tf.gather(x, i0, axis=axis) * (1.0 - w) + tf.gather(x, i1, axis=axis) * w
+
+
+def _nearest_centres(tf: Any, n_src: Any, n_dst: Any) -> Any:
+    """:func:`app.core.preprocessing.backends.nearest_centres` in int64 ops."""
+    n_src, n_dst = tf.cast(n_src, tf.int64), tf.cast(n_dst, tf.int64)
+    return (2 * tf.range(n_dst) + 1) * n_src // (2 * n_dst)
+
+
+def _divide(tf: Any, x: Any, y: Any) -> Any:
+    """``x / y`` rounded once, as C does: a traced division by a constant, or of a constant
+    by a quotient, is rewritten into a multiplication by a reciprocal (one rounding more),
+    which moves a sample that falls on a pixel edge to the next pixel. ``divide_no_nan`` is
+    left alone (and the divisors here are never 0)."""
+    return tf.math.divide_no_nan(x, y)
 
 
 def _crop_box(tf: Any, x: Any, spec: PreprocessingSpec) -> Any:
@@ -160,7 +181,8 @@ def _resize_pil(tf: Any, img: Any, spec: PreprocessingSpec) -> Any:
     else:
         ch, cw, top, left = h, w, 0, 0
     if spec.interpolation == "nearest":
-        out = tf.image.resize(x[top : top + ch, left : left + cw, :], (th, tw), method="nearest")
+        rows = _pil_nearest_index(tf, top, ch, th)
+        out = tf.gather(tf.gather(x, rows, axis=0), _pil_nearest_index(tf, left, cw, tw), axis=1)
     else:
         # Pillow resamples one axis, rounds to uint8, then the other, rounds again: two passes,
         # so that ringing kernels clip in between as they do in Pillow.
@@ -181,6 +203,22 @@ def _resize_pil(tf: Any, img: Any, spec: PreprocessingSpec) -> Any:
     # load_img resizes only when the size differs.
     out = tf.cond(same, lambda: x, lambda: out)
     return tf.ensure_shape(out, [th, tw, None])
+
+
+def _pil_nearest_index(tf: Any, start: Any, length: Any, n_out: int) -> Any:
+    """The source pixel Pillow's NEAREST resize takes for each output pixel along one axis.
+
+    Pillow (``ImagingScaleAffine``) starts half a step into the box and adds the step in
+    double precision, truncating each sum: where a sample falls on a pixel edge, the
+    accumulated rounding decides, not ``tf.image.resize``'s own arithmetic (measured: 184 of
+    784 pixels of a 512-pixel photo taken one pixel over, up to 241 grey levels apart).
+    A float64 cumulative sum adds in the same order.
+    """
+    step = _divide(tf, tf.cast(length, tf.float64), tf.constant(n_out, tf.float64))
+    first = tf.cast(start, tf.float64) + step * 0.5
+    sums = tf.math.cumsum(tf.concat([first[None], tf.fill([n_out - 1], step)], 0))
+    return tf.cast(tf.clip_by_value(tf.floor(sums), 0.0, tf.cast(start + length - 1, tf.float64)),
+                   tf.int32)
 
 
 def _pillow_columns_first(tf: Any, h: Any, w: Any, th: int, tw: int) -> Any:

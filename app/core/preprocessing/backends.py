@@ -35,10 +35,9 @@ from app.core.images.formats import jpeg_has_end, png_problem
 from app.core.images.opencv import cv2
 from app.core.preprocessing.spec import PreprocessingSpec
 
-# INTER_NEAREST_EXACT samples pixel centres like Pillow and TF; INTER_NEAREST is off by half
-# a pixel and picks different pixels on every downscale.
+# Nearest samples pixel centres (nearest_centres), like Pillow and TF; OpenCV's INTER_NEAREST
+# is off by half a pixel and picks different pixels on every downscale.
 _CV2_INTERPOLATION = {
-    "nearest": cv2.INTER_NEAREST_EXACT,
     "bilinear": cv2.INTER_LINEAR,
     "bicubic": cv2.INTER_CUBIC,
     "area": cv2.INTER_AREA,
@@ -82,25 +81,43 @@ def pad_geometry(height: int, width: int, target: tuple[int, int]) -> tuple[int,
     return (th - nh) // 2, (tw - nw) // 2, nh, nw
 
 
+def nearest_centres(n_src: int, n_dst: int) -> np.ndarray:
+    """The source pixel whose centre is nearest each output pixel's: ``floor((i + 0.5) *
+    n_src / n_dst)`` in integers, so no rounding decides a sample that falls on a pixel edge.
+
+    OpenCV's ``INTER_NEAREST_EXACT`` means this too, but its 16.16 fixed point takes the
+    other pixel at some edges, and which ones changes between its releases; the exported
+    graph (:mod:`app.core.export.preprocess_graph`) computes the same integers.
+    """
+    return (2 * np.arange(n_dst, dtype=np.int64) + 1) * n_src // (2 * n_dst)
+
+
+def _cv2_resize(rgb: np.ndarray, size: tuple[int, int], interpolation: str) -> np.ndarray:
+    h, w = size
+    if interpolation == "nearest":
+        out = rgb[nearest_centres(rgb.shape[0], h)][:, nearest_centres(rgb.shape[1], w)]
+        return np.ascontiguousarray(out)
+    out = cv2.resize(rgb, (w, h), interpolation=_CV2_INTERPOLATION[interpolation])
+    return out.reshape((h, w) + rgb.shape[2:])
+
+
 def _resize_opencv(rgb: np.ndarray, spec: PreprocessingSpec) -> np.ndarray:
     if spec.target_size is None:
         return rgb
     th, tw = spec.target_size
-    interp = _CV2_INTERPOLATION[spec.interpolation]
     h, w = rgb.shape[:2]
     if spec.crop_to_aspect_ratio:
         top, left, ch, cw = crop_box_for_aspect(h, w, spec.target_size)
         rgb = np.ascontiguousarray(rgb[top : top + ch, left : left + cw])
     elif spec.pad_to_aspect_ratio:
         top, left, nh, nw = pad_geometry(h, w, spec.target_size)
-        small = cv2.resize(rgb, (nw, nh), interpolation=interp)
+        small = _cv2_resize(rgb, (nh, nw), spec.interpolation)
         out = np.zeros((th, tw) + rgb.shape[2:], dtype=small.dtype)
-        out[top : top + nh, left : left + nw] = small.reshape((nh, nw) + rgb.shape[2:])
+        out[top : top + nh, left : left + nw] = small
         return out
     if rgb.shape[:2] == (th, tw):
         return rgb
-    out = cv2.resize(rgb, (tw, th), interpolation=interp)
-    return out.reshape((th, tw) + rgb.shape[2:])
+    return _cv2_resize(rgb, (th, tw), spec.interpolation)
 
 
 def decode_resize_opencv(data: bytes, spec: PreprocessingSpec, name: str = "image") -> np.ndarray:

@@ -109,3 +109,48 @@ def test_graph_follows_pillows_order_of_passes(tmp_path, interpolation, shape) -
                              resize_backend="pil")
     got = image_to_input(tf, tf.constant(path.read_bytes()), spec).numpy()
     assert np.abs(got - prepare_input(str(path), spec)).max() <= 1.0001
+
+
+# Sizes whose samples fall exactly on pixel edges: 512 -> 28 (3.5 * 512 / 28 = 64), 102 -> 224
+# (OpenCV's area mode at 112 * 102 / 224 = 51), a 660 x 550 photo padded into 28 x 28
+# (660 / (660 / 28) = 28), 40 -> 28 and 16 -> 7 (where OpenCV 5's own nearest takes the lower
+# pixel), and sizes with no edge case as a control.
+EDGE_CASES = [("pil", "nearest", False, (512, 512), (28, 28)),
+              ("pil", "nearest", False, (400, 328), (28, 28)),
+              ("opencv", "nearest", False, (40, 16), (28, 7)),
+              ("opencv", "nearest", False, (512, 512), (28, 28)),
+              ("opencv", "area", False, (102, 102), (224, 160)),
+              ("opencv", "bilinear", True, (660, 550), (28, 28)),
+              ("opencv", "nearest", True, (384, 191), (224, 160)),
+              ("opencv", "bilinear", False, (301, 203), (32, 32))]
+
+
+@pytest.mark.parametrize("backend, interpolation, pad, shape, size", EDGE_CASES)
+def test_samples_on_pixel_edges_take_the_same_pixel(tmp_path, backend, interpolation, pad,
+                                                    shape, size) -> None:
+    """A sample on a pixel edge goes to the pixel the backend's own arithmetic picks (Pillow
+    adds its step in double; OpenCV rounds its area fraction to float), and a traced division
+    by a constant is no longer a multiplication by a reciprocal that moves the edge."""
+    import tensorflow as tf
+    from PIL import Image
+
+    noise = np.random.default_rng(shape[0]).integers(0, 256, (*shape, 3), dtype=np.uint8)
+    path = tmp_path / "edges.png"
+    Image.fromarray(noise).save(path)
+    spec = PreprocessingSpec(target_size=size, scale=1.0, interpolation=interpolation,
+                             resize_backend=backend, pad_to_aspect_ratio=pad)
+    fn = tf.function(lambda b: image_to_input(tf, b, spec),
+                     input_signature=[tf.TensorSpec([], tf.string)])
+    diff = np.abs(fn(tf.constant(path.read_bytes())).numpy() - prepare_input(str(path), spec))
+    # OpenCV sums a big shrink in another order than TensorFlow: hundredths of a grey level.
+    assert diff.max() <= (1.0001 if backend == "pil" and interpolation != "nearest" else 0.01)
+
+
+def test_nearest_takes_the_pixel_whose_centre_is_nearest() -> None:
+    from fractions import Fraction
+
+    from app.core.preprocessing.backends import nearest_centres
+
+    for n_src, n_dst in [(512, 28), (16, 7), (40, 28), (7, 32), (660, 224), (1, 5), (5, 1)]:
+        exact = [int((Fraction(i) + Fraction(1, 2)) * n_src / n_dst) for i in range(n_dst)]
+        assert nearest_centres(n_src, n_dst).tolist() == exact
