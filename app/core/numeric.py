@@ -80,6 +80,41 @@ def are_probability_rows(scores: np.ndarray) -> bool:
                 and np.allclose(raw.sum(axis=1), 1.0, atol=2e-2))
 
 
+def is_sigmoid_column(scores: np.ndarray) -> bool:
+    """Whether a one-column output holds a sigmoid's probabilities: every value in [0, 1].
+
+    A binary classifier's logit leaves that range on almost any batch; the tolerance allows
+    for an 8-bit quantised sigmoid.
+    """
+    raw = np.asarray(scores, dtype=np.float64)
+    return bool(raw.min() >= -1e-3 and raw.max() <= 1 + 1e-3)
+
+
+def two_class_logits(column: np.ndarray, probabilities: bool) -> np.ndarray:
+    """``[0, z]`` rows from a binary classifier's one output column, float32.
+
+    ``softmax([0, z]) = [1 - sigmoid(z), sigmoid(z)]``: ``z`` is the column itself when it
+    holds logits, else ``log(p / (1 - p))`` of the sigmoid's ``p`` (clipped where float32
+    saturates, so a certain answer stays finite).
+
+    Parameters
+    ----------
+    column : ndarray of shape (n, 1)
+        The model's output.
+    probabilities : bool
+        Whether the column holds probabilities (see :func:`is_sigmoid_column`).
+
+    Returns
+    -------
+    ndarray of shape (n, 2), float32
+    """
+    z = np.asarray(column, dtype=np.float64).reshape(-1, 1)
+    if probabilities:
+        p = np.clip(z, 1e-7, 1 - 1e-7)
+        z = np.log(p) - np.log1p(-p)
+    return np.concatenate([np.zeros_like(z), z], axis=1).astype(np.float32)
+
+
 def check_temperature(temperature: float) -> float:
     """The temperature as a float, or DataError for anything outside :data:`TEMPERATURE_RANGE`.
 

@@ -25,6 +25,7 @@ from app.core.models.litert_runtime import LiteRTRuntime
 from app.core.models.loading import (
     LOGITS_FROM_PROBABILITIES,
     LOGITS_MODEL_OUTPUT,
+    LOGITS_SIGMOID,
     LoadedModel,
     load_model,
     refuse_if_risky,
@@ -125,7 +126,13 @@ def open_tflite(p: Path, inspection) -> ModelRuntime:  # noqa: ANN001
     if runtime.image_input.note:
         notes.append(runtime.image_input.note)
     logits_source = LOGITS_MODEL_OUTPUT
-    if runtime.scores_are_probabilities_on(_probe(runtime)):
+    if runtime.binary:
+        logits_source = LOGITS_SIGMOID
+        sigmoid = runtime.scores_are_probabilities_on(_probe(runtime))
+        runtime.scores_are = "probabilities" if sigmoid else "logits"
+        notes.append("one output column: read as a binary classifier, its "
+                     + ("sigmoid probability" if sigmoid else "logit") + " for the second class")
+    elif runtime.scores_are_probabilities_on(_probe(runtime)):
         logits_source = LOGITS_FROM_PROBABILITIES
         notes.append("the .tflite outputs probabilities: logits are log(probabilities), so "
                      "calibration is less reliable")

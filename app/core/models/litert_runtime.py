@@ -21,7 +21,7 @@ from app.core.errors import ModelError
 from app.core.models.image_input import not_an_image_message, read_image_input
 from app.core.models.predictor import DEFAULT_BATCH_SIZE, ModelOutputs, concat_outputs
 from app.core.models.runtime import LITERT, OUTPUT_NAMES
-from app.core.numeric import are_probability_rows
+from app.core.numeric import are_probability_rows, is_sigmoid_column, two_class_logits
 from app.core.tf_runtime import quiet_native_stderr
 
 InterpreterFactory = Callable[..., Any]
@@ -183,6 +183,10 @@ class LiteRTRuntime:
             raise ModelError(f"{name}: the model has no outputs")
         first = details[self._roles.get("logits", self._roles.get("scores", 0))]
         self.n_classes = int(first["shape"][-1])
+        # One unnamed output column: a binary classifier (a sigmoid, or its logit).
+        self.binary = self.n_classes == 1 and "scores" in self._roles
+        if self.binary:
+            self.n_classes = 2
         self._lock = threading.Lock()
 
     @property
@@ -208,7 +212,7 @@ class LiteRTRuntime:
             return False
         with self._lock:
             raw = self._invoke(np.asarray(probe, np.float32))[self._roles["scores"]]
-        return are_probability_rows(raw)
+        return is_sigmoid_column(raw) if self.binary else are_probability_rows(raw)
 
     def _invoke(self, x: np.ndarray) -> list[np.ndarray]:
         interp = self._interpreter
@@ -233,6 +237,9 @@ class LiteRTRuntime:
 
         if "scores" in roles:
             scores = part("scores")
+            if self.binary:
+                logits = two_class_logits(scores, self.scores_are == "probabilities")
+                return ModelOutputs(logits, _softmax(logits), None, None)
             if self.scores_are == "logits":
                 logits = scores
                 probs = _softmax(scores)

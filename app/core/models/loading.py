@@ -24,7 +24,7 @@ from app.core.models.image_input import (
 )
 from app.core.models.inspection import ModelInspection, inspect_model
 from app.core.models.keras2_ops import op_layer_classes, readable_h5
-from app.core.numeric import are_probability_rows
+from app.core.numeric import are_probability_rows, is_sigmoid_column
 from app.core.tf_runtime import import_keras, import_tensorflow, on_tf_thread
 
 # How logits were obtained: the UI and calibration warn about the last one.
@@ -216,7 +216,12 @@ def find_heads(loaded: LoadedModel) -> None:
         outputs = [out] + ([feats_tensor] if feats_tensor is not None else [])
         head_model = keras.Model(inputs, outputs)
         # A layer that hides its ending (a SavedModel's TFSMLayer, say) is asked instead.
-        scores_are_logits = not _outputs_are_probabilities(head_model, loaded.input_shape)
+        sample = _probe_scores(head_model, loaded.input_shape)
+        loaded.has_features = feats_tensor is not None
+        if loaded.n_classes == 1:
+            loaded.heads = _binary_heads(tf, head_model, is_sigmoid_column(sample), loaded)
+            return
+        scores_are_logits = not are_probability_rows(sample)
 
         def heads(x: Any) -> tuple[Any, Any, Any]:
             res = head_model(x, training=False)
@@ -228,7 +233,6 @@ def find_heads(loaded: LoadedModel) -> None:
             # log(p) loses everything a float32 softmax saturated away; calibration warns.
             return tf.math.log(tf.maximum(scores, 1e-30)), scores, feats
 
-        loaded.has_features = feats_tensor is not None
         if scores_are_logits:
             loaded.logits_source = LOGITS_MODEL_OUTPUT
         else:
@@ -239,8 +243,8 @@ def find_heads(loaded: LoadedModel) -> None:
     loaded.heads = heads
 
 
-def _outputs_are_probabilities(head_model: Any, input_shape: tuple[int | None, ...]) -> bool:
-    """Whether the model's scores are rows of a softmax, on a batch of random images.
+def _probe_scores(head_model: Any, input_shape: tuple[int | None, ...]) -> np.ndarray:
+    """The model's scores on a batch of random images, to tell what they are.
 
     Rows of non-negative values summing to one are probabilities; anything else is taken as
     logits (a linear last layer inside a SavedModel), as for a .tflite file.
@@ -248,7 +252,30 @@ def _outputs_are_probabilities(head_model: Any, input_shape: tuple[int | None, .
     h, w, c = (d or 32 for d in input_shape)
     x = np.random.default_rng(0).uniform(0.0, 1.0, (4, h, w, c)).astype(np.float32)
     res = head_model(x, training=False)
-    return are_probability_rows(np.asarray(res[0] if isinstance(res, (list, tuple)) else res))
+    return np.asarray(res[0] if isinstance(res, (list, tuple)) else res)
+
+
+def _binary_heads(tf: Any, head_model: Any, sigmoid: bool, loaded: LoadedModel) -> Any:
+    """Heads of a model with one output column whose ending is hidden (a SavedModel, say):
+    a binary classifier, its column a sigmoid's probability or its logit, answered as
+    ``[0, z]`` like a sigmoid Dense (:func:`app.core.numeric.two_class_logits`)."""
+    def heads(x: Any) -> tuple[Any, Any, Any]:
+        res = head_model(x, training=False)
+        res = res if isinstance(res, (list, tuple)) else [res]
+        z = tf.cast(res[0], tf.float32)
+        if sigmoid:
+            p = tf.clip_by_value(z, 1e-7, 1.0 - 1e-7)
+            z = tf.math.log(p) - tf.math.log1p(-p)
+        logits = tf.concat([tf.zeros_like(z), z], axis=1)
+        return logits, tf.nn.softmax(logits), res[1] if len(res) > 1 else None
+
+    loaded.n_classes = 2
+    loaded.logits_source = LOGITS_SIGMOID
+    loaded.notes.append(
+        "one output column: read as a binary classifier, its "
+        + ("sigmoid probability for the second class" if sigmoid else "logit for the second class")
+    )
+    return heads
 
 
 def refuse_if_risky(inspection: ModelInspection, trust: bool) -> None:
