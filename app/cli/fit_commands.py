@@ -116,7 +116,7 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
         print(dumps_standard(result.to_json()))
         return 0
     state = ("COLLAPSED" if result.collapsed else "near collapse" if result.near_collapse
-             else "ok" if result.judged else "not judged")
+             else "at chance" if result.at_chance else "ok" if result.judged else "not judged")
     print(f"outputs: {state} (spread {result.output_spread.get('mean_tv', 0.0):.3g} over "
           f"{result.n} inputs of {result.data})")
     # As wide as the longest name: "mobilenetv2_1.00_96/block_10_expand_relu" cut to 27

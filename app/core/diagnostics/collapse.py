@@ -16,6 +16,9 @@ import numpy as np
 # class) and means the answer moves by less than 0.1 percentage point across inputs.
 COLLAPSE_TOLERANCE = 1e-3
 NEAR_COLLAPSE_SHARE = 0.95  # share of predictions in one class that suggests near-collapse
+# Answers this close to uniform (a tenth of the way from 1/k to certainty, on average) are
+# "flat": a trained classifier is that unsure of almost no image.
+FLAT_FRACTION = 0.1
 MIN_IMAGES = 8  # fewer inputs say nothing about spread
 
 
@@ -83,6 +86,7 @@ class CollapseReport:
     histogram: list[int]
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    at_chance: bool = False  # answers that vary but follow no label, or are all near uniform
 
 
 def _name(classes: list[str] | None, i: int) -> str:
@@ -172,12 +176,43 @@ def check_collapse(
                 f"{share:.0%} of {n} inputs are predicted '{name}': if the data holds several "
                 "classes, the model is close to collapse (give labelled data to check)"
             )
+    if not report.near_collapse:  # near collapse is the more telling way of being at chance
+        _check_chance(report, p, preds, None if label_share is None else labels, classes)
     return report
+
+
+def _check_chance(report: CollapseReport, p: np.ndarray, preds: np.ndarray,
+                  labels: np.ndarray | None, classes: list[str] | None) -> None:
+    """Answers that depend on the image but not usefully: no better than the best constant
+    guess on labelled data (within two standard errors), or flat (near uniform) everywhere."""
+    n, k = p.shape
+    top = float(p.max(axis=1).mean())
+    report.spread["mean_top_probability"] = top
+    if labels is not None:
+        lab = np.asarray(labels, dtype=np.int64)
+        accuracy = float(np.mean(preds == lab))
+        counts = np.bincount(lab, minlength=k)
+        base = float(counts.max() / n)
+        report.spread["accuracy"] = accuracy
+        if accuracy <= base + 2 * np.sqrt(base * (1 - base) / n):
+            report.at_chance = True
+            report.warnings.append(
+                f"at chance: right on {accuracy:.0%} of the {n} labelled inputs, no better "
+                f"than always answering '{_name(classes, int(counts.argmax()))}' ({base:.0%}). "
+                "The answers do not follow the labels"
+            )
+        return
+    if top - 1 / k < FLAT_FRACTION * (1 - 1 / k):
+        report.at_chance = True
+        report.warnings.append(
+            f"flat answers: the mean top probability is {top:.2f}, close to the {1 / k:.2f} of "
+            "a uniform guess: the model is unsure of every input"
+        )
 
 
 def collapse_advice(
     collapsed: bool, near_collapse: bool, dead_layers: list[str], input_problem: bool,
-    has_batchnorm: bool = False,
+    has_batchnorm: bool = False, at_chance: bool = False,
 ) -> list[str]:
     """Plain-words likely causes of a (near-)collapsed model and what to try, most likely first.
 
@@ -192,15 +227,23 @@ def collapse_advice(
     has_batchnorm : bool, default=False
         Whether the model has BatchNormalization layers (their inference statistics can
         collapse a model that trained well).
+    at_chance : bool, default=False
+        From :func:`check_collapse`: answers no better than chance, or flat.
 
     Returns
     -------
     list of str
-        Empty when the model is neither collapsed nor near collapse.
+        Empty when the model is neither collapsed, near collapse nor at chance.
     """
-    if not (collapsed or near_collapse):
+    if not (collapsed or near_collapse or at_chance):
         return []
     advice = []
+    if at_chance and not (collapsed or near_collapse):
+        advice.append(
+            "Class order or preprocessing: a model that knew these images answers at chance "
+            "when its classes are in another order than the card's (probscope info lists "
+            "them) or its inputs are prepared unlike training. Check both first."
+        )
     if input_problem:
         advice.append(
             "Unnormalised or mis-scaled input: the images reach the network on a different "

@@ -40,6 +40,7 @@ class DiagnosisResult:
     layers: list[dict[str, Any]]
     warnings: list[str]
     near_collapse: bool = False
+    at_chance: bool = False
     judged: bool = True  # False when the data cannot tell (too few inputs, one labelled class)
     prediction_histogram: dict[str, int] = field(default_factory=dict)
     output_spread: dict[str, Any] = field(default_factory=dict)
@@ -57,6 +58,7 @@ class DiagnosisResult:
             "layers": self.layers,
             "warnings": self.warnings,
             "near_collapse": self.near_collapse,
+            "at_chance": self.at_chance,
             "judged": self.judged,
             "prediction_histogram": self.prediction_histogram,
             "output_spread": self.output_spread,
@@ -204,6 +206,7 @@ def diagnose_model(
         layers=layers,
         warnings=warnings,
         near_collapse=report.near_collapse,
+        at_chance=report.at_chance,
         judged=report.judged,
         prediction_histogram={c: int(k) for c, k in zip(session.classes, report.histogram,
                                                          strict=False)},
@@ -214,7 +217,8 @@ def diagnose_model(
         labelled=labels is not None,
         advice=collapse_advice(report.collapsed, report.near_collapse, [r["name"] for r in dead],
                                bool(mismatch["findings"]),
-                               "BatchNormalization" in session.loaded.inspection.layer_classes),
+                               "BatchNormalization" in session.loaded.inspection.layer_classes,
+                               report.at_chance),
         notes=notes,
         skipped=skipped,
     )

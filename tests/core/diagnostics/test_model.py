@@ -272,3 +272,21 @@ def test_a_collapse_without_batchnorm_does_not_blame_it(colour_model: Path, colo
     result = _diagnose(path, colour_folder)
     assert result.collapsed
     assert not any(a.startswith("BatchNormalization statistics") for a in result.advice)
+
+
+def test_a_card_with_its_classes_out_of_order_is_at_chance(
+        healthy_model: Path, colour_folder: Path, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A confident model that names every image wrongly (its card lists the classes in
+    another order) varies and predicts every class, so no collapse was found and diagnose
+    printed "outputs: ok"."""
+    from app.cli import main
+
+    card = json.loads(card_path_for(healthy_model).read_text())
+    shifted = _copy(healthy_model, tmp_path, {"classes": card["classes"][1:] + card["classes"][:1]})
+    assert main(["diagnose", "--model", str(shifted), "--data", str(colour_folder)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("outputs: at chance") and "warning: at chance: right on 0% of the 36" in out
+    assert "try:     Class order or preprocessing" in out
+    assert main(["diagnose", "--model", str(healthy_model), "--data", str(colour_folder)]) == 0
+    assert capsys.readouterr().out.startswith("outputs: ok")

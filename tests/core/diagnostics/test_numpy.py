@@ -126,3 +126,24 @@ def test_near_collapse_advice_names_undertraining():
     advice = collapse_advice(False, True, [], False)
     assert any(a.startswith("Undertrained: too few epochs or too little data") for a in advice)
     assert collapse_advice(False, False, [], False) == []
+
+
+def test_answers_that_follow_no_label_are_at_chance() -> None:
+    rng = np.random.default_rng(1)
+    labels = np.arange(60) % 3
+    varied = rng.dirichlet([2, 2, 2], size=60)  # answers vary, unrelated to the labels
+    report = check_collapse(varied, labels, CLASSES)
+    assert report.at_chance and not report.collapsed and not report.near_collapse
+    assert report.warnings[0].startswith("at chance:") and "33%" in report.warnings[0]
+    knows = np.eye(3)[labels] * 0.8 + 0.2 / 3  # right on every input
+    assert not check_collapse(knows, labels, CLASSES).at_chance
+    assert check_collapse(knows, labels, CLASSES).spread["accuracy"] == 1.0
+
+
+def test_near_uniform_answers_are_flat_without_labels() -> None:
+    rng = np.random.default_rng(2)
+    flat = rng.dirichlet([400] * 10, size=40)  # every answer within a few points of 10 %
+    report = check_collapse(flat)
+    assert report.at_chance and report.warnings[-1].startswith("flat answers:")
+    sure = rng.dirichlet([0.3] * 10, size=40)
+    assert not check_collapse(sure).at_chance

@@ -21,7 +21,7 @@ COLLAPSED, NEAR_COLLAPSE, NOT_JUDGED, WARNINGS, HEALTHY = (
     "collapsed", "near-collapse", "not judged", "warnings", "healthy",
 )
 # The collapse check's own warnings: the verdict line already says them, with the numbers.
-_VERDICT_WARNINGS = ("the model is collapsed", "near-collapse:")
+_VERDICT_WARNINGS = ("the model is collapsed", "near-collapse:", "at chance:", "flat answers:")
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,16 @@ def verdict_of(result: DiagnosisResult) -> Verdict:
         return Verdict(NEAR_COLLAPSE, (
             f"Near collapse: {share:.0%} of {n} inputs are predicted “{top}”, although the labels "
             f"say that class is much rarer (output spread {mean_tv:.2g})."
+        ))
+    if result.at_chance:
+        accuracy = spread.get("accuracy")
+        what = (f"right on only {float(accuracy):.0%} of them, no better than always giving the "
+                "commonest label" if accuracy is not None else
+                f"they are near uniform (mean top probability "
+                f"{float(spread.get('mean_top_probability', 0.0)):.2f})")
+        return Verdict(NEAR_COLLAPSE, (
+            f"At chance: the answers vary across the {n} inputs (spread {mean_tv:.2g}), but "
+            f"{what}. They do not follow the images' classes."
         ))
     if not result.judged:
         reason = (f"only {n} input(s); at least {MIN_IMAGES} are needed" if n < MIN_IMAGES

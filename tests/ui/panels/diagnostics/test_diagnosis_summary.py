@@ -36,3 +36,20 @@ def test_healthy_verdict_claims_inputs_as_in_training_only_against_recorded_stat
     assert "records no input statistics" in text("card preprocessing range")
     assert "inputs as in training" not in text("card preprocessing range")
     assert "inputs not compared" in text(None)
+
+
+def test_an_at_chance_result_is_said_in_the_verdict_not_only_below() -> None:
+    from app.ui.panels.diagnostics.summary import NEAR_COLLAPSE, findings_html
+
+    labelled = _result([])
+    labelled.at_chance = True
+    labelled.output_spread["accuracy"] = 0.31
+    labelled.warnings = ["at chance: right on 31% of the 40 labelled inputs, no better than ..."]
+    verdict = verdict_of(labelled)
+    assert verdict.kind == NEAR_COLLAPSE and verdict.text.startswith("At chance:")
+    assert "right on only 31% of them" in verdict.text
+    assert "at chance: right on" not in findings_html(labelled)  # said once, in the verdict
+    flat = _result([])
+    flat.at_chance = True
+    flat.output_spread["mean_top_probability"] = 0.12
+    assert "near uniform (mean top probability 0.12)" in verdict_of(flat).text
