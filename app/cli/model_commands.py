@@ -116,7 +116,7 @@ def _print_info(info: dict[str, Any]) -> None:
                   f"{1 - sets['alpha']:.0%} coverage promised{measured}")
         else:
             print("prediction sets: none (fit them with 'probscope calibrate --data LABELLED_DIR "
-                  "--alpha 0.05 --save')")
+                  "--save': 90 % sets, or --alpha 0.05 for 95 %)")
     else:
         print(f"not loaded:     {info['refused']}")
     layers = info["preprocessing_layers"]

@@ -196,7 +196,8 @@ def diagnose_model(
         notes.append(f"only {n} inputs: a unit that no input excites looks dead; use more "
                      "varied data before trusting dead fractions")
     if scanner is not None and not any(r["applicable"] for r in layers):
-        notes.append("no ReLU-family layers found: dead and sparse units cannot be measured")
+        hidden = " that can be examined" if scanner.notes else ""
+        notes.append(f"no ReLU-family layers{hidden} found: dead and sparse units cannot be measured")
     if not session.spec.recorded:
         notes.append(f"preprocessing is unrecorded ({session.spec.source})")
     if skipped:

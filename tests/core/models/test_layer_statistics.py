@@ -183,6 +183,8 @@ def test_the_probe_heads_of_a_savedmodel_without_a_channel_axis(tmp_path):
     model.export(tmp_path / "sm", verbose=False)
     loaded = load_model(tmp_path / "sm", trust=True)
     x = np.random.default_rng(3).uniform(0, 1, (4, 10, 10, 1)).astype(np.float32)
-    heads, _ = build_stats_heads(loaded)
+    heads, layout = build_stats_heads(loaded)
     probed = on_tf_thread(Predictor, loaded, 8, heads)(x)
     np.testing.assert_allclose(probed.logits, np.asarray(model(x[..., 0])), atol=1e-5)
+    # Its Dense(relu) is inside the graph: hidden, not absent.
+    assert "no ReLU-family layers that can be examined: the probe uses logits only" in layout.notes

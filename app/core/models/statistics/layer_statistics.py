@@ -169,7 +169,10 @@ def _build(loaded: LoadedModel, spatial_layers: int, grid: int, input_stats: boo
         layout.add("logits", name, 1)
     if not any(e.applicable for e in entries):
         # A Dense(relu) that is itself the feature vector is read as features: nothing lost.
-        layout.notes.append("no ReLU-family layers: the probe uses features and logits only")
+        # A SavedModel graph hides its layers (a note above says so): none found is not none.
+        which = "that can be examined" if notes else ""
+        layout.notes.append(f"no ReLU-family layers{' ' + which if which else ''}: the probe uses "
+                            + ("features and logits only" if has_feats else "logits only"))
     tensors = [model.outputs[0], head_input if head_input is not None else model.outputs[0]]
     graph = keras.Model(model.inputs, tensors + [e.tensor for e in relus])
     ranks = [len(e.tensor.shape) for e in relus]
