@@ -21,11 +21,13 @@ from app.core.errors import ModelError
 from app.core.models.deferred import DeferredModel, TFLiteModel
 from app.core.models.inspection import inspect_model
 from app.core.models.litert_cache import Conversion, find_conversion
+from app.core.models.litert_graph import expose_inner_tensors
 from app.core.models.litert_runtime import LiteRTRuntime
 from app.core.models.loading import (
     LOGITS_FROM_PROBABILITIES,
     LOGITS_MODEL_OUTPUT,
     LOGITS_SIGMOID,
+    LOGITS_STRIPPED_SOFTMAX,
     LoadedModel,
     load_model,
     refuse_if_risky,
@@ -115,18 +117,31 @@ def _tensorflow_interpreter() -> object:
 def open_tflite(p: Path, inspection) -> ModelRuntime:  # noqa: ANN001
     """Open a ``.tflite`` file: LiteRT, else TensorFlow's interpreter for TensorFlow ops."""
     notes: list[str] = []
+    # Its logits and features made readable (litert_graph), its ReLU maps too once the probe
+    # asks for them; else the file as it is.
+    data = _small_file_bytes(p)
+    inner = expose_inner_tensors(data, relus=False)
+    model, outputs = (inner.model, inner.names) if inner is not None else (p, None)
+
+    def with_relus() -> tuple[bytes, list[str]] | None:
+        exposed = expose_inner_tensors(data)
+        return None if exposed is None else (exposed.model, exposed.names)
+
+    stats_model = with_relus if inner is not None else None
     try:
-        runtime = LiteRTRuntime(p, p.name)
+        runtime = LiteRTRuntime(model, p.name, outputs=outputs, stats_model=stats_model)
     except ModelError as exc:
         if not any(word in str(exc) for word in _MISSING_OPS):
             raise
-        runtime = LiteRTRuntime(p, p.name, interpreter_class=_tensorflow_interpreter(),
-                                runtime_name=TENSORFLOW)
+        runtime = LiteRTRuntime(model, p.name, interpreter_class=_tensorflow_interpreter(),
+                                runtime_name=TENSORFLOW, outputs=outputs, stats_model=stats_model)
         notes.append(f"{p.name} uses TensorFlow ops LiteRT lacks: TensorFlow's interpreter runs it")
     if runtime.image_input.note:
         notes.append(runtime.image_input.note)
     logits_source = LOGITS_MODEL_OUTPUT
-    if runtime.binary:
+    if runtime.logits_inside:
+        logits_source = LOGITS_STRIPPED_SOFTMAX
+    elif runtime.binary:
         logits_source = LOGITS_SIGMOID
         sigmoid = runtime.scores_are_probabilities_on(_probe(runtime))
         runtime.scores_are = "probabilities" if sigmoid else "logits"
@@ -143,6 +158,20 @@ def open_tflite(p: Path, inspection) -> ModelRuntime:  # noqa: ANN001
     loaded = TFLiteModel(p, inspection, runtime.input_shape, runtime.n_classes, logits_source,
                          runtime.has_features, trusted=True, notes=notes)
     return ModelRuntime(loaded, runtime, [])
+
+
+# Above this a .tflite is run as it is: rewriting its outputs would copy every weight in
+# Python objects first (a MobileNetV2 of 14 MB rewrites in a fraction of a second).
+MAX_REWRITE_BYTES = 64 * 1024 * 1024
+
+
+def _small_file_bytes(p: Path) -> bytes:
+    try:
+        if p.stat().st_size > MAX_REWRITE_BYTES:
+            return b""
+        return p.read_bytes()
+    except OSError as exc:
+        raise ModelError(f"{p.name}: cannot be read ({exc.strerror or exc})") from None
 
 
 def _probe(runtime: LiteRTRuntime) -> np.ndarray:

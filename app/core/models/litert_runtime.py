@@ -21,6 +21,8 @@ from app.core.errors import ModelError
 from app.core.models.image_input import not_an_image_message, read_image_input
 from app.core.models.predictor import DEFAULT_BATCH_SIZE, ModelOutputs, concat_outputs
 from app.core.models.runtime import LITERT, OUTPUT_NAMES
+from app.core.models.statistics.layer_statistics import StatsLayout
+from app.core.models.statistics.litert_statistics import litert_stats, litert_stats_layout
 from app.core.numeric import are_probability_rows, is_sigmoid_column, two_class_logits
 from app.core.tf_runtime import quiet_native_stderr
 
@@ -65,6 +67,27 @@ class _Tensor:
         if scales.size:
             scale, zero = float(scales[0]), int(zeros[0]) if zeros.size else 0
         return cls(int(details["index"]), details["dtype"], float(scale), int(zero))
+
+    def enable_stats(self) -> StatsLayout:
+        """Compute the probe's statistics (:mod:`app.core.models.statistics.litert_statistics`)
+        in every call from now on; the layout says where each one sits.
+
+        The file with its ReLU maps exposed (``stats_model``) replaces the one without: each
+        exposed map costs a little on every call, so it is loaded only for the probe.
+        """
+        with self._lock:
+            exposed = self._stats_model() if self._stats_model is not None else None
+            if exposed is not None:
+                self._open(*exposed)
+                self._stats_model = None
+            details = self._interpreter.get_output_details()
+            shapes = [(role[len("relu:"):], tuple(int(d) for d in details[pos]["shape"][1:]))
+                      for role, pos in self._relus]
+            pos = self._roles.get("features")
+            width = int(np.prod(details[pos]["shape"][1:])) if pos is not None else 0
+            layout = litert_stats_layout(shapes, width)
+            self.stats_width = layout.width
+        return layout
 
     @property
     def quantised(self) -> bool:
@@ -145,12 +168,20 @@ class LiteRTRuntime:
         interpreter_class: InterpreterFactory | None = None,
         runtime_name: str = LITERT,
         outputs: list[str] | None = None,
+        stats_model: Callable[[], tuple[bytes, list[str]] | None] | None = None,
     ) -> None:
         self.name = runtime_name
         self.model_name = name
         self.batch_size = batch_size
         self.scores_are = scores_are
-        cls = interpreter_class or litert_interpreter_class()
+        self._class = interpreter_class or litert_interpreter_class()
+        self._stats_model = stats_model
+        self.stats_width = 0
+        self._lock = threading.Lock()
+        self._open(model, outputs)
+
+    def _open(self, model: bytes | str | os.PathLike[str], outputs: list[str] | None) -> None:
+        name = self.model_name
         kwargs: dict[str, Any] = {"num_threads": litert_threads()}
         if isinstance(model, (bytes, bytearray)):
             kwargs["model_content"] = bytes(model)
@@ -159,7 +190,7 @@ class LiteRTRuntime:
         try:
             # LiteRT announces its XNNPACK delegate on stderr at creation: noise for users.
             with quiet_native_stderr():
-                self._interpreter = cls(**kwargs)
+                self._interpreter = self._class(**kwargs)
                 self._interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
@@ -187,7 +218,9 @@ class LiteRTRuntime:
         self.binary = self.n_classes == 1 and "scores" in self._roles
         if self.binary:
             self.n_classes = 2
-        self._lock = threading.Lock()
+        # ReLU outputs of a rewritten file (litert_graph), for the probe's statistics.
+        self._relus = [(role, pos) for role, pos in sorted(self._roles.items(), key=lambda r: r[1])
+                       if role.startswith("relu:")]
 
     @property
     def input_size(self) -> tuple[int, int] | None:
@@ -197,6 +230,32 @@ class LiteRTRuntime:
     @property
     def has_features(self) -> bool:
         return "features" in self._roles
+
+    @property
+    def logits_inside(self) -> bool:
+        """Whether the logits before the file's softmax are read (not log(probabilities))."""
+        return "logits" in self._roles and "probabilities" in self._roles
+
+    def enable_stats(self) -> StatsLayout:
+        """Compute the probe's statistics (:mod:`app.core.models.statistics.litert_statistics`)
+        in every call from now on; the layout says where each one sits.
+
+        The file with its ReLU maps exposed (``stats_model``) replaces the one without: each
+        exposed map costs a little on every call, so it is loaded only for the probe.
+        """
+        with self._lock:
+            exposed = self._stats_model() if self._stats_model is not None else None
+            if exposed is not None:
+                self._open(*exposed)
+                self._stats_model = None
+            details = self._interpreter.get_output_details()
+            shapes = [(role[len("relu:"):], tuple(int(d) for d in details[pos]["shape"][1:]))
+                      for role, pos in self._relus]
+            pos = self._roles.get("features")
+            width = int(np.prod(details[pos]["shape"][1:])) if pos is not None else 0
+            layout = litert_stats_layout(shapes, width)
+            self.stats_width = layout.width
+        return layout
 
     @property
     def quantised(self) -> bool:
@@ -228,8 +287,8 @@ class LiteRTRuntime:
         return [t.dequantise(interp.get_tensor(t.index)) for t in self._outputs]
 
     def _outputs_of(self, raw: list[np.ndarray]) -> ModelOutputs:
-        n = len(raw[0]) if raw else 0
         roles = self._roles
+        n = len(raw[0]) if raw else 0
 
         def part(role: str) -> np.ndarray | None:
             pos = roles.get(role)
@@ -239,18 +298,21 @@ class LiteRTRuntime:
             scores = part("scores")
             if self.binary:
                 logits = two_class_logits(scores, self.scores_are == "probabilities")
-                return ModelOutputs(logits, _softmax(logits), None, None)
-            if self.scores_are == "logits":
+                probs = _softmax(logits)
+            elif self.scores_are == "logits":
                 logits = scores
                 probs = _softmax(scores)
             else:
                 probs = scores
                 logits = np.log(np.maximum(scores, 1e-30)).astype(np.float32)
-            return ModelOutputs(logits, probs, None, None)
-        logits, probs = part("logits"), part("probabilities")
-        if probs is None:
-            probs = _softmax(logits)
-        return ModelOutputs(logits, probs, part("features"), part("stats"))
+        else:
+            logits, probs = part("logits"), part("probabilities")
+            if probs is None:
+                probs = _softmax(logits)
+        features, stats = part("features"), part("stats")
+        if self.stats_width and stats is None:
+            stats = litert_stats([raw[pos] for _, pos in self._relus], features, logits, probs)
+        return ModelOutputs(logits, probs, features, stats)
 
     def _run_chunks(self, x: np.ndarray) -> list[ModelOutputs]:
         parts = []

@@ -222,6 +222,10 @@ def _prior_heads(session: ModelSession, kinds: list[str], warnings: list[str]) -
     """The digit prior, for a digit model fitted against the reference; [] otherwise."""
     if not kinds or not digit_prior_applies(session.named_classes):
         return []
+    if session.loaded.format == "tflite":
+        warnings.append("the digit prior needs TensorFlow: for a .tflite the check uses your "
+                        "model only")
+        return []
     try:
         return [digit_prior_head(session.spec)]
     except Exception as exc:  # the check still works without it, a little less well

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from app.core.cards.card_file import ModelCard, card_path_for
+from app.core.errors import ModelError
 from app.core.images.decoding import has_alpha
 from app.core.models.loading import LoadedModel
 from app.core.models.predictor import DEFAULT_BATCH_SIZE, ModelOutputs, Predictor
@@ -106,6 +107,13 @@ class ModelSession:
         computes the same statistics is left as it is.
         """
         extras = [(e.layer, e.stat) for e in extra_heads]
+        if self.loaded.format == "tflite":
+            # No TensorFlow graph to trace heads into: LiteRT's own outputs, in numpy.
+            if extras:
+                raise ModelError("the digit prior needs TensorFlow: a .tflite cannot add it")
+            if self.stats_layout is None:
+                self.stats_layout = self.predictor.enable_stats()
+            return self.stats_layout
         if self.stats_layout is None or extras != self._extra_stats:
             heads, layout = build_stats_heads(self.loaded, extra_heads=extra_heads)
             self._extra_stats = extras
