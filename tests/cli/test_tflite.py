@@ -117,11 +117,13 @@ def test_info_names_the_runtime(capsys, user_models) -> None:
     assert code == 0 and "runtime:        litert" in out
 
 
-def test_diagnose_says_it_needs_the_keras_model(capsys, user_models, colour_folder) -> None:
+def test_diagnose_runs_on_a_tflite(capsys, user_models, colour_folder) -> None:
     code, out, err = _run(capsys, "diagnose", "--data", str(colour_folder), "--model",
-                          str(user_models["tflite"]), "--json")
-    assert code == 1 and "needs the Keras model" in err
-    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+                          str(user_models["int8"]), "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert not report["collapsed"] and report["n"] == 36 and report["labelled"]
+    assert [row["units"] for row in report["layers"]] == [6]  # its one Conv2D(6, relu)
 
 
 def test_a_tflite_that_is_not_one_is_a_one_line_error(capsys, tmp_path: Path) -> None:

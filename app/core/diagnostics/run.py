@@ -21,8 +21,9 @@ from app.core.data.labelled import DataSet, load_data
 from app.core.data.outputs import CancelFn, ProgressFn, iter_input_batches
 from app.core.diagnostics.activations import ActivationScanner
 from app.core.diagnostics.collapse import check_collapse, collapse_advice
+from app.core.diagnostics.litert_activations import LiteRTActivationScanner
 from app.core.diagnostics.mismatch import InputStatistics, input_mismatch
-from app.core.errors import DataError, ModelError
+from app.core.errors import DataError
 from app.core.images.files import class_folders
 from app.core.numeric import softmax
 from app.core.session.model_session import ModelSession
@@ -166,11 +167,9 @@ def diagnose_model(
         probs = softmax(np.asarray(data.logits, dtype=np.float64)).astype(np.float32)
         kept = list(range(len(probs)))
         notes.append("the .npz holds logits, not images: layers and inputs cannot be examined")
-    elif session.loaded.format == "tflite":
-        raise ModelError(f"{session.loaded.name}: diagnose needs the Keras model (.keras or .h5): "
-                         "a .tflite file exposes no layer activations")
     else:
-        scanner = ActivationScanner(session.loaded, session.spec.target_size)
+        scanner = (LiteRTActivationScanner(session) if session.loaded.format == "tflite"
+                   else ActivationScanner(session.loaded, session.spec.target_size))
         notes += scanner.notes
         probs = _scan(session, data, scanner, stats, kept, skipped, progress, cancelled)
     labels = None if data.labels is None else data.labels[np.asarray(kept, dtype=np.int64)]

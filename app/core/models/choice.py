@@ -123,9 +123,9 @@ def open_tflite(p: Path, inspection) -> ModelRuntime:  # noqa: ANN001
     inner = expose_inner_tensors(data, relus=False)
     model, outputs = (inner.model, inner.names) if inner is not None else (p, None)
 
-    def with_relus() -> tuple[bytes, list[str]] | None:
+    def with_relus() -> tuple[bytes, list[str], str | None] | None:
         exposed = expose_inner_tensors(data)
-        return None if exposed is None else (exposed.model, exposed.names)
+        return None if exposed is None else (exposed.model, exposed.names, exposed.features_relu)
 
     stats_model = with_relus if inner is not None else None
     try:

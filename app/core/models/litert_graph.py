@@ -35,6 +35,9 @@ class InnerOutputs:
     model: bytes
     names: list[str]
     relu_ranks: dict[str, int] = field(default_factory=dict)
+    # The features' own name when a ReLU made them (a Dense(relu) before the classifier):
+    # diagnostics list that layer, the probe reads it as the features.
+    features_relu: str | None = None
 
     @property
     def relus(self) -> list[str]:
@@ -95,15 +98,19 @@ def _expose(data: bytes, relus: bool) -> InnerOutputs | None:
     if features is not None:
         names.append("features")
         tensors.append(features)
-    relu_ranks = {}
+    relu_ranks: dict[str, int] = {}
+    features_relu = None
     for op in graph.operators if relus else []:
         kind, t = op_name(op), int(op.outputs[0])
         fused = getattr(op.builtinOptions, "fusedActivationFunction", None)
         is_relu = kind in _RELU_OPS or (kind in _FUSED and fused in (
             fb.ActivationFunctionType.RELU, fb.ActivationFunctionType.RELU6))
-        if not is_relu or op is head or t in tensors:
+        if not is_relu or op is head:
             continue
-        name = "relu:" + graph.tensors[t].name.decode(errors="replace").split(";")[0]
+        if t in tensors:
+            features_relu = _tensor_name(graph, t) if t == features else features_relu
+            continue
+        name = "relu:" + _tensor_name(graph, t)
         if name in relu_ranks:
             name += f"#{t}"
         relu_ranks[name] = len(graph.tensors[t].shape)
@@ -116,4 +123,9 @@ def _expose(data: bytes, relus: bool) -> InnerOutputs | None:
     model.signatureDefs = []
     builder = flatbuffers.Builder(len(data) + 1024)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return InnerOutputs(bytes(builder.Output()), names, relu_ranks)
+    return InnerOutputs(bytes(builder.Output()), names, relu_ranks, features_relu)
+
+
+def _tensor_name(graph: Any, t: int) -> str:
+    # The converter joins the names of the ops it fused with ';': the first is the layer's.
+    return graph.tensors[t].name.decode(errors="replace").split(";")[0]

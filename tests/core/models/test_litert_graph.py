@@ -116,3 +116,27 @@ def test_the_no_class_probe_is_fitted_and_kept_for_a_tflite(
         assert result.ood.checked and result.ood.in_distribution
     finally:
         session.close()
+
+
+def test_diagnose_reads_a_tflites_relu_maps_as_the_keras_models_layers(
+        converted: dict[str, Path], colour_folder: Path) -> None:
+    """diagnose refused a .tflite ("needs the Keras model"); its layer table now comes from
+    the ReLU maps LiteRT exposes and matches the Keras original's, layer for layer."""
+    from app.core.diagnostics.run import diagnose_model
+
+    reports = {}
+    for kind in ("keras", "float"):
+        session = open_model(converted[kind])
+        try:
+            reports[kind] = diagnose_model(session, colour_folder)
+        finally:
+            session.close()
+    keras_rows, tflite_rows = reports["keras"].layers, reports["float"].layers
+    assert len(tflite_rows) == len(keras_rows) == 3  # two maps and the dense ReLU (the features)
+    for ours, theirs in zip(tflite_rows, keras_rows, strict=True):
+        assert ours["units"] == theirs["units"] and ours["verdict"] == theirs["verdict"]
+        assert ours["dead_fraction"] == theirs["dead_fraction"]
+        assert abs(ours["zero_fraction"] - theirs["zero_fraction"]) < 1e-3
+        assert ours["histogram"]["counts"] == pytest.approx(theirs["histogram"]["counts"], abs=3)
+    assert reports["float"].n == reports["keras"].n == 36
+    assert reports["float"].prediction_histogram == reports["keras"].prediction_histogram

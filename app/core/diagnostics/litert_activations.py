@@ -1,0 +1,64 @@
+"""Dead and sparse ReLU units of a bare ``.tflite``, from the maps LiteRT exposes.
+
+The same counters and report as :class:`app.core.diagnostics.activations.ActivationScanner`,
+reduced in numpy from the ReLU outputs :func:`app.core.models.litert_graph.expose_inner_tensors`
+made readable (fused into a convolution or a dense op, or standing alone), so ``diagnose``
+works on a ``.tflite`` without TensorFlow.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from app.core.diagnostics.activations import (
+    ACTIVATION_BUDGET,
+    HISTOGRAM_EDGES,
+    HISTOGRAM_LABELS,
+    MAX_BATCH,
+    ActivationScanner,
+    LayerStats,
+)
+from app.core.errors import ModelError
+from app.core.models.litert_runtime import LiteRTRuntime
+from app.core.models.statistics.activation_layers import ActivationLayer
+from app.core.session.model_session import ModelSession
+
+
+class LiteRTActivationScanner(ActivationScanner):
+    """:class:`ActivationScanner` for a session whose model is a ``.tflite`` run by LiteRT."""
+
+    def __init__(self, session: ModelSession) -> None:  # noqa: D107 - the class says it
+        runtime = session.predictor
+        if not isinstance(runtime, LiteRTRuntime):
+            raise ModelError(f"{session.loaded.name}: diagnose needs its .tflite run by LiteRT")
+        self.loaded = session.loaded
+        self._runtime = runtime
+        shapes = runtime.relu_shapes(with_features=True)
+        self.layers = [ActivationLayer(name, "TFLite op", "relu", shape[-1], True)
+                       for name, shape in shapes]
+        self.notes = [] if shapes else ["no ReLU-family layers found in the .tflite"]
+        self.stats = [LayerStats(np.zeros(layer.units, np.float32)) for layer in self.layers]
+        per_image = sum(int(np.prod(shape)) for _, shape in shapes)
+        self.batch_size = int(max(1, min(MAX_BATCH, ACTIVATION_BUDGET // max(per_image, 1))))
+
+    def update(self, inputs: np.ndarray) -> np.ndarray:
+        """Add a batch of model inputs to the counters; return the model's probabilities."""
+        parts = []
+        x = np.asarray(inputs, dtype=np.float32)
+        for start in range(0, len(x), self.batch_size):
+            chunk = x[start : start + self.batch_size]
+            outputs, maps = self._runtime.with_relus(chunk)
+            for s, a in zip(self.stats, maps, strict=True):
+                a = np.asarray(a, dtype=np.float32).reshape(len(chunk), -1, a.shape[-1])
+                s.unit_absmax = np.maximum(s.unit_absmax, np.abs(a).max(axis=(0, 1)))
+                s.zero_sum += float(np.sum(np.mean(a == 0.0, axis=(1, 2)), dtype=np.float64))
+                s.mean_sum += float(np.sum(a.mean(axis=(1, 2)), dtype=np.float64))
+                s.maximum = max(s.maximum, float(a.max()))
+                # TensorFlow's Bucketize: bin i holds edges[i-1] <= x < edges[i].
+                bins = np.searchsorted(HISTOGRAM_EDGES, a.ravel(), side="right")
+                s.histogram += np.bincount(bins, minlength=len(HISTOGRAM_LABELS))
+                s.n += len(chunk)
+            parts.append(outputs.probabilities)
+        if not parts:
+            return np.zeros((0, self.loaded.n_classes), np.float32)
+        return np.concatenate(parts).astype(np.float32)
