@@ -127,5 +127,12 @@ def _expose(data: bytes, relus: bool) -> InnerOutputs | None:
 
 
 def _tensor_name(graph: Any, t: int) -> str:
-    # The converter joins the names of the ops it fused with ';': the first is the layer's.
-    return graph.tensors[t].name.decode(errors="replace").split(";")[0]
+    """The layer's name: the converter joins the names of the ops it fused with ';'
+    ("model/dense/MatMul;model/dense/Relu;model/dense/BiasAdd"), so the one ending in the
+    ReLU is taken, without that op ("model/dense"); else the first."""
+    parts = graph.tensors[t].name.decode(errors="replace").split(";")
+    for part in parts:
+        head, _, op = part.rpartition("/")
+        if head and op in ("Relu", "Relu6"):
+            return head
+    return parts[0]
