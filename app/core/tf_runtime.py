@@ -89,6 +89,11 @@ def import_tensorflow() -> ModuleType:
     happens right after the import and nowhere else.
     """
     global _configured
+    if not _configured and threading.current_thread() is not threading.main_thread() and (
+            threading.get_ident() != _tf_thread_ident):
+        # Imported on a window worker while the TensorFlow thread was busy (a LiteRT session
+        # whose card decodes with TensorFlow), the import segfaulted: it runs where TF runs.
+        return on_tf_thread(import_tensorflow)
     with _lock:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         os.environ.setdefault("KERAS_BACKEND", "tensorflow")

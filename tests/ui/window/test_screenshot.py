@@ -78,3 +78,27 @@ def test_a_saved_window_has_its_class_names_on_the_plot_axis(qtbot, tmp_path, im
                for y in range(top_left.y(), top_left.y() + int(box.height()))
                if shot.pixelColor(x, y).lightness() < 100)
     assert axis.width() > 30 and dark > 40, (axis.width(), dark)
+
+
+def test_a_tflite_whose_card_decodes_with_tensorflow_opens_with_an_image(tmp_path, images):
+    """LiteRT answers first and TensorFlow is imported in the background; the image's decode
+    (a `--like dataset` card: TensorFlow's decoder) imported TensorFlow on a window worker
+    meanwhile and the window segfaulted, 3 starts of 3."""
+    import json
+
+    from app.core.tf_runtime import import_keras, import_tensorflow
+
+    keras, tf = import_keras(), import_tensorflow()
+    model = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Conv2D(4, 3, activation="relu"),
+                              keras.layers.Flatten(), keras.layers.Dense(3, activation="softmax")])
+    path = tmp_path / "phone.tflite"
+    path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
+    card = {"format": "probscope.model-card", "version": 1, "classes": ["a", "b", "c"],
+            "preprocessing": {"target_size": [16, 16], "scale": 1 / 255, "resize_backend": "tf",
+                              "interpolation": "bilinear", "source": "test: dataset"}}
+    path.with_name("phone.tflite.probscope.json").write_text(json.dumps(card))
+    for start in range(2):
+        png = tmp_path / f"start{start}.png"
+        proc = _run([str(path), str(images[0]), "--screenshot", str(png)], tmp_path / "cfg")
+        assert proc.returncode == 0, (proc.returncode, proc.stderr[-2000:])
+        assert QImage(str(png)).width() >= 800
