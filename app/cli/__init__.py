@@ -105,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "junk through)")
     p.add_argument("--tpr", type=tpr_value, default=0.95, metavar="SHARE", help="share of real images to accept (0.95)")
     p.add_argument("--save", action="store_true", help="write the check into the model card")
+    p.add_argument("--force", action="store_true",
+                   help="save even a check that should not be trusted (it accepts most of "
+                        "--ood-data, or separates it worse than chance)")
     add_model_args(p)
     p.set_defaults(func=fit_commands.cmd_ood)
 

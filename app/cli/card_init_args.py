@@ -49,9 +49,12 @@ def add_card_init_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--color-mode", choices=("rgb", "grayscale", "bgr"), default=None,
                         help="default: rgb, or grayscale for a 1-channel model")
     parser.add_argument("--interpolation", choices=_INTERPOLATIONS, default=None,
-                        help="default: Keras' own (idg: nearest, dataset: bilinear)")
+                        help="default: Keras' own (idg: nearest, dataset: bilinear); arrays: "
+                             "area (OpenCV's faithful shrink; give bilinear if you made the "
+                             "arrays with cv2.resize's default)")
     parser.add_argument("--resize-backend", choices=("pil", "tf", "opencv"), default=None,
-                        help="override: idg uses pil, dataset and keras.applications use tf")
+                        help="override: idg uses pil, dataset and keras.applications use tf, "
+                             "arrays opencv")
     parser.add_argument("--rescale", "--scale", type=number, default=None, metavar="X",
                         help="multiply pixels by X, a number or a fraction (e.g. 1/255)")
     parser.add_argument("--offset", type=number, default=None, help="then add this (e.g. -1)")

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from app.cli.common import open_session, progress
+from app.core.errors import DataError
 from app.core.json_io import dumps_standard
 
 
@@ -16,11 +17,11 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     session = open_session(args, note_guess=True)
     result = run_calibration(session, args.data, progress=progress, conformal=args.conformal,
                              alpha=args.alpha, by_class=args.by_class)
-    saved = save_calibration(session, result, force=args.force) if args.save else None
+    saved, refusal = _save(save_calibration, args, session, result)
     session.close()
     if args.json:
         print(dumps_standard({**result.to_json(), "saved": saved}))
-        return 0
+        return _refused(refusal)
     sets = result.conformal
     if sets is None:
         print(f"temperature T = {result.temperature:.4f}  (fitted on {result.n} images of "
@@ -44,7 +45,25 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         warnings.append(result.near_chance_problem)
     for w in warnings:
         print(f"warning: {w}")
-    print(f"saved to {saved}" if saved else "not saved (add --save to write T into the model card)")
+    if refusal is None:
+        print(f"saved to {saved}" if saved else "not saved (add --save to write T into the model card)")
+    return _refused(refusal)
+
+
+def _save(save: Any, args: argparse.Namespace, session: Any, result: Any) -> tuple[str | None, Any]:
+    """``save(session, result, force)`` when ``--save`` asks; a refusal is kept, not raised,
+    so that the report it refers to is printed first."""
+    if not args.save:
+        return None, None
+    try:
+        return save(session, result, force=args.force), None
+    except DataError as exc:
+        return None, exc
+
+
+def _refused(refusal: DataError | None) -> int:
+    if refusal is not None:
+        raise refusal
     return 0
 
 
@@ -55,16 +74,19 @@ def cmd_ood(args: argparse.Namespace) -> int:
     session = open_session(args, note_guess=True)
     result = run_ood(session, args.data, args.ood_data, args.score, args.tpr, progress=progress,
                      reference=args.reference)
-    saved = save_ood(session, result) if args.save else None
+    saved, refusal = _save(save_ood, args, session, result)
     session.close()
     if args.json:
         print(dumps_standard({**result.to_json(), "saved": saved}))
-        return 0
+        return _refused(refusal)
     d = result.detector
     print(f"score {d.score_name}: threshold {d.threshold:.4g} accepts {d.tpr_target:.0%} of {result.in_data}")
     if result.ood_accepted is not None:
+        in_table = any(r["score"] == d.score_name for r in result.table)
         print(f"at this threshold {result.ood_accepted:.1%} of {result.ood_data} is accepted "
-              "(the table below: fitted on 70 % of the data, measured on the rest)")
+              "(the table below: fitted on 70 % of the data, measured on the rest"
+              + ("" if in_table else f"; {d.score_name} is not in it: its held-out figures "
+                 "follow it") + ")")
     if result.table:
         print(f"{'score':<12}{'AUROC':>8}{'FPR@95':>9}{'AUPR':>8}{'accepted OOD':>14}")
         for r in result.table:
@@ -77,12 +99,13 @@ def cmd_ood(args: argparse.Namespace) -> int:
     _print_held_out(result)
     for w in result.warnings:
         print(f"warning: {w}")
-    print(f"saved to {saved}" if saved else "not saved (add --save to write it into the model card)")
-    if saved and d.score_name == "probe":
+    if refusal is None:
+        print(f"saved to {saved}" if saved else "not saved (add --save to write it into the model card)")
+    if saved and d.score_name == "probe" and session.loaded.format != "tflite":
         print("note: the probe reads layer statistics that only TensorFlow computes, so this "
               "model now answers on TensorFlow (a few seconds to start) instead of LiteRT; "
               "--score energy keeps LiteRT")
-    return 0
+    return _refused(refusal)
 
 
 def _print_held_out(result: Any) -> None:

@@ -160,9 +160,11 @@ def test_a_fit_that_cannot_be_trusted_is_not_saved_without_force(capsys, tmp_pat
     code, out, err = _run(capsys, "calibrate", "--model", str(path), "--data",
                           str(tmp_path / "data"), "--conformal", "none")
     assert code == 0 and "warning: the model's accuracy on this data is" in out  # a look says it
-    code, _, err = _run(capsys, "calibrate", "--model", str(path), "--data", str(tmp_path / "data"),
-                        "--save", "--conformal", "none")
+    code, out, err = _run(capsys, "calibrate", "--model", str(path), "--data", str(tmp_path / "data"),
+                          "--save", "--conformal", "none")
     assert code == 1 and "not saved" in err and "--force" in err
+    # The report the refusal speaks of is printed first (it was only the error).
+    assert "temperature T =" in out and "warning: the model's accuracy on this data is" in out
     assert card_path_for(path).read_text() == before
     code, _, err = _run(capsys, "calibrate", "--model", str(path), "--data", str(tmp_path / "data"),
                         "--save", "--conformal", "none", "--force")
@@ -215,3 +217,56 @@ def test_a_reference_kind_named_like_a_class_is_left_out_and_said(capsys, model_
     assert kinds and not kinds & {"stripes", "dots"} and "wood" in kinds
     said = "reference kind 'stripes' is named like one of your classes: left out"
     assert any(said in w for w in res["warnings"])
+
+
+def test_a_check_that_lets_the_users_own_junk_through_is_not_saved_without_force(
+        capsys, model_copy: Path, colour_folder: Path, tmp_path: Path) -> None:
+    """--ood-data of images like the classes: 'still accepted' was a warning, and the check
+    was saved and then said 'ok' to every such image."""
+    rng = np.random.default_rng(4)
+    names = ("red", "green", "blue")
+    colours = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 220)}
+    for i in range(60):
+        rgb = np.clip(np.array(colours[names[i % 3]]) + rng.normal(0, 30, (20, 20, 3)), 0, 255)
+        write_png(tmp_path / "val" / names[i % 3] / f"{i}.png", rgb.astype(np.uint8))
+        if i < 30:
+            write_png(tmp_path / "alike" / f"{i}.png", rgb.astype(np.uint8))
+    before = card_path_for(model_copy).read_text()
+    argv = ["ood", "--model", str(model_copy), "--data", str(tmp_path / "val"), "--ood-data",
+            str(tmp_path / "alike"), "--score", "msp", "--save"]
+    code, out, err = _run(capsys, *argv)
+    assert code == 1 and "not saved: the check accepts" in err and "--force" in err, (code, err)
+    assert "at this threshold" in out  # the report first
+    assert card_path_for(model_copy).read_text() == before
+    code, out, err = _run(capsys, *argv, "--force")
+    assert code == 0 and "saved to" in out, err
+
+
+def test_energy_is_not_a_check_for_logits_that_are_log_probabilities(tmp_path: Path) -> None:
+    """A SavedModel hides its softmax, so its logits are log(p) and their energy is 0 for
+    every image: auto chose it (threshold -8e-08) and the check passed everything."""
+    from app.core import open_model
+    from app.core.errors import DataError
+    from app.core.models.loading import LOGITS_FROM_PROBABILITIES
+    from app.core.ood.fitting import run_ood
+    from app.core.tf_runtime import import_keras
+
+    keras = import_keras()
+    keras.utils.set_random_seed(2)
+    model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3, activation="relu"),
+                              keras.layers.GlobalAveragePooling2D(),
+                              keras.layers.Dense(3, activation="softmax")])
+    model.export(tmp_path / "sm", verbose=False)
+    rng = np.random.default_rng(1)
+    for i in range(60):
+        write_png(tmp_path / "val" / str(i % 3) / f"{i}.png",
+                  rng.integers(0, 255, (8, 8, 3), dtype=np.uint8))
+    session = open_model(tmp_path / "sm", trust=True)
+    try:
+        assert session.loaded.logits_source == LOGITS_FROM_PROBABILITIES
+        result = run_ood(session, tmp_path / "val", reference="none")
+        assert result.detector.score_name != "energy"
+        with pytest.raises(DataError, match="energy is 0 for every image"):
+            run_ood(session, tmp_path / "val", score="energy", reference="none")
+    finally:
+        session.close()

@@ -220,7 +220,8 @@ def _arrays_spec(size: Sequence[int] | None, color_mode: str, opt: dict[str, Any
         "interpolation": _card_interpolation(opt.pop("interpolation", "area")),
         "resize_backend": opt.pop("resize_backend", "opencv"), "scale": 1.0, "offset": 0.0,
         "source": "NumPy arrays passed to model.fit (card init --like arrays); images are "
-                  "resized to the arrays' size",
+                  "resized to the arrays' size (OpenCV area unless --interpolation says how the "
+                  "arrays were made)",
     })
     return _apply_value_options(spec, opt)
 

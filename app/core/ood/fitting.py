@@ -13,6 +13,7 @@ from app.core.cards.card_file import write_card
 from app.core.data.labelled import load_data
 from app.core.data.outputs import CancelFn, DataOutputs, ProgressFn, compute_outputs
 from app.core.errors import DataError
+from app.core.models.loading import LOGITS_FROM_PROBABILITIES
 from app.core.ood.detector import OODDetector, stats_path_for
 from app.core.ood.metrics import acceptance_rate
 from app.core.ood.prior.digit_prior import digit_prior_applies, digit_prior_head
@@ -67,6 +68,19 @@ class OODFitResult:
             "held_out_accepted": self.by_score.get(self.detector.score_name, {}).get("held_out"),
         }
 
+    def save_problems(self) -> list[str]:
+        """Why this check should not be saved: it lets most of the user's own no-class
+        images through, or its score separates them worse than chance."""
+        problems = []
+        if self.ood_accepted is not None and self.ood_accepted >= MOSTLY_ACCEPTED:
+            problems.append(f"the check accepts {self.ood_accepted:.0%} of {self.ood_data}, your "
+                            "images of no class")
+        chosen = next((r for r in self.table if r.get("chosen")), {})
+        if chosen.get("auroc") is not None and chosen["auroc"] < 0.5:
+            problems.append(f"its {chosen['score']} score separates {self.ood_data} from "
+                            f"{self.in_data} worse than chance (AUROC {chosen['auroc']:.2f})")
+        return problems
+
 
 def fit_ood(
     in_outputs: DataOutputs,
@@ -113,6 +127,19 @@ def fit_ood(
 
 # Fewer no-class images than this make the held-out figures too rough to read as numbers.
 MIN_OOD_FOR_FIGURES = 50
+# A check that lets this share of the user's own no-class images through is not saved.
+MOSTLY_ACCEPTED = 0.5
+
+
+def _constant_scores(session: ModelSession, score: str | None) -> set[str]:
+    """Scores that are the same for every image of this model, so no threshold means anything:
+    the energy of logits that are log(probabilities) is log(1) = 0."""
+    if session.loaded.logits_source != LOGITS_FROM_PROBABILITIES:
+        return set()
+    if score == "energy":
+        raise DataError("--score energy: this model's logits are log(probabilities), whose "
+                        "energy is 0 for every image; use msp, or auto")
+    return {"energy"}
 
 
 def run_ood(
@@ -174,7 +201,7 @@ def run_ood(
     elif score == "probe":
         raise DataError("the probe needs layer statistics and a reference or --ood-data")
     by_score = held_out_by_score(detector, in_out, fit, ood_out)
-    chosen = choose_score(score, table, by_score)
+    chosen = choose_score(score, table, by_score, exclude=_constant_scores(session, score))
     detector.use_score(chosen)
     for row in table:
         row["chosen"] = row["score"] == chosen
@@ -203,8 +230,18 @@ def run_ood(
                         by_score)
 
 
-def save_ood(session: ModelSession, result: OODFitResult) -> str:
-    """Store the statistics beside the card, point the card's ``ood`` at them; return the card path."""
+def save_ood(session: ModelSession, result: OODFitResult, force: bool = False) -> str:
+    """Store the statistics beside the card, point the card's ``ood`` at them; return the card path.
+
+    Raises
+    ------
+    DataError
+        The check should not be trusted (:meth:`OODFitResult.save_problems`) and ``force`` is
+        False; nothing is written.
+    """
+    problems = result.save_problems()
+    if problems and not force:
+        raise DataError(f"not saved: {problems[0]} (save anyway with --force)")
     stats = stats_path_for(session.loaded.path)
     result.detector.save_stats(stats)
     card = session.card

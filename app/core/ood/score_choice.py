@@ -85,13 +85,17 @@ def held_out_by_score(
 
 
 def choose_score(score: str | None, table: list[dict[str, Any]],
-                 by_score: dict[str, dict[str, Any]]) -> str:
-    """The score to use: the one asked for, else the lowest mean held-out acceptance."""
+                 by_score: dict[str, dict[str, Any]], exclude: set[str] | None = None) -> str:
+    """The score to use: the one asked for, else the lowest mean held-out acceptance among
+    those not in ``exclude`` (scores that are constant for this model)."""
     if score not in (None, "auto"):
         return str(score)
+    names = [n for n in AUTO_SCORE_NAMES if n not in (exclude or set())]
     ranked = [(v["held_out"], -(v["auroc"] or 0.0), name) for name, v in by_score.items()
-              if name in AUTO_SCORE_NAMES and v["held_out"] is not None]
+              if name in names and v["held_out"] is not None]
     if ranked:
         return min(ranked)[2]
-    with_auroc = [r for r in table if r.get("auroc") is not None and r["score"] in AUTO_SCORE_NAMES]
-    return max(with_auroc, key=lambda r: r["auroc"])["score"] if with_auroc else FALLBACK_SCORE
+    with_auroc = [r for r in table if r.get("auroc") is not None and r["score"] in names]
+    if with_auroc:
+        return max(with_auroc, key=lambda r: r["auroc"])["score"]
+    return FALLBACK_SCORE if FALLBACK_SCORE in names else "msp"
