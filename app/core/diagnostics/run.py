@@ -16,7 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from app.core.cards.inferred import double_geometry_warnings, double_value_warnings
+from app.core.cards.inferred import (
+    card_value_steps,
+    double_geometry_warnings,
+    double_value_warnings,
+    in_model_scaling,
+)
 from app.core.data.labelled import DataSet, load_data
 from app.core.data.outputs import CancelFn, ProgressFn, iter_input_batches
 from app.core.diagnostics.activations import ActivationScanner
@@ -182,6 +187,7 @@ def diagnose_model(
     # fed near-zero inputs) is no reason to retrain.
     doubled = double_value_warnings(session.spec, session.loaded)
     mismatch["findings"] += [{"kind": "preprocessed_twice", "message": w} for w in doubled]
+    mismatch["findings"] += _unscaled_finding(session, mismatch)
     warnings = [f"input: {f['message']}" for f in mismatch["findings"]]
     warnings += double_geometry_warnings(session.spec, session.loaded)
     warnings += report.warnings
@@ -222,6 +228,26 @@ def diagnose_model(
         notes=notes,
         skipped=skipped,
     )
+
+
+def _unscaled_finding(session: ModelSession, mismatch: dict[str, Any]) -> list[dict[str, str]]:
+    """Raw 0-255 pixels that nothing scales, when no training statistics can say otherwise.
+
+    Measured against the card's own range the inputs always agree with it, so a card that
+    forgot ``--rescale 1/255`` looked fine ("outputs: ok" at half the accuracy). A .tflite
+    is left out: its scaling, if any, is compiled into operators that cannot be named.
+    """
+    observed = mismatch.get("observed")
+    if (mismatch.get("basis") != "card preprocessing range" or observed is None
+            or session.loaded.format == "tflite" or card_value_steps(session.spec)
+            or in_model_scaling(session.loaded) or float(np.max(observed["max"])) <= 2.0):
+        return []
+    return [{"kind": "unscaled", "message": (
+        f"nothing scales the pixels: neither the card nor the model (no Rescaling or "
+        f"Normalization layer), so the network gets raw values up to "
+        f"{float(np.max(observed['max'])):.3g}. Most Keras models are trained on 0-1 (x/255) or "
+        "standardised inputs; if this one was, its card needs it (probscope card init MODEL "
+        "--like ... --rescale 1/255). If training fed raw pixels, this is as it should be")}]
 
 
 def _scan(

@@ -290,3 +290,15 @@ def test_a_card_with_its_classes_out_of_order_is_at_chance(
     assert "try:     Class order or preprocessing" in out
     assert main(["diagnose", "--model", str(healthy_model), "--data", str(colour_folder)]) == 0
     assert capsys.readouterr().out.startswith("outputs: ok")
+
+
+def test_a_card_that_forgot_the_rescale_is_an_input_finding(healthy_model: Path, colour_folder: Path,
+                                                            tmp_path: Path) -> None:
+    """Trained on x/255, fed raw pixels by a card with scale 1 and no training statistics:
+    measured against the card's own range the inputs agreed, and diagnose said nothing."""
+    raw = _copy(healthy_model, tmp_path, {"preprocessing": {"scale": 1.0}})
+    result = _diagnose(raw, colour_folder)
+    kinds = [f["kind"] for f in result.input_mismatch["findings"]]
+    assert kinds == ["unscaled"]
+    assert any(w.startswith("input: nothing scales the pixels") and "--rescale 1/255" in w
+               for w in result.warnings)
