@@ -166,7 +166,9 @@ def decode_resize_pil(data: bytes, spec: PreprocessingSpec, name: str = "image")
     """``tf_keras.utils.load_img`` + ``img_to_array``, step for step (see module docstring)."""
     from app.core.tf_runtime import quiet_native_stderr
 
-    probe_image(data, name)
+    header = probe_image(data, name)
+    if header.format == "JPEG" and not jpeg_has_end(data):
+        raise ImageError(f"{name}: the JPEG file is truncated")  # as the other backends say
     try:
         # Pillow's libjpeg prints "Corrupt JPEG data: …" to fd 2 while it decodes on.
         with quiet_native_stderr(), open_with_pillow(data) as img:

@@ -157,3 +157,19 @@ def test_quick_png_and_jpeg_headers_agree_with_pillow() -> None:
     # Everything else is left to Pillow.
     assert _png_or_jpeg_header(_encoded(rgb, "BMP")) is None
     assert _png_or_jpeg_header(b"\xff\xd8\xff") is None
+
+
+@pytest.mark.parametrize("backend", ["opencv", "pil", "tf"])
+def test_a_truncated_jpeg_reads_the_same_on_every_backend(backend: str) -> None:
+    """Pillow said "the image data is corrupt (image file is truncated (58 bytes not
+    processed))" where the other backends say the JPEG is truncated."""
+    from app.core.preprocessing.pipeline import prepare_input
+    from app.core.preprocessing.spec import PreprocessingSpec
+
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(3).integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(buf, "JPEG")
+    data = buf.getvalue()
+    spec = PreprocessingSpec(target_size=(16, 16), resize_backend=backend)
+    with pytest.raises(ImageError, match=r"^cut\.jpg: the JPEG file is truncated$"):
+        prepare_input(data[: len(data) * 2 // 3], spec, "cut.jpg")
+    assert prepare_input(data, spec, "whole.jpg").shape == (16, 16, 3)
