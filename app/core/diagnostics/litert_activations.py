@@ -62,3 +62,28 @@ class LiteRTActivationScanner(ActivationScanner):
         if not parts:
             return np.zeros((0, self.loaded.n_classes), np.float32)
         return np.concatenate(parts).astype(np.float32)
+
+
+def session_activation_layers(session: ModelSession) -> list[ActivationLayer]:
+    """The hidden activation layers of the session's model, Keras or ``.tflite``, in order."""
+    if session.loaded.format == "tflite" and isinstance(session.predictor, LiteRTRuntime):
+        return [ActivationLayer(name, "TFLite op", "relu", shape[-1], True)
+                for name, shape in session.predictor.relu_shapes(with_features=True)]
+    from app.core.diagnostics.activations import find_activation_layers
+
+    return find_activation_layers(session.loaded.model)[0]
+
+
+def session_layer_activations(session: ModelSession, x: np.ndarray, layer: str) -> np.ndarray:
+    """One layer's activation for one prepared input (see ``layer_activations``), Keras or
+    ``.tflite``: the latter from the ReLU maps LiteRT exposes."""
+    if session.loaded.format == "tflite" and isinstance(session.predictor, LiteRTRuntime):
+        names = [name for name, _ in session.predictor.relu_shapes(with_features=True)]
+        if layer not in names:
+            raise ModelError(f"{session.loaded.name}: no activation layer named {layer!r}")
+        batch = np.asarray(x, dtype=np.float32).reshape((1, *session.loaded.input_shape))
+        _, maps = session.predictor.with_relus(batch)
+        return np.asarray(maps[names.index(layer)][0], dtype=np.float32)
+    from app.core.diagnostics.activations import layer_activations
+
+    return layer_activations(session.loaded, x, layer)

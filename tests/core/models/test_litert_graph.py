@@ -140,3 +140,22 @@ def test_diagnose_reads_a_tflites_relu_maps_as_the_keras_models_layers(
         assert ours["histogram"]["counts"] == pytest.approx(theirs["histogram"]["counts"], abs=3)
     assert reports["float"].n == reports["keras"].n == 36
     assert reports["float"].prediction_histogram == reports["keras"].prediction_histogram
+
+
+def test_one_images_activations_come_from_the_tflite_as_from_keras(converted: dict[str, Path]) -> None:
+    """The window's "for the current image" layer picker stayed empty for a .tflite."""
+    from app.core.diagnostics import session_activation_layers, session_layer_activations
+
+    x = np.random.default_rng(5).uniform(0, 1, (16, 16, 3)).astype(np.float32)
+    keras_session, tflite_session = open_model(converted["keras"]), open_model(converted["float"])
+    try:
+        ours = session_activation_layers(tflite_session)
+        theirs = [e for e in session_activation_layers(keras_session) if e.applicable]
+        assert [e.units for e in ours] == [e.units for e in theirs] == [8, 8, 16]
+        for mine, keras_layer in zip(ours, theirs, strict=True):
+            np.testing.assert_allclose(session_layer_activations(tflite_session, x, mine.name),
+                                       session_layer_activations(keras_session, x, keras_layer.name),
+                                       atol=1e-5)
+    finally:
+        keras_session.close()
+        tflite_session.close()

@@ -73,9 +73,9 @@ def diagnose_job(
 
 def layers_job(session: ModelSession, progress: ProgressFn, cancel: threading.Event) -> list[LayerInfo]:
     """The model's hidden activation layers, in model order (ReLU family and the others)."""
-    from app.core.diagnostics import find_activation_layers
+    from app.core.diagnostics import session_activation_layers
 
-    found, _notes = find_activation_layers(session.loaded.model)
+    found = session_activation_layers(session)
     return [LayerInfo(e.name, e.class_name, e.activation, e.units, e.applicable) for e in found]
 
 
@@ -101,12 +101,12 @@ def activation_job(
     cancel: threading.Event,
 ) -> ImageActivation:
     """One layer's activation for one image (``model_input`` None: prepare it first)."""
-    from app.core.diagnostics import activation_summary, layer_activations
+    from app.core.diagnostics import activation_summary, session_layer_activations
 
     x = model_input_for(session, result) if model_input is None else model_input
     if cancel.is_set():
         raise Cancelled
-    activation = layer_activations(session.loaded, x, layer)
+    activation = session_layer_activations(session, x, layer)
     return ImageActivation(result.path, layer, activation, activation_summary(activation), x)
 
 
