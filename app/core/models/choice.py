@@ -127,7 +127,7 @@ def open_tflite(p: Path, inspection) -> ModelRuntime:  # noqa: ANN001
         exposed = expose_inner_tensors(data)
         return None if exposed is None else (exposed.model, exposed.names, exposed.features_relu)
 
-    stats_model = with_relus if inner is not None else None
+    stats_model = with_relus if data else None
     try:
         runtime = LiteRTRuntime(model, p.name, outputs=outputs, stats_model=stats_model)
     except ModelError as exc:

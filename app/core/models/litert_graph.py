@@ -91,6 +91,8 @@ def _expose(data: bytes, relus: bool) -> InnerOutputs | None:
         names = ["probabilities", "logits"]
         tensors.append(int(op.inputs[0]))
         op = producer.get(int(op.inputs[0]))
+    elif op_name(op) == "LOGISTIC":  # a binary classifier's sigmoid: read as it is (scores)
+        op = producer.get(int(op.inputs[0]))
     while op is not None and op_name(op) in _PASSTHROUGH:
         op = producer.get(int(op.inputs[0]))
     head = op if op is not None and op_name(op) == "FULLY_CONNECTED" else None

@@ -246,6 +246,13 @@ class ProbeScore:
         for kind in self.kinds_:
             is_k = self._kinds == kind
             train_ref = ~is_k & ~np.isin(self._kinds, list(self.dropped_kinds_))
+            acc = float(np.mean(self.oof_ref_[is_k] >= self.threshold_))
+            if not train_ref.any():
+                # The only kind left (the others looked like the labelled images): no probe
+                # can be fitted without it, so its out-of-fold figure stands in.
+                rows.append({"kind": kind, "accepted": acc, "held_out_accepted": acc,
+                             "auroc": self.kind_auroc_[kind]})
+                continue
             tex = self._fextra != 0
             x = np.vstack([self._z_in[~test], self._z_extra[tex], self._z_ref[train_ref]])
             y = np.r_[np.ones((~test).sum() + tex.sum()), np.zeros(train_ref.sum())]
@@ -253,7 +260,6 @@ class ProbeScore:
                                        None if self._wref is None else self._wref[train_ref])
             thr = np.quantile(self._z_in[test] @ coef + icept, 1.0 - self.tpr)
             held = float(np.mean(self._z_ref[is_k] @ coef + icept >= thr))
-            acc = float(np.mean(self.oof_ref_[is_k] >= self.threshold_))
             rows.append({"kind": kind, "accepted": acc, "held_out_accepted": held,
                          "auroc": self.kind_auroc_[kind]})
         return rows

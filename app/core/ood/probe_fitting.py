@@ -171,13 +171,13 @@ def fit_probe(
     try:
         probe.fit(stats_in, ref_stats, ref_kinds, labels=in_outputs.labels, stats_extra=extra,
                   extra_source=source)
+        per_kind = probe.leave_one_kind_out()
     except ValueError as exc:
         raise DataError(f"the probe cannot be fitted: {exc}") from None
     for kind, auroc in probe.dropped_kinds_.items():
-        notes.append(f"reference kind {kind!r} looks like your labelled images (AUROC "
+        notes.append(f"reference kind {str(kind)!r} looks like your labelled images (AUROC "
                      f"{auroc:.2f}): left out, so images like it are not flagged")
-    return ProbeFit(probe, list(probe.kinds_), int(len(ref_stats)), probe.leave_one_kind_out(),
-                    notes, ref_outputs)
+    return ProbeFit(probe, list(probe.kinds_), int(len(ref_stats)), per_kind, notes, ref_outputs)
 
 
 def _stage(progress: ProgressFn | None, total: int) -> Callable[[int], None]:

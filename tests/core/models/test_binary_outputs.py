@@ -66,3 +66,19 @@ def test_two_class_logits_give_the_sigmoid_back() -> None:
         assert logits.shape == (5, 2) and np.isfinite(logits).all()
         soft = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
         np.testing.assert_allclose(soft[:, 1], p[:, 0], atol=1e-6)
+
+
+def test_a_binary_tflite_gives_its_features_and_relu_maps(binary_models: dict) -> None:
+    """Its sigmoid hid the dense layer before it: no features, no ReLU maps, a logits-only
+    probe that accepted 84 % of the reference and an empty diagnose table."""
+    from app.core.diagnostics import session_activation_layers
+
+    _, path = binary_models["sigmoid_tflite"]
+    session = open_model(path)
+    try:
+        assert session.loaded.has_features
+        assert [e.units for e in session_activation_layers(session)] == [4]  # its Conv2D(4, relu)
+        layout = session.enable_layer_statistics()
+        assert {stat for _, stat, _, _ in layout.slots} >= {"mean", "std", "features"}
+    finally:
+        session.close()

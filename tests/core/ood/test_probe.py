@@ -98,3 +98,17 @@ def test_a_boosted_column_weighs_like_its_square_in_copies() -> None:
     again = ProbeScore.from_arrays(boosted.to_arrays())
     np.testing.assert_allclose(again.score(x_new), boosted.score(x_new))
     assert again.extra_stats == ("digit prior/energy",)
+
+
+def test_one_kind_left_gets_its_out_of_fold_figure_not_a_crash() -> None:
+    """Every other kind looked like the labelled images (a SavedModel's binary classes):
+    the refit without the last kind had no reference at all, and scikit-learn's "needs
+    samples of at least 2 classes" reached the user as a traceback's last line."""
+    rng = np.random.default_rng(2)
+    x_in = rng.normal(0, 1, (200, 6)) + 2.0
+    kinds = np.repeat(["same", "far"], 100)
+    x_ref = np.r_[rng.normal(0, 1, (100, 6)) + 2.0, rng.normal(-3, 1, (100, 6))]
+    probe = ProbeScore(C=1.0).fit(x_in, x_ref, kinds, labels=np.arange(200) % 2)
+    assert probe.kinds_ == ["far"] and "same" in probe.dropped_kinds_
+    (row,) = probe.leave_one_kind_out()
+    assert row["kind"] == "far" and row["held_out_accepted"] == row["accepted"] < 0.05
