@@ -83,8 +83,10 @@ def cmd_ood(args: argparse.Namespace) -> int:
     print(f"score {d.score_name}: threshold {d.threshold:.4g} accepts {d.tpr_target:.0%} of {result.in_data}")
     if result.ood_accepted is not None:
         in_table = any(r["score"] == d.score_name for r in result.table)
-        print(f"at this threshold {result.ood_accepted:.1%} of {result.ood_data} is accepted "
-              "(the table below: fitted on 70 % of the data, measured on the rest"
+        learned = ("; the probe learned from these very images: for new ones expect its "
+                   "held-out figure below" if d.score_name == "probe" else "")
+        print(f"at this threshold {result.ood_accepted:.1%} of {result.ood_data} is accepted"
+              f"{learned} (the table below: fitted on 70 % of the data, measured on the rest"
               + ("" if in_table else f"; {d.score_name} is not in it: its held-out figures "
                  "follow it") + ")")
     if result.table:

@@ -80,6 +80,14 @@ def are_probability_rows(scores: np.ndarray) -> bool:
                 and np.allclose(raw.sum(axis=1), 1.0, atol=2e-2))
 
 
+def near_chance(accuracy: float | None, n_classes: int) -> bool:
+    """Accuracy within 1.5x of what guessing one of ``n_classes`` gets (10 classes: < 15 %).
+
+    Calibration refuses to save a temperature for such a model, and diagnose says so.
+    """
+    return accuracy is not None and n_classes >= 2 and float(accuracy) < 1.5 / n_classes
+
+
 def is_sigmoid_column(scores: np.ndarray) -> bool:
     """Whether a one-column output holds a sigmoid's probabilities: every value in [0, 1].
 

@@ -10,7 +10,6 @@ import os
 from concurrent.futures import Future
 
 from app.core.calibration.conformal_card import prediction_sets_from_card
-from app.core.calibration.run import near_chance
 from app.core.cards.card_file import ModelCard, card_path_for, load_card_for
 from app.core.cards.inferred import (
     card_problems,
@@ -20,6 +19,7 @@ from app.core.cards.inferred import (
 )
 from app.core.errors import CardError, ModelError
 from app.core.models.choice import ModelRuntime, open_runtime
+from app.core.numeric import near_chance
 from app.core.ood.prior.digit_prior import extra_heads_for
 from app.core.ood.runtime import OODRuntime
 from app.core.preprocessing.spec import PreprocessingSpec

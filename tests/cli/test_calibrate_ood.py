@@ -270,3 +270,19 @@ def test_energy_is_not_a_check_for_logits_that_are_log_probabilities(tmp_path: P
             run_ood(session, tmp_path / "val", score="energy", reference="none")
     finally:
         session.close()
+
+
+def test_a_check_that_lets_the_reference_through_is_not_saved_either() -> None:
+    """Without --ood-data the only measure of a weak check is the reference it never saw: a
+    binary .tflite's logits-only check accepted 84 % of it and was saved without a word."""
+    from types import SimpleNamespace
+
+    from app.core.ood.fitting import OODFitResult
+
+    def result(held: float) -> OODFitResult:
+        return OODFitResult(SimpleNamespace(score_name="energy"), in_data="val",
+                            by_score={"energy": {"held_out": held, "auroc": 0.68}})
+
+    assert result(0.84).save_problems() == [
+        "the check accepts 84% of the built-in no-class reference it was not fitted on"]
+    assert result(0.03).save_problems() == []

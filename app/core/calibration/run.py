@@ -18,6 +18,7 @@ from app.core.cards.card_file import write_card
 from app.core.data.labelled import load_data
 from app.core.data.outputs import CancelFn, DataOutputs, ProgressFn, compute_outputs
 from app.core.errors import DataError
+from app.core.numeric import near_chance
 from app.core.session.model_session import ModelSession
 
 CONFORMAL_METHODS = ("lac", "aps", "raps")
@@ -215,11 +216,6 @@ def run_calibration(
                              conformal, alpha, by_class, session.classes)
     result.warnings = data.notes + result.warnings
     return result
-
-
-def near_chance(accuracy: float | None, n_classes: int) -> bool:
-    """Accuracy within 1.5x of what guessing one of ``n_classes`` gets (10 classes: < 15 %)."""
-    return accuracy is not None and n_classes >= 2 and float(accuracy) < 1.5 / n_classes
 
 
 def save_calibration(session: ModelSession, result: CalibrationResult, force: bool = False) -> str:

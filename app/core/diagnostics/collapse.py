@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from app.core.numeric import near_chance
+
 # Mean total-variation distance of each output from the mean output below which outputs are
 # "the same": 1e-3 is four orders of magnitude above float32 softmax rounding (~1e-7 per
 # class) and means the answer moves by less than 0.1 percentage point across inputs.
@@ -200,6 +202,11 @@ def _check_chance(report: CollapseReport, p: np.ndarray, preds: np.ndarray,
                 f"at chance: right on {accuracy:.0%} of the {n} labelled inputs, no better "
                 f"than always answering '{_name(classes, int(counts.argmax()))}' ({base:.0%}). "
                 "The answers do not follow the labels"
+            )
+        elif near_chance(accuracy, k):  # calibrate's rule: it refuses a temperature for it
+            report.warnings.append(
+                f"near chance: right on {accuracy:.0%} of the {n} labelled inputs, under 1.5x "
+                f"the {1 / k:.0%} of guessing; calibrate will not save a temperature for it"
             )
         return
     if top - 1 / k < FLAT_FRACTION * (1 - 1 / k):

@@ -75,6 +75,10 @@ class OODFitResult:
         if self.ood_accepted is not None and self.ood_accepted >= MOSTLY_ACCEPTED:
             problems.append(f"the check accepts {self.ood_accepted:.0%} of {self.ood_data}, your "
                             "images of no class")
+        held = self.by_score.get(self.detector.score_name, {}).get("held_out")
+        if held is not None and held >= MOSTLY_ACCEPTED:
+            problems.append(f"the check accepts {held:.0%} of the built-in no-class reference it "
+                            "was not fitted on")
         chosen = next((r for r in self.table if r.get("chosen")), {})
         if chosen.get("auroc") is not None and chosen["auroc"] < 0.5:
             problems.append(f"its {chosen['score']} score separates {self.ood_data} from "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from app.core.cards.recording import input_statistics
 from app.core.diagnostics.activations import activation_summary, layer_verdict
@@ -147,3 +148,15 @@ def test_near_uniform_answers_are_flat_without_labels() -> None:
     assert report.at_chance and report.warnings[-1].startswith("flat answers:")
     sure = rng.dirichlet([0.3] * 10, size=40)
     assert not check_collapse(sure).at_chance
+
+
+def test_a_weak_model_is_near_chance_as_calibrate_says() -> None:
+    """43 % right on three classes: better than the commonest label, so not 'at chance', but
+    calibrate refused its temperature as near chance while diagnose said nothing."""
+    labels = np.arange(300) % 3
+    right = np.r_[np.ones(129, bool), np.zeros(171, bool)]
+    preds = np.where(right, labels, (labels + 1) % 3)
+    p = np.eye(3)[preds] * 0.7 + 0.1
+    report = check_collapse(p, labels, CLASSES)
+    assert not report.at_chance and report.spread["accuracy"] == pytest.approx(0.43)
+    assert any(w.startswith("near chance: right on 43% of the 300") for w in report.warnings)
