@@ -174,6 +174,15 @@ def cmd_card_init(args: argparse.Namespace) -> int:
                      " — the sub-folder names sorted, as Keras' folder loaders sort them; with "
                      "arrays, check that it is your labels' order (else give --classes a,b,c)")
     warnings: list[str] = []
+    if loaded is None and not args.target_size:
+        # A SavedModel is read only when trusted: its input size is unknown, and the preset's
+        # default (Keras' 256x256) would be written without a word.
+        size = card.preprocessing.get("target_size")
+        warnings.append(f"the model's input size cannot be read without opening it: target_size "
+                        f"{size[0]}x{size[1]} is the pipeline's default; give --target-size H W, "
+                        "or --trust-model to read it" if size else
+                        "the model cannot be opened without --trust-model: the card is not "
+                        "checked against it")
     if loaded is not None:
         spec = PreprocessingSpec.from_dict(card.preprocessing)
         problems = card_problems(card, spec, loaded)

@@ -164,3 +164,20 @@ def test_a_trusted_savedmodel_gives_card_init_its_size(capsys, tmp_path):
     assert main([*argv, "--trust-model"]) == 0
     pre = _card(tmp_path / "sm")["preprocessing"]
     assert (pre["color_mode"], pre["target_size"]) == ("grayscale", [12, 12])
+
+
+def test_an_untrusted_savedmodel_card_says_its_size_is_a_default(capsys, tmp_path):
+    """--like dataset on an untrusted SavedModel wrote Keras' 256x256 for a 64x64 model with
+    exit 0 and no word; it still writes (the user may mean it) but says so."""
+    from app.core.tf_runtime import import_keras
+
+    keras = import_keras()
+    model = keras.Sequential([keras.Input((64, 64, 3)), keras.layers.Flatten(),
+                              keras.layers.Dense(2, activation="softmax")])
+    model.export(tmp_path / "sm", verbose=False)
+    argv = ["card", "init", str(tmp_path / "sm"), "--like", "dataset", "--classes", "a,b"]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert "target_size 256x256 is the pipeline's default" in err and "--trust-model" in err
+    assert main([*argv, "--target-size", "64", "64"]) == 0
+    assert "warning" not in capsys.readouterr().err
