@@ -266,7 +266,9 @@ class ResultView(QWidget):
         self.untrustworthy = None if session is None else session.untrustworthy
         desc = ""
         if session is not None and session.spec.target_size:
-            desc = f"{session.spec.size_text('×')}, {session.spec.color_mode}"
+            mode = session.spec.color_mode
+            # The tensor holds blue first; the picture is turned back so colours look right.
+            desc = f"{session.spec.size_text('×')}, {'bgr, shown as rgb' if mode == 'bgr' else mode}"
         # The pictures stay: whoever changes the current result sets them first.
         self.show_result(shown, session.ood.label if session else "None of the classes",
                          self.original.image(), self.seen.image(), desc)

@@ -130,3 +130,24 @@ def test_the_file_menu_goes_back_to_the_bundled_model(qtbot, window, tiny_model,
     wait_idle(qtbot, window)
     assert window.session.loaded.path.resolve() == model_path.resolve()
     assert window.settings.last_model == str(model_path.resolve())
+
+
+def test_a_bgr_models_picture_says_it_is_shown_as_rgb(qtbot, window, tmp_path, images):
+    """The caption said "bgr" over a picture drawn in RGB (turned back for the eye)."""
+    import json
+
+    from app.core.tf_runtime import import_keras
+
+    keras = import_keras()
+    path = tmp_path / "bgr.keras"
+    keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Flatten(),
+                      keras.layers.Dense(3, activation="softmax")]).save(path)
+    path.with_name("bgr.keras.probscope.json").write_text(json.dumps({
+        "format": "probscope.model-card", "version": 1, "classes": ["a", "b", "c"],
+        "preprocessing": {"target_size": [8, 8], "color_mode": "bgr", "scale": 1 / 255,
+                          "source": "test: cv2.imread"}}))
+    with qtbot.waitSignal(window.state.session_changed, timeout=60_000):
+        window.open_model(str(path))
+    window.classify_paths([str(images[0])])
+    wait_idle(qtbot, window)
+    assert window.result_view.seen_caption.text() == "What the model sees (8×8, bgr, shown as rgb)"
