@@ -149,11 +149,7 @@ class ActivationScanner:
         x = np.asarray(inputs, dtype=np.float32)
         for start in range(0, len(x), self.batch_size):
             chunk = x[start : start + self.batch_size]
-            try:
-                reduced, out = on_tf_thread(self._run_numpy, chunk)
-            except Exception as exc:  # shape mismatches surface as TF errors
-                raise ModelError(f"{self.loaded.name}: the model fails on these inputs "
-                                 f"({str(exc).strip()[:200]})") from None
+            reduced, probabilities = self._reduce(chunk)
             for s, (absmax, zeros, means, top, hist) in zip(self.stats, reduced, strict=True):
                 s.unit_absmax = np.maximum(s.unit_absmax, absmax)
                 s.zero_sum += float(np.sum(zeros, dtype=np.float64))
@@ -161,10 +157,20 @@ class ActivationScanner:
                 s.maximum = max(s.maximum, float(top))
                 s.histogram += hist.astype(np.int64)
                 s.n += len(chunk)
-            parts.append(probabilities_from_output(out, self.loaded))
+            parts.append(probabilities)
         if not parts:
             return np.zeros((0, self.loaded.n_classes), np.float32)
-        return np.concatenate(parts)
+        return np.concatenate(parts).astype(np.float32, copy=False)
+
+    def _reduce(self, chunk: np.ndarray) -> tuple[list[tuple[np.ndarray, ...]], np.ndarray]:
+        """Per layer (unit |max|, zero share per input, mean per input, max, histogram), and
+        the class probabilities, for one chunk of inputs."""
+        try:
+            reduced, out = on_tf_thread(self._run_numpy, chunk)
+        except Exception as exc:  # shape mismatches surface as TF errors
+            raise ModelError(f"{self.loaded.name}: the model fails on these inputs "
+                             f"({str(exc).strip()[:200]})") from None
+        return reduced, probabilities_from_output(out, self.loaded)
 
     def _run_numpy(self, chunk: np.ndarray) -> tuple[list[tuple[np.ndarray, ...]], np.ndarray]:
         reduced, out = self._fn(chunk)

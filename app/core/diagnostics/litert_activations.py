@@ -41,27 +41,18 @@ class LiteRTActivationScanner(ActivationScanner):
         per_image = sum(int(np.prod(shape)) for _, shape in shapes)
         self.batch_size = int(max(1, min(MAX_BATCH, ACTIVATION_BUDGET // max(per_image, 1))))
 
-    def update(self, inputs: np.ndarray) -> np.ndarray:
-        """Add a batch of model inputs to the counters; return the model's probabilities."""
-        parts = []
-        x = np.asarray(inputs, dtype=np.float32)
-        for start in range(0, len(x), self.batch_size):
-            chunk = x[start : start + self.batch_size]
-            outputs, maps = self._runtime.with_relus(chunk)
-            for s, a in zip(self.stats, maps, strict=True):
-                a = np.asarray(a, dtype=np.float32).reshape(len(chunk), -1, a.shape[-1])
-                s.unit_absmax = np.maximum(s.unit_absmax, np.abs(a).max(axis=(0, 1)))
-                s.zero_sum += float(np.sum(np.mean(a == 0.0, axis=(1, 2)), dtype=np.float64))
-                s.mean_sum += float(np.sum(a.mean(axis=(1, 2)), dtype=np.float64))
-                s.maximum = max(s.maximum, float(a.max()))
-                # TensorFlow's Bucketize: bin i holds edges[i-1] <= x < edges[i].
-                bins = np.searchsorted(HISTOGRAM_EDGES, a.ravel(), side="right")
-                s.histogram += np.bincount(bins, minlength=len(HISTOGRAM_LABELS))
-                s.n += len(chunk)
-            parts.append(outputs.probabilities)
-        if not parts:
-            return np.zeros((0, self.loaded.n_classes), np.float32)
-        return np.concatenate(parts).astype(np.float32)
+    def _reduce(self, chunk: np.ndarray) -> tuple[list[tuple[np.ndarray, ...]], np.ndarray]:
+        """The Keras scanner's in-graph reductions, in numpy on LiteRT's ReLU maps."""
+        outputs, maps = self._runtime.with_relus(chunk)
+        reduced = []
+        for a in maps:
+            a = np.asarray(a, dtype=np.float32).reshape(len(chunk), -1, a.shape[-1])
+            # TensorFlow's Bucketize: bin i holds edges[i-1] <= x < edges[i].
+            bins = np.searchsorted(HISTOGRAM_EDGES, a.ravel(), side="right")
+            reduced.append((np.abs(a).max(axis=(0, 1)), np.mean(a == 0.0, axis=(1, 2)),
+                            a.mean(axis=(1, 2)), a.max(),
+                            np.bincount(bins, minlength=len(HISTOGRAM_LABELS))))
+        return reduced, outputs.probabilities
 
 
 def session_activation_layers(session: ModelSession) -> list[ActivationLayer]:

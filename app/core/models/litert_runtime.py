@@ -68,46 +68,6 @@ class _Tensor:
             scale, zero = float(scales[0]), int(zeros[0]) if zeros.size else 0
         return cls(int(details["index"]), details["dtype"], float(scale), int(zero))
 
-    def relu_shapes(self, with_features: bool = False) -> list[tuple[str, tuple[int, ...]]]:
-        """The file's ReLU outputs, ``(name, shape without the batch axis)``, in its order;
-        ``with_features`` adds the features when a ReLU made them (the probe reads those as
-        features, diagnostics as a layer).
-
-        The file with its ReLU maps exposed (``stats_model``) replaces the one without: each
-        exposed map costs a little on every call, so it is loaded only when asked for.
-        """
-        with self._lock:
-            exposed = self._stats_model() if self._stats_model is not None else None
-            if exposed is not None:
-                self._open(*exposed)
-                self._stats_model = None
-            details = self._interpreter.get_output_details()
-            return [(name, tuple(int(d) for d in details[pos]["shape"][1:]))
-                    for name, pos in self._relu_outputs(with_features)]
-
-    def _relu_outputs(self, with_features: bool) -> list[tuple[str, int]]:
-        relus = [(role[len("relu:"):], pos) for role, pos in self._relus]
-        if with_features and self._features_relu is not None:
-            relus.append((self._features_relu, self._roles["features"]))
-        return relus
-
-    def enable_stats(self) -> StatsLayout:
-        """Compute the probe's statistics (:mod:`app.core.models.statistics.litert_statistics`)
-        in every call from now on; the layout says where each one sits."""
-        shapes = self.relu_shapes()
-        pos = self._roles.get("features")
-        details = self._interpreter.get_output_details()
-        width = int(np.prod(details[pos]["shape"][1:])) if pos is not None else 0
-        layout = litert_stats_layout(shapes, width)
-        self.stats_width = layout.width
-        return layout
-
-    def with_relus(self, batch: np.ndarray) -> tuple[ModelOutputs, list[np.ndarray]]:
-        """Outputs of one batch and the ReLU maps of ``relu_shapes(with_features=True)``."""
-        with self._lock:
-            raw = self._invoke(np.asarray(batch, dtype=np.float32))
-            return self._outputs_of(raw), [raw[pos] for _, pos in self._relu_outputs(True)]
-
     @property
     def quantised(self) -> bool:
         return np.issubdtype(self.dtype, np.integer) and self.scale > 0
